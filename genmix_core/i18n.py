@@ -1,0 +1,55 @@
+"""Text catalog for the UI and for user-facing errors, in English and Japanese.
+
+The catalog is plain data: every ``genmix_core/locales/*.yaml`` file maps a dotted key to
+``{en: ..., ja: ...}``. Files are split by area (``data.yaml``, ``mixing.yaml`` ...) so that each part of the
+product keeps its own texts; keys must be unique across files. ``{name}`` placeholders are filled with
+``str.format``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+
+LANGS = ("en", "ja")
+DEFAULT_LANG = "en"
+LOCALES_DIR = Path(__file__).with_name("locales")
+
+
+@functools.lru_cache(maxsize=1)
+def catalog() -> dict[str, dict[str, str]]:
+    """All keys of all locale files, ``{key: {lang: text}}``. Raises on a key defined twice."""
+    merged: dict[str, dict[str, str]] = {}
+    for path in sorted(LOCALES_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, texts in data.items():
+            if key in merged:
+                raise ValueError(f"i18n key {key!r} is defined twice (again in {path.name})")
+            if not isinstance(texts, dict):
+                raise ValueError(f"i18n key {key!r} in {path.name} must map languages to texts")
+            merged[key] = {str(k): str(v) for k, v in texts.items()}
+    return merged
+
+
+def lang_from_locale(locale: str | None) -> str:
+    """Pick the UI language from a browser locale such as ``"ja-JP"``; English otherwise."""
+    if locale and locale.lower().startswith("ja"):
+        return "ja"
+    return DEFAULT_LANG
+
+
+def t(key: str, lang: str = DEFAULT_LANG, **params: object) -> str:
+    """The text for ``key`` in ``lang`` (falling back to English, then to the key itself), formatted."""
+    texts = catalog().get(key)
+    if texts is None:
+        text = key
+    else:
+        text = texts.get(lang) or texts.get(DEFAULT_LANG) or key
+    if params:
+        try:
+            return text.format(**params)
+        except (KeyError, IndexError, ValueError):
+            return text
+    return text

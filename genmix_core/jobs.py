@@ -1,0 +1,189 @@
+"""Long jobs (batch generation, training) as resumable background processes with a progress record.
+
+A job owns a run folder. It writes ``job.json`` (status, progress, message) atomically as it goes; the UI only
+reads that file, so progress survives reruns, page changes, a browser reload and even a restart of the
+Streamlit server. Cancelling writes a ``CANCEL`` marker that the worker checks between steps. A job whose
+process died (killed, power cut) shows as ``interrupted``; starting it again with the same arguments resumes,
+because the workers themselves skip work that is already recorded as done.
+
+Statuses: ``running``, ``done``, ``failed``, ``cancelled``, ``interrupted`` (derived: running but the process
+is gone).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genmix_core.fileio import atomic_write_json, read_json
+
+JOB_FILE = "job.json"
+CANCEL_FILE = "CANCEL"
+LOG_FILE = "log.txt"
+ACTIVE = ("running",)
+FINISHED = ("done", "failed", "cancelled")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    # A zombie child of this process counts as dead.
+    try:
+        finished, _ = os.waitpid(int(pid), os.WNOHANG)
+        if finished:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except OSError:
+        pass
+    return True
+
+
+@dataclass
+class JobProgress:
+    """What the worker reports, as stored in ``job.json``."""
+
+    kind: str
+    status: str = "running"
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    message_key: str = ""
+    message_params: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    error_key: str = ""
+    error_params: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
+    started: float = 0.0
+    updated: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else (1.0 if self.status == "done" else 0.0)
+
+
+class JobReporter:
+    """Used inside a worker: report progress (throttled), check for a cancel request, finish.
+
+    Example:
+        rep = JobReporter(run_dir, kind="generate", total=len(items))
+        for item in items:
+            if rep.cancel_requested(): rep.finish("cancelled"); return
+            ...; rep.advance(1)
+        rep.finish("done")
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, kind: str, total: int = 0, min_interval: float = 0.5):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
+        now = time.time()
+        self.state = JobProgress(kind=kind, total=total, pid=os.getpid(), started=now, updated=now)
+        self.min_interval = min_interval
+        self._last = 0.0
+        self.write(force=True)
+
+    def write(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self._last < self.min_interval:
+            return
+        self._last = now
+        self.state.updated = now
+        atomic_write_json(self.run_dir / JOB_FILE, self.state.__dict__)
+
+    def update(self, *, done: int | None = None, total: int | None = None, message: str | None = None,
+               message_key: str | None = None, force: bool = False, **message_params: Any) -> None:
+        if done is not None:
+            self.state.done = done
+        if total is not None:
+            self.state.total = total
+        if message is not None:
+            self.state.message = message
+        if message_key is not None:
+            self.state.message_key = message_key
+            self.state.message_params = message_params
+        self.write(force=force)
+
+    def advance(self, n: int = 1, **kwargs: Any) -> None:
+        self.update(done=self.state.done + n, **kwargs)
+
+    def cancel_requested(self) -> bool:
+        return (self.run_dir / CANCEL_FILE).exists()
+
+    def finish(self, status: str, error: BaseException | str | None = None) -> None:
+        self.state.status = status
+        if error is not None:
+            self.state.error = str(error)
+            self.state.error_key = getattr(error, "key", "") or ""
+            self.state.error_params = {k: str(v) for k, v in (getattr(error, "params", {}) or {}).items()}
+        self.write(force=True)
+
+
+def read_job(run_dir: str | os.PathLike) -> JobProgress | None:
+    """The job's last recorded state, with ``running`` turned into ``interrupted`` if its process is gone."""
+    data = read_json(Path(run_dir) / JOB_FILE)
+    if not isinstance(data, dict):
+        return None
+    known = {k: v for k, v in data.items() if k in JobProgress.__dataclass_fields__}
+    job = JobProgress(**known)
+    if job.status in ACTIVE and not _pid_alive(job.pid):
+        job.status = "interrupted"
+    return job
+
+
+def request_cancel(run_dir: str | os.PathLike) -> None:
+    """Ask the worker to stop at its next check; work already done stays on disk."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / CANCEL_FILE).touch()
+
+
+def start_process(run_dir: str | os.PathLike, module: str, args: list[str], kind: str,
+                  env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python -m module *args`` in its own session, logging to ``run_dir/log.txt``.
+
+    The process outlives the Streamlit script run (and the server, if that is restarted). A first
+    ``job.json`` is written at once so the UI can show the job before the worker's first report.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CANCEL_FILE).unlink(missing_ok=True)
+    log = open(run_dir / LOG_FILE, "ab")
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    from genmix_core.paths import REPO_ROOT
+
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")]))
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=full_env,
+                            start_new_session=True)
+    log.close()
+    now = time.time()
+    atomic_write_json(run_dir / JOB_FILE, JobProgress(kind=kind, pid=proc.pid, started=now, updated=now,
+                                                      message_key="job.starting").__dict__)
+    return proc
+
+
+def log_tail(run_dir: str | os.PathLike, max_chars: int = 4000) -> str:
+    """The end of the job's log (for the 'details' expander when something failed)."""
+    try:
+        text = (Path(run_dir) / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return text[-max_chars:]
