@@ -1,0 +1,56 @@
+"""GenMix mixing kernels: masks, hybrid, fractals, fractal blend, and the replayable mix record.
+
+Pure functions on float32 arrays ``(H, W, 3)`` / ``(N, H, W, 3)`` in [0, 1]; PIL only at the boundary
+(:func:`to_array`, :func:`to_image`). A mix is ``A = (1 − λ)·(M·I + (1 − M)·E) + λ·F`` (GenMix, arXiv
+2412.02366; DiffuseMix, arXiv 2405.14881).
+
+Example:
+    >>> import numpy as np
+    >>> from genmix_core.mixing import sample_mix_params, apply_mix
+    >>> original = np.zeros((64, 64, 3), np.float32); edited = np.ones((64, 64, 3), np.float32)
+    >>> params = sample_mix_params(np.random.default_rng(0))
+    >>> apply_mix(original, edited, params).final.shape
+    (64, 64, 3)
+"""
+
+from genmix_core.mixing.blend import DEFAULT_LAM, fractal_blend, hybrid
+from genmix_core.mixing.fractal_folder import FractalFolder
+from genmix_core.mixing.fractals import procedural_fractal
+from genmix_core.mixing.masks import (
+    DEFAULT_RADIUS,
+    DEFAULT_RAMP,
+    DEFAULT_SOFTNESS,
+    MASK_KINDS,
+    MASK_SETS,
+    make_mask,
+)
+from genmix_core.mixing.params import (
+    FRACTAL_SOURCES,
+    MixParams,
+    MixResult,
+    apply_mix,
+    sample_mix_params,
+    to_array,
+    to_image,
+)
+
+__all__ = [
+    "DEFAULT_LAM",
+    "DEFAULT_RADIUS",
+    "DEFAULT_RAMP",
+    "DEFAULT_SOFTNESS",
+    "FRACTAL_SOURCES",
+    "MASK_KINDS",
+    "MASK_SETS",
+    "FractalFolder",
+    "MixParams",
+    "MixResult",
+    "apply_mix",
+    "fractal_blend",
+    "hybrid",
+    "make_mask",
+    "procedural_fractal",
+    "sample_mix_params",
+    "to_array",
+    "to_image",
+]
