@@ -1,0 +1,278 @@
+"""Batch GenMix generation: plan (image, prompt) items, edit them in batches, mix, record; resumable.
+
+Steps of a run (Islam et al., GenMix, arXiv 2412.02366, §3; one augmented image per original and prompt):
+
+1. **Plan.** Every image of the data folder (class folders) gets all prompts, or ``per_image`` of them drawn
+   with a per-image seeded generator. Each item gets its own seed ``item_seed(job_seed, image_hash, prompt)``,
+   so its edit never depends on which other items share its batch or on the order of work.
+2. **Edit.** Items go to ``editor.edit_batch`` in batches, an image's prompts next to each other so a backend
+   can encode each source image once. Every edit is cached under a content key (image bytes, prompt, seed,
+   editor settings) in the cache folder; a cached PNG is decoded before reuse and redone if it is broken.
+   A black, flat or NaN edit is retried once with another derived seed, then marked failed. On CUDA
+   out-of-memory the batch is halved and the work continues.
+3. **Mix.** Per item, mix parameters are drawn once from its own generator, the GenMix image
+   (mask hybrid + fractal blend) is written to ``<out>/images/<class>/<image-stem>__<prompt-slug>.png``, and
+   only then is the item recorded as done (see :mod:`genmix_core.manifest` for the resume design).
+
+CLI: ``python -m genmix_core.generate --data DIR --out DIR --prompts "snowy,sunset" --editor offline`` (see
+``--help``). A rerun with the same arguments resumes; other arguments into the same folder are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from genmix_core import manifest
+from genmix_core.edit_cache import EditCache, clean_incomplete
+from genmix_core.errors import UserError
+from genmix_core.fileio import atomic_write_json, read_json
+from genmix_core.generate_config import (CONFIG_VERSION, FREE_ARGS, GenerateConfig, cli_args,  # noqa: F401
+                                         load_config, load_prompt_set)
+from genmix_core.jobs import JOB_FILE, JobReporter, _pid_alive
+from genmix_core.manifest import export_manifest, export_zip, load_manifest, set_accepted  # noqa: F401
+from genmix_core.paths import safe_name
+from genmix_core.seeds import item_seed
+
+_RETRY_TAG = "\x1fretry"
+_MIX_TAG = "\x1fmix"
+_PICK_TAG = "\x1fprompts"
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One original: its path, path relative to the data folder, class label and content hash (sha256)."""
+
+    path: str
+    rel: str
+    label: str
+    image_hash: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """One planned (image, prompt) edit. ``id`` is ``<class>/<image-stem>__<prompt-slug>`` (unique)."""
+
+    id: str
+    source: SourceImage
+    prompt: str
+    seed: int
+
+    @property
+    def mix_rel(self) -> str:
+        return f"{manifest.IMAGES_DIR}/{self.id}.png"
+
+    def to_plan(self) -> dict[str, Any]:
+        return {"id": self.id, "image": self.source.rel, "label": self.source.label, "prompt": self.prompt,
+                "seed": self.seed, "image_hash": self.source.image_hash, "mix_path": self.mix_rel}
+
+
+def scan_sources(data_dir: str | os.PathLike) -> list[SourceImage]:
+    """The images of a folder of class folders, sorted by (label, relative path), with content hashes.
+
+    Raises:
+        UserError: from :func:`genmix_core.data.scan_folder`; ``err.gen.no_images`` when none is found.
+    """
+    from genmix_core.data import scan_folder
+
+    df = scan_folder(data_dir)
+    sources = []
+    for row in df.sort_values(["label", "rel"]).itertuples(index=False):
+        digest = hashlib.sha256(Path(row.path).read_bytes()).hexdigest()
+        sources.append(SourceImage(str(row.path), str(row.rel), str(row.label), digest))
+    if not sources:
+        raise UserError("err.gen.no_images", path=str(data_dir))
+    return sources
+
+
+def prompt_slug(prompt: str) -> str:
+    """A short file-name part for a prompt: lower case, words joined by ``-`` (Unicode letters kept)."""
+    slug = re.sub(r"[^\w]+", "-", prompt.lower(), flags=re.UNICODE).strip("-_")[:40].strip("-_")
+    return safe_name(slug, fallback="p" + hashlib.sha256(prompt.encode()).hexdigest()[:8])
+
+
+def plan_items(sources: Sequence[SourceImage], prompts: Sequence[str], *, seed: int,
+               per_image: int | None = None) -> list[Item]:
+    """Plan the (image, prompt) items of a run, grouped by image.
+
+    Args:
+        sources: the originals (see :func:`scan_sources`).
+        prompts: the prompt texts, in order.
+        seed: job seed.
+        per_image: draw this many prompts per image (without replacement) from a generator seeded by
+            ``item_seed(seed, image_hash, "\\x1fprompts")``; None takes every prompt.
+
+    Returns:
+        Items in (source order, prompt order). An item's seed and prompt choice depend only on the job seed,
+        the image bytes and the prompt, never on the other images or prompts' positions in the batch.
+    """
+    items: list[Item] = []
+    used: set[str] = set()
+    slugs = {p: prompt_slug(p) for p in prompts}
+    for src in sources:
+        chosen = list(prompts)
+        if per_image is not None and per_image < len(prompts):
+            rng = np.random.default_rng(item_seed(seed, src.image_hash, _PICK_TAG))
+            picked = set(rng.choice(len(prompts), size=per_image, replace=False).tolist())
+            chosen = [p for i, p in enumerate(prompts) if i in picked]
+        label = safe_name(src.label, fallback="class")
+        stem = safe_name(Path(src.rel).stem, fallback="image")
+        for prompt in chosen:
+            item_id = f"{label}/{stem}__{slugs[prompt]}"
+            if item_id.lower() in used:  # same stem with another extension, or two prompts with one slug
+                item_id += "-" + hashlib.sha256(f"{src.rel}\x1f{prompt}".encode()).hexdigest()[:8]
+            used.add(item_id.lower())
+            items.append(Item(item_id, src, prompt, item_seed(seed, src.image_hash, prompt)))
+    return items
+
+
+def retry_seed(job_seed: int, item: Item) -> int:
+    """The seed of the one retry after a bad edit (derived, so a resumed retry is identical too)."""
+    return item_seed(job_seed, item.source.image_hash, item.prompt + _RETRY_TAG)
+
+
+def mix_rng(job_seed: int, item: Item) -> np.random.Generator:
+    """The item's own generator for its mix parameters (independent of the edit seed and of retries)."""
+    return np.random.default_rng(item_seed(job_seed, item.source.image_hash, item.prompt + _MIX_TAG))
+
+
+# ------------------------------------------------------------------------------------------ run folder
+
+def check_run_folder(cfg: GenerateConfig) -> None:
+    """Claim ``cfg.out`` for this run: write ``config.json``, or check it matches (then we resume).
+
+    Raises:
+        UserError: ``err.gen.config_changed`` when the folder holds a run with other arguments,
+            ``err.gen.already_running`` when another live process works in it.
+    """
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    job = read_json(out / JOB_FILE, default={}) or {}
+    if job.get("status") == "running" and job.get("pid") not in (None, os.getpid()) and _pid_alive(job["pid"]):
+        raise UserError("err.gen.already_running", out=str(out), pid=job["pid"])
+    args = asdict(cfg)
+    old = read_json(out / manifest.CONFIG_FILE, default=None)
+    if isinstance(old, dict) and isinstance(old.get("args"), dict):
+        changed = sorted(k for k in args if k not in FREE_ARGS and old["args"].get(k) != args[k])
+        if changed:
+            detail = "; ".join(f"--{k.replace('_', '-')} {old['args'].get(k)!r} -> {args[k]!r}" for k in changed)
+            raise UserError("err.gen.config_changed", out=str(out), changes=detail)
+    elif (out / manifest.RECORDS_FILE).exists():
+        raise UserError("err.gen.config_changed", out=str(out), changes="config.json is missing")
+    atomic_write_json(out / manifest.CONFIG_FILE, {"kind": "generate", "version": CONFIG_VERSION, "args": args})
+
+
+def create_editor_for(cfg: GenerateConfig):
+    """The editor the config asks for.
+
+    The offline style filter gets the prompt set's ``filter:`` hints for the chosen prompts; diffusion editors
+    get ``steps``/``size`` when set.
+    """
+    from genmix_core.editing.registry import create_editor
+
+    if cfg.editor == "offline":
+        chosen = set(cfg.prompts)
+        hints = [p for p in load_prompt_set(cfg.prompt_set).prompts if p.text in chosen] if cfg.prompt_set else []
+        return create_editor("offline", filters=hints) if hints else create_editor("offline")
+    settings = {k: v for k, v in (("steps", cfg.steps), ("size", cfg.size)) if v is not None}
+    return create_editor(cfg.editor, model=cfg.model, **settings)
+
+
+@dataclass
+class RunSummary:
+    """What a call of :func:`run_generation` did."""
+
+    out: Path
+    status: str            # "done" or "cancelled"
+    total: int
+    already_done: int      # items found done at start (resume)
+    done: int              # items done now (all time)
+    failed: int            # items failed (all time)
+    cache_hits: int        # edits taken from the cache in this call
+    editor_calls: int      # edit_batch calls in this call
+    batch_size: int        # final batch size (after any halving)
+
+
+def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[int, int], None] | None = None,
+                   log: Callable[[str], None] = lambda msg: None) -> RunSummary:
+    """Run (or resume) a generation job into ``config.out``; reports to ``<out>/job.json``.
+
+    Args:
+        config: the run's arguments (validated here).
+        editor: an :class:`genmix_core.editing.base.Editor`; None creates the configured one.
+        progress: called as ``progress(done, total)`` at the start and after each batch (progress bars).
+        log: one-line messages (resume counts, batch halving).
+
+    Returns:
+        The summary. ``status == "cancelled"`` when a ``CANCEL`` file stopped the job between batches.
+    Raises:
+        UserError: bad arguments or data, another run's folder, or out of memory at batch size 1.
+    """
+    from genmix_core.generate_batch import BatchWorker
+
+    cfg = config.resolved()
+    check_run_folder(cfg)
+    out = Path(cfg.out)
+    items = plan_items(scan_sources(cfg.data), cfg.prompts, seed=cfg.seed, per_image=cfg.per_image)
+    atomic_write_json(out / manifest.PLAN_FILE, [it.to_plan() for it in items])
+    clean_incomplete(out / manifest.IMAGES_DIR, min_age_s=0)
+    clean_incomplete(cfg.cache_dir, min_age_s=3600)  # a shared cache: leave other runs' live temp files
+    if editor is None:
+        editor = create_editor_for(cfg)
+    editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
+
+    records = manifest.read_records(out)
+    # Failed items are final (their retry seed is fixed, a redo would fail the same way); a done item whose
+    # image went missing is done again.
+    finished = {i for i, r in records.items() if r.get("status") == "failed" or (
+        r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
+    todo = [it for it in items if it.id not in finished]
+    already = len(items) - len(todo)
+    log(f"{already} of {len(items)} items already done; {len(todo)} to go.")
+    reporter = JobReporter(out, kind="generate", total=len(items))
+    reporter.state.extra = {"already_done": already, "out": str(out)}
+    reporter.update(done=already, message_key="gen.job.resumed", force=True, already=already, count=len(items))
+    worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log)
+    if progress:
+        progress(already, len(items))
+    status = "done"
+    try:
+        for batch in worker.batches(todo):
+            if reporter.cancel_requested():
+                status = "cancelled"
+                break
+            recs = worker.process(batch)
+            manifest.append_records(out, recs)
+            done = reporter.state.done + len(batch)
+            reporter.update(done=done, message_key="gen.job.progress", done_items=done, count=len(items),
+                            hits=worker.cache_hits, failed=worker.failed)
+            if progress:
+                progress(reporter.state.done, len(items))
+    except BaseException as exc:
+        reporter.finish("failed", exc if isinstance(exc, Exception) else "interrupted")
+        raise
+    finally:
+        manifest.export_manifest(out)
+    records = manifest.read_records(out)
+    n_done = sum(1 for it in items if records.get(it.id, {}).get("status") == "done")
+    n_failed = sum(1 for it in items if records.get(it.id, {}).get("status") == "failed")
+    reporter.state.extra.update(failed=n_failed, cache_hits=worker.cache_hits, batch_size=worker.batch_size)
+    reporter.update(message_key=f"gen.job.{status}", force=True, done_items=n_done, failed=n_failed,
+                    count=len(items))
+    reporter.finish(status)
+    return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
+                      worker.editor_calls, worker.batch_size)
+
+
+if __name__ == "__main__":
+    from genmix_core.generate_cli import main
+
+    raise SystemExit(main())
