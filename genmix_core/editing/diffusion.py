@@ -1,0 +1,259 @@
+"""What the diffusion editors share: working size, bad-edit check, per-item seeds, micro-batches, OOM back-off.
+
+Both backends (:mod:`.pix2pix`, :mod:`.img2img`) run the same outer recipe:
+
+1. resize every input, keeping its aspect ratio, so its long side is the working size (dims multiple of 8);
+2. group the items by working size (a diffusion batch needs one shape) and run each group in micro-batches, each
+   item with its own ``torch.Generator`` so an item's edit does not depend on its batch (diffusers'
+   ``test_inference_batch_single_identical``);
+3. on out-of-memory, halve the micro-batch and retry (recorded in ``events``);
+4. resize each edit back to its input's exact size: the whole image was scaled, never cropped or padded, so the
+   edit stays aligned pixel for pixel with the original for the GenMix mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from genmix_core.editing import loading
+from genmix_core.editing.base import Editor, EditorInfo
+from genmix_core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+#: Latent grids of SD-class VAEs are 1/8 of the image, so working dims are multiples of 8.
+SIZE_MULTIPLE = 8
+#: An edit whose pixel values all lie within this range (in [0, 1] units) is flat: black, white or one grey.
+FLAT_RANGE = 4 / 255
+
+
+def working_size(size: tuple[int, int], long_side: int, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """The (width, height) a ``size`` image is edited at: long side ``long_side``, aspect kept, multiples of 8.
+
+    Example: (640, 480) at 512 -> (512, 384); (33, 97) at 64 -> (24, 64).
+    """
+    w, h = int(size[0]), int(size[1])
+    if w < 1 or h < 1:
+        raise ValueError(f"image size must be positive, got {size}")
+    scale = long_side / max(w, h)
+    return (max(multiple, int(round(w * scale / multiple)) * multiple),
+            max(multiple, int(round(h * scale / multiple)) * multiple))
+
+
+def is_bad_edit(img: Any) -> bool:
+    """True for an edit that must not be used: any NaN/inf, or flat (black, white or a single grey).
+
+    A diffusion model returns such images when it fails (fp16 overflow gives NaN, which becomes black when
+    converted to 8 bits; a safety checker blanks the image). Real edits are never that flat.
+
+    Args:
+        img: PIL image, or array/tensor ``(H, W, C)`` / ``(C, H, W)``, values in [0, 1] (float) or 0..255 (uint8).
+    """
+    if isinstance(img, Image.Image):
+        arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    else:
+        if hasattr(img, "detach"):
+            img = img.detach().float().cpu().numpy()
+        arr = np.asarray(img)
+        arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    if arr.size == 0 or not np.isfinite(arr).all():
+        return True
+    return float(arr.max() - arr.min()) <= FLAT_RANGE
+
+
+def image_key(img: Image.Image) -> str:
+    """Content key of an image (same pixels -> same key), to encode each source image once per batch."""
+    return hashlib.blake2b(img.tobytes() + repr((img.size, img.mode)).encode(), digest_size=16).hexdigest()
+
+
+def generators(seeds: list[int]) -> list:
+    """One CPU ``torch.Generator`` per item. CPU generators give the same noise on every device."""
+    import torch
+
+    return [torch.Generator("cpu").manual_seed(int(s) % (2**63)) for s in seeds]
+
+
+def is_oom(exc: BaseException) -> bool:
+    """CUDA ``OutOfMemoryError``, or the RuntimeError MPS and older CUDA builds raise when memory runs out."""
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def to_arrays(decoded) -> list[np.ndarray]:
+    """VAE output ``(N, 3, H, W)`` in [-1, 1] -> list of float32 ``(H, W, 3)`` in [0, 1] (NaN kept for checks)."""
+    x = (decoded.float() / 2 + 0.5).clamp(0, 1)
+    return list(x.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def to_pil(arr: np.ndarray) -> Image.Image:
+    """Float ``(H, W, 3)`` in [0, 1] -> RGB image (NaN -> 0, so a failed edit is black and :func:`is_bad_edit`)."""
+    return Image.fromarray((np.nan_to_num(arr, nan=0.0).clip(0, 1) * 255).round().astype(np.uint8), "RGB")
+
+
+def default_micro_batch(device: str, long_side: int) -> int:
+    """Items per pipeline call: by GPU memory at 512², fewer for bigger working sizes; 4 on CPU/MPS.
+
+    Out-of-memory halves it anyway, so this only needs to be a good first guess.
+    """
+    if device != "cuda":
+        return 4
+    import torch
+
+    mem_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
+    base = 8 if mem_gb < 16 else 16 if mem_gb < 40 else 32 if mem_gb < 100 else 48
+    return max(1, int(base * (512 / max(long_side, 64)) ** 2))
+
+
+def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = False, compile: bool = False,
+                        compile_mode: str | None = None) -> None:
+    """UNet speed levers (see ``shared/docs/performance.md``). Attention already runs through PyTorch SDPA
+    (diffusers' default ``AttnProcessor2_0``). ``compile`` compiles at fixed shapes (``dynamic=False``): the
+    editors pad partial micro-batches so one compilation serves every call."""
+    import torch
+
+    if channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+    if fuse_qkv:
+        pipe.unet.fuse_qkv_projections()
+    if compile:
+        pipe.unet = torch.compile(pipe.unet, mode=compile_mode, dynamic=False)
+
+
+class DiffusionEditor(Editor):
+    """Base of the diffusion editors: model resolution, lazy loading, grouping, micro-batching, OOM back-off.
+
+    Subclasses set ``editor_id``, ``label_key``, ``pipeline_class()`` and implement ``_edit_group``.
+
+    Attributes:
+        micro_batch: items per pipeline call now (halved on out-of-memory).
+        events: what happened that a run record should keep, e.g. ``{"event": "oom_backoff", "from": 8, "to": 4}``.
+        stats: ``{"edits": n, "bad_edits": n}`` counted over this editor's life.
+    """
+
+    editor_id = "diffusion"
+    label_key = ""
+
+    def __init__(self, model: str | None, *, pipeline=None, device: str | None = None, precision: str = "auto",
+                 size: int = 512, micro_batch: int | None = None, channels_last: bool = False,
+                 fuse_qkv: bool = False, compile: bool = False, compile_mode: str | None = None,
+                 progress: loading.ProgressFn | None = None, allow_download: bool = True) -> None:
+        import torch
+
+        if not isinstance(size, int) or not 16 <= size <= 4096:
+            raise UserError("err.editor.diffusion.bad_size", size=size)
+        self.size = size
+        self._pipe = pipeline
+        if pipeline is not None:
+            self.model = model or "in-memory pipeline"
+            self.folder, self.origin = None, "memory"
+            self.device = str(pipeline.device.type)
+            self.dtype = pipeline.unet.dtype
+        else:
+            self.model = str(model)
+            self.folder, self.origin = loading.resolve_model(self.model, progress, allow_download)
+            self.device = loading.choose_device(device)
+            self.dtype = loading.choose_dtype(self.device, precision)
+        self.micro_batch = int(micro_batch or default_micro_batch(self.device, size))
+        self.speed = {"channels_last": channels_last, "fuse_qkv": fuse_qkv, "compile": compile,
+                      "compile_mode": compile_mode}
+        self.events: list[dict[str, Any]] = []
+        self.stats = {"edits": 0, "bad_edits": 0}
+        self._lock = threading.Lock()
+        self._speed_applied = False
+        self.info = EditorInfo(id=self.editor_id, is_diffusion=True, label_key=self.label_key, model=self.model,
+                               device=self.device, dtype=loading.dtype_name(self.dtype),
+                               extra={"origin": self.origin, "torch": torch.__version__})
+
+    @staticmethod
+    def pipeline_class():
+        raise NotImplementedError
+
+    def _prepare_pipeline(self, pipe) -> None:
+        """Subclass hook run once after loading (e.g. set the scheduler)."""
+
+    def load(self):
+        """Load the pipeline now (first edit does it otherwise). Returns the diffusers pipeline."""
+        if self._pipe is None:
+            self._pipe = loading.load_pipeline(self.pipeline_class(), self.folder, self.device, self.dtype)
+        if not self._speed_applied:
+            self._prepare_pipeline(self._pipe)
+            apply_speed_options(self._pipe, **self.speed)
+            self._speed_applied = True
+        return self._pipe
+
+    @property
+    def pipe(self):
+        return self.load()
+
+    @pipe.setter
+    def pipe(self, value) -> None:
+        self._pipe = value
+
+    def _edit_group(self, images: list[Image.Image], prompts: list[str], seeds: list[int]) -> list[np.ndarray]:
+        """Edit images that all have the same working size. Returns float arrays ``(h, w, 3)`` in [0, 1]."""
+        raise NotImplementedError
+
+    def _edit_batch(self, images, prompts, seeds):
+        with self._lock:
+            self.load()
+            groups: dict[tuple[int, int], list[int]] = {}
+            for i, im in enumerate(images):
+                groups.setdefault(working_size(im.size, self.size), []).append(i)
+            out: list[Image.Image | None] = [None] * len(images)
+            for wh, idx in groups.items():
+                work = [images[i] if images[i].size == wh else images[i].resize(wh, Image.LANCZOS) for i in idx]
+                arrays = self._edit_group(work, [prompts[i] for i in idx], [seeds[i] for i in idx])
+                for i, arr in zip(idx, arrays):
+                    self.stats["edits"] += 1
+                    self.stats["bad_edits"] += int(is_bad_edit(arr))
+                    res = to_pil(arr)
+                    out[i] = res if res.size == images[i].size else res.resize(images[i].size, Image.LANCZOS)
+            return out
+
+    def chunked(self, n: int, fn: Callable[[int, int], list], stage: str) -> list:
+        """Run ``fn(start, stop)`` over ``range(n)`` in micro-batches, halving the micro-batch on out-of-memory.
+
+        Raises:
+            UserError: ``err.editor.diffusion.out_of_memory`` when even one item does not fit.
+        """
+        out: list = []
+        start = 0
+        while start < n:
+            stop = min(n, start + self.micro_batch)
+            try:
+                res = fn(start, stop)
+            except Exception as exc:
+                if not is_oom(exc):
+                    raise
+                self._free_memory()
+                if stop - start <= 1:
+                    raise UserError("err.editor.diffusion.out_of_memory", device=self.device,
+                                    size=self.size) from exc
+                old, self.micro_batch = self.micro_batch, max(1, (stop - start) // 2)
+                self.events.append({"event": "oom_backoff", "stage": stage, "from": old, "to": self.micro_batch})
+                log.warning("out of memory in %s: micro-batch %d -> %d", stage, old, self.micro_batch)
+                continue
+            out.extend(res)
+            start = stop
+        return out
+
+    def _free_memory(self) -> None:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+
+    def settings(self) -> dict[str, Any]:
+        return {"editor": self.editor_id, "model": self.model, "size": self.size,
+                "dtype": loading.dtype_name(self.dtype)}

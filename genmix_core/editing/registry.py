@@ -1,0 +1,168 @@
+"""Which editors exist, which can run on this machine, how to create one, and how long an edit will take.
+
+The UI lists :func:`editor_choices`; the batch job calls :func:`create_editor` and records
+:func:`editor_record` in its manifest. Editor modules are imported lazily: listing the choices must not import
+diffusers/torch model code (seconds on a 2-core PC).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any
+
+from genmix_core.editing.base import Editor
+from genmix_core.editing.diffusion import is_bad_edit  # noqa: F401  (re-exported for the batch job)
+from genmix_core.errors import UserError
+
+EDITOR_IDS = ("offline", "instruct-pix2pix", "img2img")
+LABEL_KEYS = {"offline": "editor.offline.name", "instruct-pix2pix": "editor.pix2pix.name",
+              "img2img": "editor.img2img.name"}
+
+# --- time model -------------------------------------------------------------------------------------------------
+# Work per edit in GFLOP, counted with torch's FlopCounterMode on the SD1.5 architectures at 512²
+# (r = pixels / 512²):
+# one UNet pass = 696·r + 107·r² (the r² part is self-attention at the 64×64 latent grid), VAE encode + decode
+# = 1780·r. An edit costs passes × steps UNet passes (pix2pix: 3 passes per step with guidance; img2img: 2, or 1
+# without guidance; img2img runs int(steps × strength) steps) plus the VAE.
+# Throughput, calibrated on measurements (environment.md, performance.md):
+#   CPU: full-size pix2pix, 2 cores, 256², 10 steps = 68 s -> (30 × 181 + 445) GFLOP / 68 s = 43 GFLOP/s per core,
+#        assumed linear in cores (optimistic beyond ~8 cores, where memory bandwidth limits).
+#   CUDA: plain batching on an H200 at 100 steps, 512² = 0.89 s -> 270 TFLOP/s. Smaller GPUs are slower in
+#        proportion to their fp16 throughput; pass ``gpu_tflops`` when known.
+#   MPS: a rough guess of 5 TFLOP/s effective (not measured here).
+_UNET_LIN, _UNET_QUAD, _VAE = 696.0, 107.0, 1780.0
+CPU_GFLOPS_PER_CORE = 43.0
+GPU_TFLOPS = {"cuda": 270.0, "mps": 5.0}
+OFFLINE_SECONDS_512 = 0.05
+DEFAULT_STEPS = {"instruct-pix2pix": 100, "img2img": 30, "offline": 0}
+
+
+@dataclass(frozen=True)
+class EditorChoice:
+    """One entry of the editor picker.
+
+    Attributes:
+        id: editor id (one of :data:`EDITOR_IDS`). label_key: i18n key of its name.
+        is_diffusion: True for real diffusion editors (the UI labels only these "AI edit").
+        available: whether it can run here now. reason_key / reason_params: i18n key and parameters of a note
+            (why it is unavailable, or that it will be slow on this CPU); None when there is nothing to say.
+    """
+
+    id: str
+    label_key: str
+    is_diffusion: bool
+    available: bool
+    reason_key: str | None = None
+    reason_params: dict[str, Any] = field(default_factory=dict)
+
+
+def estimate_seconds_per_edit(editor_id: str, device: str = "cpu", steps: int | None = None,
+                              size: int | tuple[int, int] = 512, *, cores: int | None = None,
+                              strength: float | None = None, guidance: bool = True,
+                              gpu_tflops: float | None = None) -> float:
+    """Seconds one edit takes, from the documented FLOP model above (before the user starts a job).
+
+    Args:
+        editor_id: one of :data:`EDITOR_IDS`. device: ``"cpu"``, ``"cuda"``, ``"mps"``.
+        steps: denoising steps (default: the editor's default preset). size: working long side (square assumed,
+            the worst case) or ``(width, height)``. cores: CPU cores (default: this machine's).
+        strength: img2img strength (steps actually run = int(steps × strength)); None: the default 0.5.
+            guidance: classifier-free guidance on (pix2pix: 3 UNet passes per step, img2img: 2) or off (1 pass).
+    """
+    w, h = (size, size) if isinstance(size, int) else size
+    r = (w * h) / 512**2
+    if editor_id == "offline":
+        return OFFLINE_SECONDS_512 * r
+    if editor_id not in DEFAULT_STEPS:
+        raise UserError("err.editor.unknown", editor=editor_id, choices=", ".join(EDITOR_IDS))
+    steps = DEFAULT_STEPS[editor_id] if steps is None else steps
+    passes = (3 if editor_id == "instruct-pix2pix" else 2) if guidance else 1
+    strength = 0.5 if strength is None else strength
+    run_steps = steps if editor_id == "instruct-pix2pix" else int(steps * strength)
+    gflop = passes * run_steps * (_UNET_LIN * r + _UNET_QUAD * r * r) + _VAE * r
+    if device == "cpu":
+        if cores is None:
+            from genmix_core.editing.loading import describe_device
+
+            cores = describe_device()["cpu_cores"]
+        return gflop / (CPU_GFLOPS_PER_CORE * max(1, cores))
+    tflops = gpu_tflops or GPU_TFLOPS.get(device, GPU_TFLOPS["mps"])
+    return gflop / (tflops * 1000.0)
+
+
+def create_editor(editor_id: str, model: str | None = None, **settings: Any) -> Editor:
+    """Create an editor: ``"offline"`` (style filters, no model), ``"instruct-pix2pix"`` or ``"img2img"``.
+
+    Diffusion editors resolve and check their model here (a missing or unsafe model fails now, with the fix);
+    weights load on the first edit or ``editor.load()``.
+
+    Raises:
+        UserError: ``err.editor.unknown`` for an unknown id, ``err.editor.no_diffusers`` when diffusers is missing,
+            or a model error from :mod:`genmix_core.editing.loading`.
+    """
+    if editor_id == "offline":
+        from genmix_core.editing.offline import OfflineStyleEditor
+
+        return OfflineStyleEditor(**settings)
+    if editor_id not in EDITOR_IDS:
+        raise UserError("err.editor.unknown", editor=editor_id, choices=", ".join(EDITOR_IDS))
+    if importlib.util.find_spec("diffusers") is None:
+        raise UserError("err.editor.no_diffusers")
+    if editor_id == "instruct-pix2pix":
+        from genmix_core.editing.pix2pix import InstructPix2PixEditor
+
+        return InstructPix2PixEditor(model, **settings)
+    from genmix_core.editing.img2img import Img2ImgEditor
+
+    return Img2ImgEditor(model, **settings)
+
+
+def _default_model(editor_id: str) -> str:
+    # Module constants, read without importing the editor modules' heavy dependencies (they import lazily).
+    from genmix_core.editing import img2img, pix2pix
+
+    return pix2pix.DEFAULT_MODEL if editor_id == "instruct-pix2pix" else img2img.DEFAULT_MODEL
+
+
+def editor_choices(models: dict[str, str] | None = None) -> list[EditorChoice]:
+    """Every editor with whether it runs here and why not (never downloads; fast enough for every page render).
+
+    Args:
+        models: optional ``{editor_id: model}`` the user picked (default models otherwise).
+    """
+    from genmix_core.editing import loading
+
+    choices = [EditorChoice("offline", LABEL_KEYS["offline"], False, True)]
+    has_diffusers = importlib.util.find_spec("diffusers") is not None
+    device = loading.choose_device() if has_diffusers else "cpu"
+    for editor_id in EDITOR_IDS[1:]:
+        label = LABEL_KEYS[editor_id]
+        if not has_diffusers:
+            choices.append(EditorChoice(editor_id, label, True, False, "editor.reason.no_diffusers"))
+            continue
+        model = (models or {}).get(editor_id) or _default_model(editor_id)
+        try:
+            loading.resolve_model(model, allow_download=False)
+        except UserError as exc:
+            if exc.key == "err.editor.model.offline_missing" and not loading.is_offline():
+                choices.append(EditorChoice(editor_id, label, True, True, "editor.reason.will_download",
+                                            {"model": model}))
+            else:
+                choices.append(EditorChoice(editor_id, label, True, False, exc.key, dict(exc.params)))
+            continue
+        if device == "cpu":
+            seconds = estimate_seconds_per_edit(editor_id, "cpu", size=512)
+            choices.append(EditorChoice(editor_id, label, True, True, "editor.reason.slow_cpu",
+                                        {"seconds": round(seconds), "model": model}))
+        else:
+            choices.append(EditorChoice(editor_id, label, True, True, None, {"model": model}))
+    return choices
+
+
+def editor_record(editor: Editor) -> dict[str, Any]:
+    """What a run manifest keeps about the editor: identity, device, output-changing settings, events."""
+    info = editor.info
+    return {"id": info.id, "is_diffusion": info.is_diffusion, "model": info.model, "device": info.device,
+            "dtype": info.dtype, "settings": editor.settings(), "events": list(getattr(editor, "events", [])),
+            "stats": dict(getattr(editor, "stats", {}))}
