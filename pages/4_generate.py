@@ -1,3 +1,195 @@
+"""Generate: run the batch job (edit → mask hybrid → fractal blend) over the project's training photos, review.
+
+The job runs as its own process (``python -m genmix_core.generate``) in a new run folder of the project, so it
+keeps going when the user clicks elsewhere or reloads; ``job_panel`` redraws its progress from ``job.json``.
+Edits are cached in the project's ``cache/edits``, so later runs reuse them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import streamlit as st
 
-st.info("This page is being built.")
+from genmix_core import manifest
+from genmix_core.generate import GenerateConfig, cli_args, load_config
+from genmix_core.jobs import ACTIVE, read_job, start_process
+from ui.state import KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, project, restore_active_prompts, t
+from ui.widgets import empty_project_hint, job_panel, localized, show_error
+
+FALLBACK_PROMPT_SET = "factory"
+PAGE_SIZE = 12
+MODULE = "genmix_core.generate"
+
+st.title(t("gen.page.title"))
+st.caption(t("gen.page.intro"))
+
+try:
+    from genmix_core.data import scan_split
+    from genmix_core.editing.registry import editor_choices
+    from genmix_core.mixing import DEFAULT_LAM, DEFAULT_RAMP, MASK_SETS
+    from genmix_core.prompts import list_prompt_sets
+
+    proj = project()
+    images = scan_split(proj, "train")
+    prompt_sets = {s.name: s for s in list_prompt_sets(proj.prompts_dir)}
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+
+
+def _start(cfg: GenerateConfig, run_dir: Path) -> None:
+    start_process(run_dir, MODULE, cli_args(cfg), kind="generate")
+    st.session_state[KEY_GEN_RUN] = str(run_dir)
+
+
+def _settings_form() -> None:
+    """Prompts, editor and mixing settings, then Start (a new run folder)."""
+    active = restore_active_prompts(proj)
+    set_name = st.session_state.get(KEY_PROMPT_SET)
+    pset = prompt_sets.get(set_name) or prompt_sets.get(FALLBACK_PROMPT_SET) or next(iter(prompt_sets.values()))
+    options = list(dict.fromkeys([*(active or []), *(p.text for p in pset.prompts)]))
+    st.caption(t("gen.page.prompt_set", name=localized(pset.title, pset.name)))
+    prompts = st.multiselect(t("gen.page.prompts"), options, default=active or options[:4], key="gen_prompts")
+    all_prompts = st.toggle(t("gen.page.all_prompts"), value=True, key="gen_all_prompts")
+    per_image = None
+    if not all_prompts:
+        per_image = int(st.number_input(t("gen.page.per_image"), 1, max(1, len(prompts)), 1, key="gen_per_image"))
+
+    choices = {c.id: c for c in editor_choices()}
+    available = [i for i, c in choices.items() if c.available] or ["offline"]
+    if st.session_state.get(KEY_EDITOR) not in available:
+        st.session_state[KEY_EDITOR] = available[0]
+    labels = {i: t(choices[i].label_key) for i in available}
+    editor = st.selectbox(t("gen.page.editor"), available, index=available.index(st.session_state[KEY_EDITOR]),
+                          format_func=labels.get, key="gen_editor")
+    st.session_state[KEY_EDITOR] = editor
+    model = steps = size = None
+    if choices[editor].is_diffusion:
+        model = st.text_input(t("gen.page.model"), st.session_state.get(KEY_EDITOR_MODEL) or "", key="gen_model")
+        st.session_state[KEY_EDITOR_MODEL] = model or None
+        left, right = st.columns(2)
+        steps = int(left.number_input(t("gen.page.steps"), 1, 1000, 20, key="gen_steps"))
+        size = int(right.number_input(t("gen.page.size"), 64, 1024, 512, 64, key="gen_size"))
+        n_items = len(images) * (per_image or len(prompts))
+        _show_estimate(editor, steps, size, n_items)
+    else:
+        st.caption(t("gen.page.offline_note"))
+
+    left, mid, right = st.columns(3)
+    # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
+    mask_labels = {m: t(f"gen.page.mask_set.{m}") for m in MASK_SETS}
+    mask_set = left.selectbox(t("gen.page.mask_set"), list(MASK_SETS), key="gen_mask_set", format_func=mask_labels.get)
+    ramp = mid.slider(t("gen.page.ramp"), 0.0, 0.5, float(DEFAULT_RAMP), 0.01, key="gen_ramp")
+    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(DEFAULT_LAM), 0.05, key="gen_lam")
+    fractals = st.text_input(t("gen.page.fractals"), "", key="gen_fractals", help=t("gen.page.fractals_help"))
+    seed = int(st.number_input(t("gen.page.seed"), 0, 2**31 - 1, 0, key="gen_seed"))
+
+    current_job = read_job(st.session_state[KEY_GEN_RUN]) if st.session_state.get(KEY_GEN_RUN) else None
+    busy = current_job is not None and current_job.status in ACTIVE
+    if busy:
+        st.caption(t("gen.page.busy"))
+    if st.button(t("gen.page.start"), type="primary", key="gen_start", disabled=not prompts or busy):
+        cfg = GenerateConfig(
+            data=str(proj.data_dir("train")), out="", prompts=list(prompts), editor=editor, model=model or None,
+            steps=steps, size=size, per_image=per_image, seed=seed, mask_set=mask_set, ramp=ramp, lam=lam,
+            fractals=fractals.strip() or None, prompt_set=str(pset.path) if pset.path else pset.name,
+            cache=str(proj.cache_dir / "edits"))
+        try:
+            cfg.out = str(proj.runs_dir)
+            cfg.resolved()  # bad settings are shown here, before an empty run folder is made
+            run_dir = proj.new_run_dir("generate")
+            cfg.out = str(run_dir)
+            _start(cfg, run_dir)
+        except Exception as exc:
+            show_error(exc)
+            return
+        st.rerun()
+
+
+def _show_estimate(editor: str, steps: int, size: int, n_items: int) -> None:
+    from genmix_core.editing.loading import choose_device
+    from genmix_core.editing.registry import estimate_seconds_per_edit
+
+    device = choose_device()
+    seconds = estimate_seconds_per_edit(editor, device, steps, size) * n_items
+    text = t("gen.page.estimate", device=device, items=n_items, minutes=f"{seconds / 60:.0f}")
+    (st.warning if device == "cpu" else st.caption)(text)
+
+
+def _review(run_dir: Path) -> None:
+    """Counts, accept/reject toggles by class and prompt, failed items, and the zip download."""
+    try:
+        df = manifest.load_manifest(run_dir)
+    except Exception as exc:
+        show_error(exc)
+        return
+    counts = df["status"].value_counts()
+    cols = st.columns(4)
+    for col, status in zip(cols, ("done", "failed", "pending")):
+        col.metric(t(f"gen.page.count.{status}"), int(counts.get(status, 0)))
+    cols[3].metric(t("gen.page.count.accepted"), int(df["accepted"].sum()))
+    done = df[df["status"] == "done"]
+    if not done.empty:
+        left, right = st.columns(2)
+        label = left.selectbox(t("gen.page.class"), sorted(done["label"].unique()), key="gen_filter_class")
+        prompt = right.selectbox(t("gen.page.prompt"), sorted(done["prompt"].unique()), key="gen_filter_prompt")
+        shown = done[(done["label"] == label) & (done["prompt"] == prompt)]
+        pages = max(1, -(-len(shown) // PAGE_SIZE))
+        page = int(st.number_input(t("gen.page.page", pages=pages), 1, pages, 1, key="gen_page")) if pages > 1 else 1
+        grid = st.columns(4)
+        for i, row in enumerate(shown.iloc[(page - 1) * PAGE_SIZE:page * PAGE_SIZE].itertuples()):
+            with grid[i % 4]:
+                st.image(str(run_dir / row.mix_path), caption=row.image, width="stretch")
+                key = f"gen_accept_{run_dir.name}_{row.item_id}"
+                st.toggle(t("gen.page.accept"), value=bool(row.accepted), key=key,
+                          on_change=_toggle, args=(run_dir, row.item_id, key))
+    failed = df[df["status"] == "failed"]
+    if not failed.empty:
+        with st.expander(t("gen.page.failed", n=len(failed))):
+            st.dataframe(failed[["image", "prompt", "error"]], hide_index=True)
+    if int(df["accepted"].sum()) and st.button(t("gen.page.prepare_zip"), key="gen_prepare_zip"):
+        try:
+            st.session_state["gen_zip"] = str(manifest.export_zip(run_dir))
+        except Exception as exc:
+            show_error(exc)
+    zip_path = st.session_state.get("gen_zip")
+    if zip_path and Path(zip_path).parent == run_dir and Path(zip_path).is_file():
+        st.download_button(t("gen.page.download_zip"), Path(zip_path).read_bytes(), file_name=Path(zip_path).name,
+                           mime="application/zip", key="gen_download_zip")
+
+
+def _toggle(run_dir: Path, item_id: str, key: str) -> None:
+    manifest.set_accepted(run_dir, item_id, bool(st.session_state[key]))
+
+
+if len(images) == 0:
+    empty_project_hint(key="gen_go_data")
+    st.stop()
+
+with st.expander(t("gen.page.settings"), expanded=st.session_state.get(KEY_GEN_RUN) is None):
+    _settings_form()
+
+runs = manifest.list_runs(proj.runs_dir)
+if not runs:
+    st.info(t("gen.page.no_runs"))
+    st.stop()
+current = st.session_state.get(KEY_GEN_RUN)
+names = [r.name for r in runs]
+index = names.index(Path(current).name) if current and Path(current).name in names else 0
+jobs = {r.name: read_job(r) for r in runs}
+run_labels = {n: f"{n} ({t('ui.job.status.' + j.status)})" if j else n for n, j in jobs.items()}
+run_name = st.selectbox(t("gen.page.run"), names, index=index, key="gen_run_pick", format_func=run_labels.get)
+run_dir = proj.runs_dir / run_name
+st.session_state[KEY_GEN_RUN] = str(run_dir)
+
+job = job_panel(run_dir, key="gen_job")
+if job is not None and job.status in ("interrupted", "cancelled", "failed") and st.button(
+        t("gen.page.resume"), key="gen_resume"):
+    try:
+        _start(load_config(run_dir), run_dir)
+    except Exception as exc:
+        show_error(exc)
+    st.rerun()
+if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs
+    _review(run_dir)

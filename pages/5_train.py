@@ -1,3 +1,161 @@
+"""Train & Compare: fine-tune a small classifier with and without GenMix at a matched budget, then compare.
+
+The run is ``python -m genmix_core.compare`` in its own process (``genmix_core.jobs.start_process``) writing
+into a new run folder of the project; ``job_panel`` follows it, and the charts come from ``results.json``
+(``genmix_core.report``), also while later seeds still run. Earlier runs stay selectable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import streamlit as st
 
-st.info("This page is being built.")
+from genmix_core import manifest
+from genmix_core.compare import CompareConfig, cli_args, list_train_runs, load_config, load_results
+from genmix_core.evaluate import DEFAULT_EPS
+from genmix_core.jobs import ACTIVE, read_job, start_process
+from genmix_core.models import BACKBONES
+from genmix_core.results import RESULTS_FILE
+from genmix_core.train import CONDITIONS, NEEDS_EDITS
+from ui.state import KEY_TRAIN_RUN, lang, project, restore_active_prompts, t
+from ui.widgets import empty_project_hint, job_panel, show_error
+
+MODULE = "genmix_core.compare"
+NEW_GENERATION = "__new__"
+SIZES = (64, 96, 112, 128, 160, 224)
+
+st.title(t("train.page.title"))
+st.caption(t("train.page.intro"))
+
+try:
+    from genmix_core.data import scan_split
+
+    proj = project()
+    n_train = len(scan_split(proj, "train"))
+    n_onsite = len(scan_split(proj, "onsite"))
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+
+
+def _start(cfg: CompareConfig) -> None:
+    start_process(cfg.out, MODULE, cli_args(cfg), kind="train")
+    st.session_state[KEY_TRAIN_RUN] = cfg.out
+
+
+def _settings_form() -> None:
+    """Conditions, budget, seeds, model and where the GenMix images come from; then Start."""
+    labels = {c: t(f"train.cond.{c}") for c in CONDITIONS}
+    conditions = st.multiselect(t("train.page.conditions"), list(CONDITIONS), default=["baseline", "genmix"],
+                                format_func=labels.get, key="train_conditions")
+    left, mid, right = st.columns(3)
+    epochs = int(left.number_input(t("train.page.epochs"), 1, 500, 10, key="train_epochs",
+                                   help=t("train.page.epochs_help")))
+    batch = int(mid.number_input(t("train.page.batch"), 1, 512, 32, key="train_batch"))
+    seeds_text = right.text_input(t("train.page.seeds"), "0,1,2", key="train_seeds")
+    st.caption(t("train.page.budget_preview", steps=epochs * -(-max(1, round(n_train * 0.8)) // batch),
+                 batch=batch))
+    left, mid, right = st.columns(3)
+    backbone_labels = {b: t(f"train.page.backbone.{b}") for b in BACKBONES}
+    backbone = left.selectbox(t("train.page.backbone"), list(BACKBONES), format_func=backbone_labels.get,
+                              key="train_backbone")
+    finetune_labels = {m: t(f"train.page.finetune.{m}") for m in ("head", "all")}
+    finetune = mid.radio(t("train.page.finetune"), ["head", "all"], format_func=finetune_labels.get,
+                         key="train_finetune", disabled=backbone == "small_cnn")
+    size = right.selectbox(t("train.page.size"), SIZES, index=SIZES.index(112), key="train_size")
+    eps = st.text_input(t("train.page.eps"), ",".join(DEFAULT_EPS), key="train_eps", help=t("train.page.eps_help"))
+    use_onsite = st.toggle(t("train.page.use_onsite", n=n_onsite), value=n_onsite > 0, disabled=n_onsite == 0,
+                           key="train_use_onsite")
+    edits = None
+    if any(c in NEEDS_EDITS for c in conditions):
+        gen_runs = [r for r in manifest.list_runs(proj.runs_dir) if (r / manifest.PLAN_FILE).is_file()]
+        options = [r.name for r in gen_runs] + [NEW_GENERATION]
+        source_labels = {r.name: t("train.page.edits_run", name=r.name) for r in gen_runs}
+        source_labels[NEW_GENERATION] = t("train.page.edits_new")
+        source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits")
+        edits = None if source == NEW_GENERATION else str(proj.runs_dir / source)
+
+    current = st.session_state.get(KEY_TRAIN_RUN)
+    job = read_job(current) if current else None
+    busy = job is not None and job.status in ACTIVE
+    if busy:
+        st.caption(t("train.page.busy"))
+    if st.button(t("train.page.start"), type="primary", key="train_start", disabled=not conditions or busy):
+        try:
+            seeds = [int(s) for s in seeds_text.replace(" ", "").split(",") if s]
+        except ValueError:
+            st.error(t("train.page.bad_seeds", value=seeds_text))
+            return
+        cfg = CompareConfig(
+            data=str(proj.data_dir("train")), out=str(proj.runs_dir), conditions=list(conditions), seeds=seeds,
+            epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
+            eps=[e for e in eps.replace(" ", "").split(",") if e],
+            test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
+            prompts=list(restore_active_prompts(proj) or []))
+        try:
+            cfg.validated()  # bad settings are shown here, before an empty run folder is made
+            cfg.out = str(proj.new_run_dir("train"))
+            _start(cfg)
+        except Exception as exc:
+            show_error(exc)
+            return
+        st.rerun()
+
+
+def _results(run_dir: Path) -> None:
+    """Table, charts and the HTML report of a run (partial while it runs)."""
+    from genmix_core import report
+
+    try:
+        results = load_results(run_dir)
+    except Exception as exc:
+        show_error(exc)
+        return
+    if not results["conditions"]:
+        st.info(t("train.page.no_results_yet"))
+        return
+    ln = lang()
+    st.caption(report.budget_text(results, ln))
+    st.dataframe(report.summary_rows(results, ln), hide_index=True)
+    st.caption(t("train.report.std_note"))
+    for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):
+        st.plotly_chart(fig, key=f"train_fig_{i}")
+    conds = report.conditions_in_order(results)
+    cond_labels = {c: report.condition_label(c, ln) for c in conds}
+    cond = st.selectbox(t("train.page.confusion_for"), conds, format_func=cond_labels.get, key="train_confusion")
+    st.plotly_chart(report.fig_confusion(results, cond, ln), key="train_fig_confusion")
+    st.download_button(t("train.page.download_html"), report.export_html(results, ln).encode("utf-8"),
+                       file_name=f"genmix_report_{run_dir.name}.html", mime="text/html", key="train_download")
+
+
+if n_train == 0:
+    empty_project_hint(key="train_go_data")
+    st.stop()
+
+with st.expander(t("train.page.settings"), expanded=st.session_state.get(KEY_TRAIN_RUN) is None):
+    _settings_form()
+
+runs = list_train_runs(proj.runs_dir)
+if not runs:
+    st.info(t("train.page.no_runs"))
+    st.stop()
+current = st.session_state.get(KEY_TRAIN_RUN)
+names = [r.name for r in runs]
+index = names.index(Path(current).name) if current and Path(current).name in names else 0
+jobs = {r.name: read_job(r) for r in runs}
+run_labels = {n: f"{n} ({t('ui.job.status.' + j.status)})" if j else n for n, j in jobs.items()}
+run_name = st.selectbox(t("train.page.run"), names, index=index, key="train_run_pick", format_func=run_labels.get)
+run_dir = proj.runs_dir / run_name
+st.session_state[KEY_TRAIN_RUN] = str(run_dir)
+
+job = job_panel(run_dir, key="train_job")
+if job is not None and job.status in ("interrupted", "cancelled", "failed") and st.button(
+        t("train.page.resume"), key="train_resume"):
+    try:
+        _start(load_config(run_dir))
+    except Exception as exc:
+        show_error(exc)
+    st.rerun()
+if (run_dir / RESULTS_FILE).is_file():
+    _results(run_dir)

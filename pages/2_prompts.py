@@ -1,0 +1,169 @@
+"""Prompts: pick a prompt set, edit it, save it as the user's own, choose the active prompts, try one."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from genmix_core import preview
+from genmix_core.errors import UserError
+from ui.cache import edit_png, filter_pairs, get_editor
+from ui.state import KEY_PROMPT_SET, editor_id, project, restore_active_prompts, save_active_prompts, t
+from ui.state import lang as session_lang
+from ui.widgets import empty_project_hint, go_to_page_button, image_grid, localized, show_error
+
+SET_SELECT_KEY = "prompts_set_select"
+PENDING_SET_KEY = "prompts_pending_set"
+TRY_IMAGES = 4
+
+st.title(t("ui.prompts.title"))
+st.markdown(t("ui.prompts.intro"))
+
+try:
+    proj = project()
+    from genmix_core import prompts as prompts_core
+
+    problems: list[UserError] = []
+    sets = {s.name: s for s in prompts_core.list_prompt_sets(proj.prompts_dir, problems=problems)}
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+
+if problems:
+    st.warning(t("ui.prompts.problem_files") + "\n\n"
+               + "\n".join(f"- {p.message(session_lang())}" for p in problems))
+
+active = restore_active_prompts(proj) or []
+# A set saved in the last run becomes the selection; allowed here because the selectbox is not drawn yet.
+pending = st.session_state.pop(PENDING_SET_KEY, None)
+if pending in sets:
+    st.session_state[SET_SELECT_KEY] = pending
+elif st.session_state.get(SET_SELECT_KEY) not in sets:
+    remembered = st.session_state.get(KEY_PROMPT_SET)
+    st.session_state[SET_SELECT_KEY] = remembered if remembered in sets else next(iter(sets))
+
+
+def _set_label(name: str) -> str:
+    s = sets[name]
+    title = localized(s.title, name)
+    return t("ui.prompts.curated" if s.curated else "ui.prompts.user_set", title=title)
+
+
+# Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
+set_labels = {n: _set_label(n) for n in sets}
+name = st.selectbox(t("ui.prompts.set"), list(sets), format_func=set_labels.get, key=SET_SELECT_KEY)
+chosen = sets[name]
+if chosen.description:
+    st.caption(localized(chosen.description))
+if chosen.curated:
+    st.caption(t("ui.prompts.curated_hint"))
+
+rows = prompts_core.prompt_set_to_table(chosen)
+active_keys = {prompts_core.prompt_key(p) for p in active}
+use_all = not active_keys
+table = pd.DataFrame(rows, columns=list(prompts_core.TABLE_COLUMNS))
+table.insert(0, "use", [use_all or prompts_core.prompt_key(r["text"]) in active_keys for r in rows])
+edited = st.data_editor(
+    table, num_rows="dynamic", hide_index=True, key=f"prompts_table_{name}",
+    column_config={
+        "use": st.column_config.CheckboxColumn(t("ui.prompts.col.use"), default=True, width="small"),
+        "text": st.column_config.TextColumn(t("ui.prompts.col.text"), max_chars=prompts_core.MAX_PROMPT_CHARS),
+        "ja": st.column_config.TextColumn(t("ui.prompts.col.ja")),
+        "filter": st.column_config.TextColumn(t("ui.prompts.col.filter"), help=t("ui.prompts.col.filter_help")),
+    })
+
+edited_prompts = None
+try:
+    edited_prompts = prompts_core.table_to_prompts(edited[list(prompts_core.TABLE_COLUMNS)])
+except UserError as exc:
+    show_error(exc)
+
+
+def _checked_texts() -> list[str]:
+    checked = [str(r["text"]).strip() for r in edited.to_dict("records")
+               if bool(r.get("use")) and isinstance(r.get("text"), str) and r["text"].strip()]
+    return prompts_core.validate_prompts(checked, source="table") if checked else []
+
+
+if st.button(t("ui.prompts.use_checked"), key="prompts_use", type="primary", disabled=edited_prompts is None):
+    try:
+        checked = _checked_texts()
+        if not checked:
+            st.warning(t("ui.prompts.none_checked"))
+        else:
+            recipes = {p.text: p.filter for p in edited_prompts or [] if p.filter}
+            save_active_prompts(proj, name, checked, recipes)
+            active = checked
+            st.success(t("ui.prompts.active_saved", count=len(checked)))
+    except Exception as exc:
+        show_error(exc)
+
+if active:
+    st.markdown(t("ui.prompts.active", prompts=", ".join(f"`{p}`" for p in active)))
+else:
+    st.caption(t("ui.prompts.active_none"))
+
+
+def _save(new_name: str, overwrite: bool) -> None:
+    try:
+        path = prompts_core.save_user_prompt_set(proj.prompts_dir, new_name, edited_prompts, title=new_name,
+                                                 overwrite=overwrite)
+    except Exception as exc:
+        show_error(exc)
+        return
+    st.session_state[PENDING_SET_KEY] = path.stem
+    st.toast(t("ui.prompts.saved", name=path.stem))
+    st.rerun()
+
+
+with st.expander(t("ui.prompts.save.header"), expanded=chosen.curated):
+    new_name = st.text_input(t("ui.prompts.save.name"), key="prompts_new_name", max_chars=80)
+    cols = st.columns(2)
+    if cols[0].button(t("ui.prompts.save.button"), key="prompts_save", disabled=edited_prompts is None):
+        if new_name.strip():
+            _save(new_name, overwrite=False)
+        else:
+            st.warning(t("ui.prompts.save.need_name"))
+    if not chosen.curated and cols[1].button(t("ui.prompts.save.overwrite"), key="prompts_overwrite",
+                                             disabled=edited_prompts is None):
+        _save(name, overwrite=True)
+
+st.subheader(t("ui.prompts.try.header"))
+
+
+def _try_prompt(proj, prompts: list) -> None:
+    from genmix_core.data import scan_split
+
+    df = scan_split(proj, "train")
+    if len(df) == 0:
+        empty_project_hint(key="prompts_go_data")
+        return
+    if not prompts:
+        st.caption(t("ui.prompts.try.no_prompts"))
+        return
+    prompt = st.selectbox(t("ui.prompts.try.prompt"), [p.text for p in prompts], key="prompts_try_prompt")
+    filters = filter_pairs(prompts)
+    editor = get_editor(editor_id(), None, filters)
+    if not editor.can_edit(prompt):
+        st.info(UserError("err.editor.needs_diffusion", prompt=prompt).message(session_lang()))
+        return
+    samples = df.groupby("label", sort=True).head(1).head(TRY_IMAGES)
+    key = "ui.prompts.try.edit_ai" if editor.info.is_diffusion else "ui.prompts.try.edit_filter"
+    originals, edits = [], []
+    for row in samples.itertuples():
+        png, _ = edit_png(str(row.path), prompt, editor_id(), filters=filters)
+        originals.append((preview.load_preview_image(row.path), t("ui.prompts.try.original", label=row.label)))
+        edits.append((Image.open(io.BytesIO(png)), t(key, prompt=prompt)))
+    image_grid(originals, cols=TRY_IMAGES)
+    image_grid(edits, cols=TRY_IMAGES)
+
+
+try:
+    _try_prompt(proj, edited_prompts or [])
+except Exception as exc:
+    show_error(exc)
+
+go_to_page_button("pages/3_preview.py", t("ui.prompts.next"), key="prompts_next", icon="➡️")

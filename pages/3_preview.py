@@ -1,0 +1,164 @@
+"""Preview: one image through every GenMix stage, with the mixing parameters on sliders.
+
+The edit is cached (``ui.cache``) on image hash, prompt, editor settings and seed, so moving a slider only
+re-runs the millisecond mixing step (``genmix_core.preview.mix_stages``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+
+import streamlit as st
+from PIL import Image
+
+from genmix_core import preview
+from genmix_core.errors import UserError
+from ui.cache import edit_png, get_editor
+from ui.state import (KEY_EDITOR, KEY_MIX_PARAMS, editor_id, project, prompt_filters, restore_active_prompts,
+                      t)
+from ui.state import lang as session_lang
+from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
+
+FALLBACK_PROMPT_SET = "factory"
+SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
+SEED_KEY = "preview_fractal_seed"
+
+st.title(t("ui.preview.title"))
+st.caption(t("ui.preview.intro"))
+
+try:
+    proj = project()
+    from genmix_core.data import scan_split
+    from genmix_core.mixing import (DEFAULT_LAM, DEFAULT_RADIUS, DEFAULT_RAMP, DEFAULT_SOFTNESS, MASK_KINDS,
+                                    MixParams)
+
+    images = scan_split(proj, "train")
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+
+if len(images) == 0:
+    empty_project_hint(key="preview_go_data")
+    st.stop()
+
+
+def _prompt_choices() -> list[str]:
+    active = restore_active_prompts(proj)
+    if active:
+        return active
+    from genmix_core.prompts import list_prompt_sets
+
+    sets = {s.name: s for s in list_prompt_sets(None)}
+    chosen = sets.get(FALLBACK_PROMPT_SET) or next(iter(sets.values()))
+    return [p.text for p in chosen.prompts]
+
+
+def _editor_options() -> list[str]:
+    try:
+        from genmix_core.editing.registry import editor_choices
+    except ImportError:
+        return ["offline"]
+    return [c.id for c in editor_choices() if c.available] or ["offline"]
+
+
+def _editor_label(editor: str) -> str:
+    try:
+        from genmix_core.editing.registry import editor_choices
+
+        keys = {c.id: c.label_key for c in editor_choices()}
+        if editor in keys:
+            return t(keys[editor])
+    except ImportError:
+        pass
+    return t("ui.preview.editor.offline") if editor == "offline" else editor
+
+
+def _random_seed() -> None:
+    st.session_state[SEED_KEY] = secrets.randbelow(SEED_MAX + 1)
+
+
+saved = st.session_state.get(KEY_MIX_PARAMS) or {}
+st.session_state.setdefault(SEED_KEY, int(saved.get("fractal_seed", 0)) % (SEED_MAX + 1))
+
+pick, mix = st.columns([1, 2], gap="large")
+with pick:
+    labels = sorted(images["label"].unique())
+    label = st.selectbox(t("ui.preview.class"), labels, key="preview_class")
+    in_class = images[images["label"] == label].sort_values("rel")
+    rel = st.selectbox(t("ui.preview.image"), list(in_class["rel"]), key="preview_image",
+                       format_func=lambda r: str(r).split("/")[-1])
+    path = str(in_class[in_class["rel"] == rel]["path"].iloc[0])
+    try:
+        prompts = _prompt_choices()
+    except Exception as exc:
+        show_error(exc)
+        st.stop()
+    prompt = st.selectbox(t("ui.preview.prompt"), prompts, key="preview_prompt",
+                          help=t("ui.preview.prompt_active_hint"))
+    options = _editor_options()
+    if st.session_state.get(KEY_EDITOR) not in options:
+        st.session_state[KEY_EDITOR] = options[0]
+    # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
+    editor_labels = {o: _editor_label(o) for o in options}
+    chosen_editor = st.selectbox(t("ui.preview.editor"), options, index=options.index(editor_id()),
+                                 format_func=editor_labels.get, key="preview_editor")
+    st.session_state[KEY_EDITOR] = chosen_editor
+
+with mix:
+    left, right = st.columns(2)
+    mask_labels = {k: t(f"mix.mask.{k}") for k in MASK_KINDS}
+    mask = left.selectbox(t("ui.preview.mask"), MASK_KINDS, format_func=mask_labels.get,
+                          index=MASK_KINDS.index(saved.get("mask", MASK_KINDS[0])), key="preview_mask")
+    if mask == "radial":
+        radius = left.slider(t("mix.param.radius"), 0.05, 1.0, float(saved.get("radius", DEFAULT_RADIUS)),
+                             0.01, key="preview_radius")
+        softness = left.slider(t("mix.param.softness"), 0.0, 0.5, float(saved.get("softness", DEFAULT_SOFTNESS)),
+                               0.01, key="preview_softness")
+        ramp = float(saved.get("ramp", DEFAULT_RAMP))
+    else:
+        ramp = left.slider(t("mix.param.ramp"), 0.0, 0.5, float(saved.get("ramp", DEFAULT_RAMP)), 0.01,
+                           key="preview_ramp")
+        radius = float(saved.get("radius", DEFAULT_RADIUS))
+        softness = float(saved.get("softness", DEFAULT_SOFTNESS))
+    lam = right.slider(t("mix.param.lam"), 0.0, 1.0, float(saved.get("lam", DEFAULT_LAM)), 0.05, key="preview_lam")
+    seed_col, button_col = right.columns([3, 2], vertical_alignment="bottom")
+    fractal_seed = seed_col.number_input(t("ui.preview.fractal_seed"), 0, SEED_MAX, step=1, key=SEED_KEY)
+    button_col.button(t("ui.preview.random"), key="preview_random", on_click=_random_seed, icon="🎲")
+
+try:
+    params = MixParams(mask=mask, ramp=ramp, radius=radius, softness=softness, lam=lam,
+                       fractal_seed=int(fractal_seed))
+    st.session_state[KEY_MIX_PARAMS] = params.to_dict()
+    filters = prompt_filters() if chosen_editor == "offline" else ()
+    editor = get_editor(chosen_editor, None, filters)
+    if not editor.can_edit(prompt):
+        raise UserError("err.editor.needs_diffusion", prompt=prompt)
+    with st.spinner(t("ui.preview.computing")):
+        png, seed = edit_png(path, prompt, chosen_editor, filters=filters)
+    original = preview.load_preview_image(path)
+    edited = Image.open(io.BytesIO(png)).convert("RGB")
+    stages = preview.mix_stages(original, edited, params)
+except Exception as exc:
+    show_error(exc)
+    st.stop()
+
+edit_key = "ui.preview.stage.edit_ai" if editor.info.is_diffusion else "ui.preview.stage.edit_filter"
+shown = [(original, t("ui.preview.stage.original", label=label)), (edited, t(edit_key, prompt=prompt)),
+         (framed(stages["mask"]), t("ui.preview.stage.mask")), (stages["hybrid"], t("ui.preview.stage.hybrid")),
+         (stages["fractal"], t("ui.preview.stage.fractal")),
+         (stages["final"], t("ui.preview.stage.final", label=label))]
+for column, (image, caption) in zip(st.columns(len(shown)), shown):
+    column.image(image, caption=caption, width="stretch")
+
+record = preview.reproduction_record(path, prompt, editor, seed, params)
+record["label"] = label
+download_col, next_col = st.columns(2)
+download_col.download_button(t("ui.preview.download"), preview.png_bytes(stages["final"]),
+                             file_name=f"genmix_{label}_{str(rel).split('/')[-1].rsplit('.', 1)[0]}.png",
+                             mime="image/png", key="preview_download", icon="⬇️")
+with next_col:
+    go_to_page_button("pages/4_generate.py", t("ui.preview.next"), key="preview_next", icon="➡️")
+with st.expander(t("ui.preview.record")):
+    st.code(json.dumps(record, ensure_ascii=False, indent=2), language="json")

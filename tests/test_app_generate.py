@@ -1,0 +1,123 @@
+"""The Generate page through AppTest: start a run with the offline style filter, see progress and results,
+review, export; errors in the user's language."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from genmix_core import manifest
+from genmix_core.i18n import t
+from genmix_core.jobs import read_job
+from genmix_core.project import open_project
+from test_generate_fakes import make_data
+
+PAGE = "../pages/4_generate.py"
+TIMEOUT = 60
+
+
+def _page(lang="en", prompts=("snowy", "sunset")):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["lang"] = lang
+    at.session_state["active_prompts"] = list(prompts)
+    return at
+
+
+def _project():
+    proj = open_project("default", create=True)
+    make_data(proj.data_dir("train"), per_class=2, size=(32, 24))
+    return proj
+
+
+def _wait_done(run_dir: Path, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        job = read_job(run_dir)
+        if job is not None and job.status not in ("running",):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"job in {run_dir} did not finish: {read_job(run_dir)}")
+
+
+def test_empty_project_points_to_the_data_page():
+    at = _page().run()
+    assert not at.exception
+    assert at.title[0].value == "Generate"
+    assert [i.value for i in at.info] == [t("ui.empty.no_data", "en")]
+    assert at.button(key="gen_go_data")
+
+
+def test_start_a_run_follow_it_and_review_the_results():
+    proj = _project()
+    at = _page().run()
+    assert not at.exception and at.info[0].value.startswith("No generation run yet")
+    assert at.multiselect(key="gen_prompts").value == ["snowy", "sunset"]
+    at.button(key="gen_start").click().run()
+    assert not at.exception
+    run_dir = Path(at.session_state["gen_run"])
+    assert run_dir.parent == proj.runs_dir and run_dir.name.endswith("generate")
+    if read_job(run_dir).status == "running":  # one run at a time from this session
+        assert at.button(key="gen_start").disabled
+    _wait_done(run_dir)
+    at.run()
+    assert not at.exception
+    assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
+    args = json.loads((run_dir / "config.json").read_text())["args"]
+    assert args["cache"] == str(proj.cache_dir / "edits") and args["data"] == str(proj.data_dir("train").resolve())
+    assert len(list((proj.cache_dir / "edits").glob("*.png"))) == 8
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Done"] == "8" and metrics["Failed"] == "0" and metrics["Accepted"] == "8"
+    assert at.selectbox(key="gen_run_pick").value == run_dir.name
+    assert not at.button(key="gen_start").disabled
+    assert len(at.get("image")) == 2  # class "ok", prompt "snowy": two photos
+
+    at.selectbox(key="gen_filter_prompt").set_value("sunset").run()
+    toggles = [w for w in at.toggle if w.key.startswith("gen_accept_")]
+    assert len(toggles) == 2 and all(w.value for w in toggles)
+    toggles[0].set_value(False).run()
+    assert not at.exception
+    assert list(json.loads((run_dir / "review.json").read_text()).values()) == [False]
+    assert {m.label: m.value for m in at.metric}["Accepted"] == "7"
+
+    at.button(key="gen_prepare_zip").click().run()
+    assert not at.exception
+    zip_path = Path(at.session_state["gen_zip"])
+    assert zip_path.is_file() and zip_path.parent == run_dir
+    assert at.get("download_button")
+
+
+def test_resume_an_interrupted_run_from_the_page():
+    proj = _project()
+    at = _page().run()
+    at.button(key="gen_start").click().run()
+    run_dir = Path(at.session_state["gen_run"])
+    _wait_done(run_dir)
+    # Simulate a power cut: the process is gone while job.json still says running; half the log is lost.
+    job = json.loads((run_dir / "job.json").read_text())
+    (run_dir / "job.json").write_text(json.dumps({**job, "status": "running", "pid": 2**22 + 12345, "done": 3}))
+    lines = (run_dir / manifest.RECORDS_FILE).read_text().splitlines(keepends=True)
+    (run_dir / manifest.RECORDS_FILE).write_text("".join(lines[:3]))
+    at = _page().run()
+    assert at.selectbox(key="gen_run_pick").value == run_dir.name
+    assert [w.value for w in at.warning] == [t("ui.job.interrupted_hint", "en")]
+    at.button(key="gen_resume").click().run()
+    assert not at.exception
+    _wait_done(run_dir)
+    assert read_job(run_dir).status == "done"
+    assert "3 of 8 items already done" in (run_dir / "log.txt").read_text()
+    assert (manifest.load_manifest(run_dir)["status"] == "done").all()
+    assert len(list(proj.runs_dir.iterdir())) == 1
+
+
+def test_japanese_page_and_bad_setting_shows_the_error_in_japanese():
+    proj = _project()
+    at = _page(lang="ja").run()
+    assert not at.exception and at.title[0].value == "生成"
+    at.text_input(key="gen_fractals").input("/no/such/folder").run()
+    at.button(key="gen_start").click().run()
+    assert not at.exception
+    assert any("フラクタル画像フォルダ" in e.value for e in at.error)
+    assert not proj.runs_dir.exists() or not any(proj.runs_dir.iterdir())  # no run folder for a refused start

@@ -1,0 +1,179 @@
+"""Preview: the core (genmix_core.preview) and the page (sliders re-mix without re-editing)."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_app_helpers import add_images, app_at, image_captions, navigation_mode  # noqa: F401
+
+from genmix_core import preview
+from genmix_core.editing.offline import OfflineStyleEditor
+from genmix_core.errors import UserError
+from genmix_core.mixing import MixParams
+
+PAGE = "pages/3_preview.py"
+
+
+def _params(**kw):
+    base = dict(mask="left_right", ramp=0.1, radius=0.35, softness=0.15, lam=0.2, fractal_seed=3)
+    return MixParams(**{**base, **kw})
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "part.png"
+    Image.fromarray(rng.integers(0, 256, (300, 700, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+# --- core ---------------------------------------------------------------------------------------------------
+
+def test_render_preview_gives_every_stage_at_preview_size(photo):
+    stages = preview.render_preview(photo, "dim lighting", OfflineStyleEditor(), _params())
+    assert stages.original.size == (512, 219)        # longer side capped, aspect kept
+    for name in ("edited", "hybrid", "fractal", "final"):
+        image = getattr(stages, name)
+        assert image.size == stages.original.size and image.mode == "RGB", name
+    assert stages.mask.mode == "L" and stages.mask.size == stages.original.size
+    mask = np.asarray(stages.mask)
+    assert mask[:, 0].min() == 255 and mask[:, -1].max() == 0   # left_right: original on the left
+
+
+def test_lambda_zero_final_is_the_hybrid_and_record_rebuilds_the_final(photo):
+    editor = OfflineStyleEditor()
+    stages = preview.render_preview(photo, "snowy", editor, _params(lam=0.0))
+    assert np.array_equal(np.asarray(stages.final), np.asarray(stages.hybrid))
+    record = json.loads(json.dumps(preview.render_preview(photo, "snowy", editor, _params()).record))
+    assert record["image_sha256"] == preview.file_key(photo) and record["prompt"] == "snowy"
+    again = preview.render_preview(photo, record["prompt"], editor, MixParams.from_dict(record["mix"]),
+                                   seed=record["edit_seed"])
+    first = preview.render_preview(photo, "snowy", editor, _params())
+    assert np.array_equal(np.asarray(again.final), np.asarray(first.final))
+
+
+def test_edit_seed_depends_on_image_content_and_prompt(photo, tmp_path):
+    key = preview.file_key(photo)
+    assert preview.preview_seed(key, "snowy") == preview.preview_seed(key, "snowy")
+    assert preview.preview_seed(key, "snowy") != preview.preview_seed(key, "sunset")
+    other = tmp_path / "other.png"
+    Image.new("RGB", (8, 8)).save(other)
+    assert preview.file_key(other) != key
+
+
+def test_prompt_the_filter_cannot_render_raises_needs_diffusion(photo):
+    with pytest.raises(UserError) as info:
+        preview.render_preview(photo, "a cat wearing a hat", OfflineStyleEditor(), _params())
+    assert info.value.key == "err.editor.needs_diffusion"
+
+
+# --- page ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def edit_calls(monkeypatch):
+    """Count real edits (cache misses) made by the page; start from an empty edit cache."""
+    import ui.cache
+
+    ui.cache._cached_edit.clear()
+    calls = []
+    real = preview.edit_png
+
+    def counting(path, prompt, editor, seed, *args, **kwargs):
+        calls.append((str(path), prompt, seed))
+        return real(path, prompt, editor, seed, *args, **kwargs)
+
+    monkeypatch.setattr(preview, "edit_png", counting)
+    return calls
+
+
+def _final_url(at):
+    return next(el.value[0] for el in at.get("image") if el.captions[0].startswith("⑥"))
+
+
+def _url(at, prefix):
+    return next(el.value[0] for el in at.get("image") if el.captions[0].startswith(prefix))
+
+
+@pytest.mark.parametrize("locale, hint", [(None, "no training photos"),
+                                          ("ja-JP", "学習用の写真がありません")])
+def test_empty_project_points_to_the_data_page(locale, hint):
+    at = app_at(locale, PAGE)
+    assert not at.exception
+    assert any(hint in i.value for i in at.info)
+    at.button(key="preview_go_data").click().run()
+    assert not at.exception
+    assert at.title[0].value in ("Data", "データ")
+
+
+def test_shows_all_six_stages_with_honest_captions(edit_calls):
+    add_images(classes=("ok", "scratch"))
+    at = app_at(None, PAGE)
+    assert not at.exception
+    captions = image_captions(at)
+    assert len(captions) == 6
+    assert captions[0].startswith("① Original (ok)")
+    assert "Style filter, not an AI model" in captions[1]
+    assert captions[5] == "⑥ Final GenMix image (label: ok)"
+    assert len(edit_calls) == 1
+    record = json.loads(at.code[0].value)
+    assert record["mix"] == at.session_state["mix_params"]
+    assert record["editor"]["editor"] == "offline" and record["label"] == "ok"
+
+
+def test_sliders_remix_without_editing_again(edit_calls):
+    add_images(classes=("ok",))
+    at = app_at(None, PAGE)
+    final_before, edit_before = _final_url(at), _url(at, "②")
+    at.slider(key="preview_lam").set_value(0.6).run()
+    at.slider(key="preview_ramp").set_value(0.3).run()
+    at.selectbox(key="preview_mask").set_value("radial").run()
+    at.slider(key="preview_radius").set_value(0.5).run()
+    at.button(key="preview_random").click().run()
+    assert not at.exception
+    assert len(edit_calls) == 1                          # the edit came from the cache every time
+    assert _url(at, "②") == edit_before
+    assert _final_url(at) != final_before
+    mix = at.session_state["mix_params"]
+    assert (mix["lam"], mix["mask"], mix["radius"]) == (0.6, "radial", 0.5)
+    assert json.loads(at.code[0].value)["mix"] == mix
+    # Another prompt is another edit.
+    at.selectbox(key="preview_prompt").set_value(at.selectbox(key="preview_prompt").options[1]).run()
+    assert len(edit_calls) == 2
+
+
+def test_download_is_the_final_png(edit_calls, monkeypatch):
+    add_images(classes=("ok",))
+    encoded = []
+    real = preview.png_bytes
+    monkeypatch.setattr(preview, "png_bytes", lambda image: encoded.append(real(image)) or encoded[-1])
+    at = app_at(None, PAGE)
+    (button,) = at.get("download_button")
+    assert button.proto.url.endswith(".png")
+    assert len(encoded) == 1
+    final = Image.open(io.BytesIO(encoded[0]))
+    assert final.format == "PNG" and final.size == (40, 32)       # the stored photo's size (under the cap)
+
+
+def test_language_switch_relabels_the_stages(edit_calls):
+    add_images(classes=("ok",))
+    at = app_at(None, PAGE)
+    at.sidebar.selectbox(key="app_lang").set_value("ja").run()
+    assert not at.exception
+    captions = image_captions(at)
+    assert captions[0] == "① 元の写真（ok）"
+    assert "AI モデルではありません" in captions[1]
+    assert len(edit_calls) == 1                          # a language switch does not edit again
+
+
+def test_prompt_without_a_filter_recipe_asks_for_a_diffusion_model(edit_calls):
+    proj = add_images(classes=("ok",))
+    from ui.state import ACTIVE_PROMPTS_FILE
+    from genmix_core.fileio import atomic_write_json
+
+    atomic_write_json(proj.root / ACTIVE_PROMPTS_FILE, {"set": "mine", "prompts": ["a cat wearing a hat"]})
+    at = app_at(None, PAGE)
+    assert not at.exception
+    assert any("a cat wearing a hat" in e.value for e in at.error)
+    assert edit_calls == []

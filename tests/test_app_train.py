@@ -1,0 +1,90 @@
+"""The Train & Compare page through AppTest: empty project, a run started in the background, results shown,
+an earlier run reopened, Japanese texts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from genmix_core.compare import CompareConfig, run_compare
+from genmix_core.i18n import t
+from genmix_core.jobs import read_job
+from genmix_core.project import open_project
+
+PAGE = "../pages/5_train.py"
+TIMEOUT = 60
+COLORS = {"ok": (180, 180, 180), "dent": (60, 60, 60)}
+
+
+def _project(per_class=4):
+    proj = open_project("default", create=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", per_class), ("onsite", 2)):
+        for name, color in COLORS.items():
+            folder = proj.data_dir(split) / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                arr = np.clip(rng.normal(color, 20, (24, 24, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{name}_{i}.png")
+    return proj
+
+
+def _page(lang="en"):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["lang"] = lang
+    return at
+
+
+def test_empty_project_points_to_the_data_page():
+    at = _page().run()
+    assert not at.exception
+    assert at.title[0].value == "Train & Compare"
+    assert [i.value for i in at.info] == [t("ui.empty.no_data", "en")]
+
+
+def test_start_a_run_in_the_background_and_see_the_results():
+    proj = _project()
+    at = _page().run()
+    assert not at.exception and at.info[0].value == t("train.page.no_runs", "en")
+    at.multiselect(key="train_conditions").set_value(["baseline", "mixup"])
+    at.selectbox(key="train_backbone").set_value("small_cnn")
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_batch").set_value(4)
+    at.text_input(key="train_seeds").set_value("0")
+    at.selectbox(key="train_size").set_value(64)
+    at.text_input(key="train_eps").set_value("2/255")
+    assert at.toggle(key="train_use_onsite").value
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    run_dir = Path(at.session_state["train_run"])
+    assert run_dir.parent == proj.runs_dir and run_dir.name.endswith("train")
+    deadline = time.time() + 90
+    while read_job(run_dir).status == "running" and time.time() < deadline:
+        time.sleep(0.3)
+    assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table.iloc[:, 0]) == [t("train.cond.baseline", "en"), t("train.cond.mixup", "en")]
+    assert t("train.fig.cross_domain", "en") in table.columns
+    assert any("Matched budget" in c.value for c in at.caption)
+    assert at.selectbox(key="train_run_pick").value == run_dir.name
+
+
+def test_an_earlier_run_reopens_in_japanese():
+    proj = _project()
+    run_dir = proj.new_run_dir("train")
+    run_compare(CompareConfig(data=str(proj.data_dir("train")), out=str(run_dir), conditions=["baseline"],
+                              seeds=[0, 1], epochs=1, batch_size=4, backbone="small_cnn", size=16,
+                              eps=["1/255"], pgd_steps=1))
+    at = _page("ja").run()
+    assert not at.exception
+    assert at.title[0].value == "学習・比較"
+    assert at.selectbox(key="train_run_pick").value == run_dir.name
+    assert any("学習量をそろえています" in c.value for c in at.caption)
+    assert at.selectbox(key="train_confusion").value == "baseline"
+    assert at.get("download_button")

@@ -1,0 +1,150 @@
+"""Session state of the workbench: language, current project, and the names of shared session keys.
+
+Session state holds ids, names and settings only (never images or models). Every page may run on its own
+(a page opened directly, an AppTest of one page), so every reader here falls back to a sensible default
+instead of assuming ``app.py`` ran first.
+
+Example:
+    from ui.state import t, project, KEY_ACTIVE_PROMPTS
+    st.title(t("ui.data.title"))
+    proj = project()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from genmix_core import i18n
+
+# Shared session keys (snake_case strings). Page-local widget keys are prefixed by the page instead
+# (``data_…``, ``prompts_…``, ``preview_…``, ``gen_…``, ``train_…``).
+KEY_LANG = "lang"                      # "en" | "ja"; also the key of the sidebar language selectbox
+KEY_PROJECT = "project"                # current project name (a safe_name)
+KEY_PROMPT_SET = "prompt_set"          # name of the chosen prompt set
+KEY_ACTIVE_PROMPTS = "active_prompts"  # list[str]: prompt texts active for this project
+KEY_PROMPT_FILTERS = "prompt_filters"  # dict[str, str]: active prompt text -> offline style-filter recipe id
+KEY_EDITOR = "editor_id"               # editor backend id, "offline" by default
+KEY_EDITOR_MODEL = "editor_model"      # model id / folder for diffusion editors (None for offline)
+KEY_MIX_PARAMS = "mix_params"          # dict: last MixParams.to_dict() chosen on the Preview page
+KEY_GEN_RUN = "gen_run"                # path (str) of the latest generation run folder
+KEY_TRAIN_RUN = "train_run"            # path (str) of the latest training/compare run folder
+
+DEFAULT_PROJECT = "default"
+DEFAULT_EDITOR = "offline"
+
+DEFAULTS: dict[str, Any] = {
+    KEY_PROJECT: DEFAULT_PROJECT,
+    KEY_PROMPT_SET: None,
+    KEY_ACTIVE_PROMPTS: None,
+    KEY_PROMPT_FILTERS: None,
+    KEY_EDITOR: DEFAULT_EDITOR,
+    KEY_EDITOR_MODEL: None,
+    KEY_MIX_PARAMS: None,
+    KEY_GEN_RUN: None,
+    KEY_TRAIN_RUN: None,
+}
+
+
+def _browser_lang() -> str:
+    try:
+        locale = st.context.locale
+    except Exception:  # no script run context (plain import in a unit test)
+        locale = None
+    return i18n.lang_from_locale(locale)
+
+
+def init_session() -> None:
+    """Put every shared key into the session with its default, keeping values already there."""
+    st.session_state.setdefault(KEY_LANG, _browser_lang())
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+
+
+def lang() -> str:
+    """The session language (``"en"`` or ``"ja"``): the sidebar choice, else the browser's locale."""
+    value = st.session_state.get(KEY_LANG)
+    if value in i18n.LANGS:
+        return value
+    return _browser_lang()
+
+
+def t(key: str, **params: object) -> str:
+    """The catalog text for ``key`` in the session language, with ``{placeholders}`` filled."""
+    return i18n.t(key, lang(), **params)
+
+
+def project_name() -> str:
+    """The current project's name (``"default"`` until the user picks or creates another)."""
+    return st.session_state.get(KEY_PROJECT) or DEFAULT_PROJECT
+
+
+def project():
+    """The current :class:`genmix_core.project.Project`, created on first use.
+
+    Raises:
+        UserError: from ``open_project`` for an unusable name.
+    """
+    from genmix_core.project import open_project
+
+    return open_project(project_name(), create=True)
+
+
+def editor_id() -> str:
+    """The chosen editor backend id (``"offline"`` unless the user picked a diffusion editor)."""
+    return st.session_state.get(KEY_EDITOR) or DEFAULT_EDITOR
+
+
+def active_prompts() -> list[str] | None:
+    """The prompt texts active for the project (session first, then the project file), or None."""
+    value = st.session_state.get(KEY_ACTIVE_PROMPTS)
+    if value:
+        return list(value)
+    return None
+
+
+ACTIVE_PROMPTS_FILE = "active_prompts.json"
+
+
+def load_active_prompts(proj) -> tuple[str | None, list[str] | None, dict[str, str]]:
+    """``(set name, prompt texts, {text: filter recipe})`` saved for ``proj``, or ``(None, None, {})``."""
+    from genmix_core.fileio import read_json
+
+    data = read_json(proj.root / ACTIVE_PROMPTS_FILE, default=None)
+    if not isinstance(data, dict) or not isinstance(data.get("prompts"), list):
+        return None, None, {}
+    filters = data.get("filters") if isinstance(data.get("filters"), dict) else {}
+    return data.get("set"), [str(p) for p in data["prompts"]], {str(k): str(v) for k, v in filters.items()}
+
+
+def save_active_prompts(proj, set_name: str | None, prompts: list[str],
+                        filters: dict[str, str] | None = None) -> None:
+    """Remember the active prompts (and their style-filter recipes) in the session and the project folder."""
+    from genmix_core.fileio import atomic_write_json
+
+    filters = {p: f for p, f in (filters or {}).items() if p in prompts}
+    st.session_state[KEY_PROMPT_SET] = set_name
+    st.session_state[KEY_ACTIVE_PROMPTS] = list(prompts)
+    st.session_state[KEY_PROMPT_FILTERS] = filters
+    atomic_write_json(proj.root / ACTIVE_PROMPTS_FILE, {"set": set_name, "prompts": list(prompts),
+                                                        "filters": filters})
+
+
+def restore_active_prompts(proj) -> list[str] | None:
+    """Active prompts of the session, else those saved in ``proj`` (copied into the session)."""
+    current = active_prompts()
+    if current:
+        return current
+    set_name, prompts, filters = load_active_prompts(proj)
+    if prompts:
+        st.session_state[KEY_PROMPT_SET] = set_name
+        st.session_state[KEY_ACTIVE_PROMPTS] = prompts
+        st.session_state[KEY_PROMPT_FILTERS] = filters
+    return prompts
+
+
+def prompt_filters() -> tuple[tuple[str, str], ...]:
+    """The active prompts' style-filter recipes as sorted ``(text, recipe)`` pairs (for ``ui.cache``)."""
+    value = st.session_state.get(KEY_PROMPT_FILTERS) or {}
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))

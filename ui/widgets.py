@@ -1,0 +1,135 @@
+"""Drawing helpers shared by the pages: error boxes, image grids and the live job panel."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any, Iterable
+
+import streamlit as st
+from PIL import Image, ImageOps
+
+from genmix_core.errors import UserError
+from genmix_core.jobs import ACTIVE, JobProgress, log_tail, read_job, request_cancel
+from ui.state import lang, t
+
+JOB_REFRESH_SECONDS = 1.0
+
+
+def show_error(exc: BaseException) -> None:
+    """Show an error in the session language.
+
+    A :class:`UserError` is the user's to fix: its localised message is the whole story. Anything else is a
+    bug or an environment problem: a short generic text, with the technical details folded away for the
+    ML engineer who will read them.
+    """
+    if isinstance(exc, UserError):
+        st.error(exc.message(lang()))
+        return
+    st.error(t("ui.error.unexpected", kind=type(exc).__name__))
+    with st.expander(t("ui.error.details")):
+        st.code("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), language=None)
+
+
+def image_grid(items: Iterable[tuple[Any, str]], cols: int = 6) -> None:
+    """Draw images in rows of ``cols`` columns.
+
+    Args:
+        items: ``(image, caption)`` pairs; the image is a PIL image or a path to an image file.
+        cols: columns per row (at least 1).
+    """
+    items = list(items)
+    cols = max(1, int(cols))
+    for start in range(0, len(items), cols):
+        row = st.columns(cols)
+        for column, (image, caption) in zip(row, items[start:start + cols]):
+            with column:
+                if isinstance(image, (str, Path)):
+                    image = str(image)
+                st.image(image, caption=caption, width="stretch")
+
+
+def _job_text(key: str, fallback: str, params: dict[str, Any]) -> str:
+    return t(key, **params) if key else fallback
+
+
+def _draw_job(job: JobProgress, run_dir: Path, key: str) -> None:
+    status_text = t(f"ui.job.status.{job.status}")
+    st.progress(job.fraction, text=t("ui.job.progress", status=status_text, done=job.done, total=job.total))
+    message = _job_text(job.message_key, job.message, job.message_params)
+    if message:
+        st.caption(message)
+    if job.status in ACTIVE:
+        if st.button(t("ui.job.cancel"), key=f"{key}_cancel"):
+            request_cancel(run_dir)
+            st.toast(t("ui.job.cancel_requested"))
+    elif job.status == "failed":
+        st.error(_job_text(job.error_key, job.error, job.error_params) or t("ui.job.failed_no_reason"))
+        with st.expander(t("ui.job.log")):
+            st.code(log_tail(run_dir) or t("ui.job.log_empty"), language=None)
+    elif job.status == "interrupted":
+        st.warning(t("ui.job.interrupted_hint"))
+    elif job.status == "cancelled":
+        st.info(t("ui.job.cancelled_hint"))
+
+
+def job_panel(run_dir: str | Path, key: str) -> JobProgress | None:
+    """Progress of the job in ``run_dir``: bar, status, message, Cancel button, and the log if it failed.
+
+    While the job runs, the panel is a fragment that redraws itself every second (clicks elsewhere on the
+    page do not stop the job: it runs in its own process). When the job finishes, the whole page reruns
+    once so that it can show the results.
+
+    Args:
+        run_dir: the job's run folder (holds ``job.json``).
+        key: unique key for this panel on the page (prefix it with the page, e.g. ``"gen_job"``).
+
+    Returns:
+        The job state read at this run, or None when the folder holds no job yet.
+    """
+    run_dir = Path(run_dir)
+    job = read_job(run_dir)
+    if job is None:
+        return None
+    if job.status not in ACTIVE:
+        _draw_job(job, run_dir, key)
+        return job
+
+    @st.fragment(run_every=JOB_REFRESH_SECONDS, key=f"{key}_fragment")
+    def _live() -> None:
+        current = read_job(run_dir)
+        if current is None:
+            return
+        if current.status not in ACTIVE:
+            st.rerun(scope="app")
+        _draw_job(current, run_dir, key)
+
+    _live()
+    return job
+
+
+DATA_PAGE = "pages/1_data.py"
+
+
+def go_to_page_button(page: str, label: str, key: str, **kwargs: Any) -> None:
+    """A button that switches to ``page`` (a file registered in ``app.py``'s navigation)."""
+    if st.button(label, key=key, **kwargs):
+        st.switch_page(page)
+
+
+def empty_project_hint(key: str) -> None:
+    """Tell the user the project has no training photos yet, with a button to the Data page."""
+    st.info(t("ui.empty.no_data"))
+    go_to_page_button(DATA_PAGE, t("ui.empty.go_data"), key=key, type="primary", icon="📁")
+
+
+def localized(value: Any, fallback: str = "") -> str:
+    """A ``{en: ..., ja: ...}`` mapping (as in prompt-set titles) in the session language, or ``str(value)``."""
+    if isinstance(value, dict):
+        return str(value.get(lang()) or value.get("en") or next(iter(value.values()), fallback))
+    return str(value) if value else fallback
+
+
+def framed(image: Image.Image, width: int = 2, colour: tuple[int, int, int] = (170, 170, 170)) -> Image.Image:
+    """``image`` with a thin grey frame, so a white mask region stays visible on the white page."""
+    return ImageOps.expand(image.convert("RGB"), border=width, fill=colour)
