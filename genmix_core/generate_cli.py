@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from genmix_core.errors import UserError
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             bar.update(done - bar.n)
 
+    started = time.perf_counter()
     try:
         summary = run_generation(_config_from(args), progress=progress, log=lambda m: print(m, flush=True))
     except UserError as exc:
@@ -104,7 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{summary.status}: {summary.done} of {summary.total} items done, {summary.failed} failed "
           f"({summary.already_done} were already done, {summary.cache_hits} edits from the cache). "
           f"Manifest: {Path(summary.out) / 'manifest.csv'}", flush=True)
+    print(_speed_line(summary, time.perf_counter() - started), flush=True)
     return 0
+
+
+def _speed_line(summary, seconds: float) -> str:
+    """Wall time per item done in this call, and peak GPU memory when CUDA was used (for capacity planning)."""
+    new = summary.done - summary.already_done
+    line = f"time: {seconds:.1f} s for {new} new items"
+    if new:
+        line += f" ({seconds / new:.3f} s/item, model loading included)"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        line += f"; peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    return line
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, get_editor
-from ui.state import (KEY_EDITOR, KEY_MIX_PARAMS, editor_id, project, prompt_filters, restore_active_prompts,
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, project, prompt_filters, restore_active_prompts,
                       t)
 from ui.state import lang as session_lang
 from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
@@ -55,24 +55,12 @@ def _prompt_choices() -> list[str]:
     return [p.text for p in chosen.prompts]
 
 
-def _editor_options() -> list[str]:
-    try:
-        from genmix_core.editing.registry import editor_choices
-    except ImportError:
-        return ["offline"]
-    return [c.id for c in editor_choices() if c.available] or ["offline"]
+def _editor_choices(model: str | None) -> dict:
+    """Every editor backend by id, with whether it runs here (the session's model for diffusion editors)."""
+    from genmix_core.editing.registry import EDITOR_IDS, editor_choices
 
-
-def _editor_label(editor: str) -> str:
-    try:
-        from genmix_core.editing.registry import editor_choices
-
-        keys = {c.id: c.label_key for c in editor_choices()}
-        if editor in keys:
-            return t(keys[editor])
-    except ImportError:
-        pass
-    return t("ui.preview.editor.offline") if editor == "offline" else editor
+    models = {e: model for e in EDITOR_IDS if e != "offline"} if model else None
+    return {c.id: c for c in editor_choices(models)}
 
 
 def _random_seed() -> None:
@@ -97,14 +85,29 @@ with pick:
         st.stop()
     prompt = st.selectbox(t("ui.preview.prompt"), prompts, key="preview_prompt",
                           help=t("ui.preview.prompt_active_hint"))
-    options = _editor_options()
+    model = st.session_state.get(KEY_EDITOR_MODEL)
+    choices = _editor_choices(model)
+    options = list(choices)
     if st.session_state.get(KEY_EDITOR) not in options:
         st.session_state[KEY_EDITOR] = options[0]
     # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
-    editor_labels = {o: _editor_label(o) for o in options}
+    editor_labels = {o: t(c.label_key) for o, c in choices.items()}
     chosen_editor = st.selectbox(t("ui.preview.editor"), options, index=options.index(editor_id()),
                                  format_func=editor_labels.get, key="preview_editor")
     st.session_state[KEY_EDITOR] = chosen_editor
+    choice = choices[chosen_editor]
+    if choice.is_diffusion:
+        model = st.text_input(t("gen.page.model"), model or "", key="preview_model").strip() or None
+        if model != st.session_state.get(KEY_EDITOR_MODEL):
+            st.session_state[KEY_EDITOR_MODEL] = model
+            st.rerun()
+    else:
+        model = None
+    if choice.reason_key:
+        note = t(choice.reason_key, **(choice.reason_params or {}))
+        (st.caption if choice.available else st.warning)(note)
+    if not choice.available:
+        st.stop()
 
 with mix:
     left, right = st.columns(2)
@@ -132,11 +135,11 @@ try:
                        fractal_seed=int(fractal_seed))
     st.session_state[KEY_MIX_PARAMS] = params.to_dict()
     filters = prompt_filters() if chosen_editor == "offline" else ()
-    editor = get_editor(chosen_editor, None, filters)
+    editor = get_editor(chosen_editor, model, filters)
     if not editor.can_edit(prompt):
         raise UserError("err.editor.needs_diffusion", prompt=prompt)
     with st.spinner(t("ui.preview.computing")):
-        png, seed = edit_png(path, prompt, chosen_editor, filters=filters)
+        png, seed = edit_png(path, prompt, chosen_editor, model, filters=filters)
     original = preview.load_preview_image(path)
     edited = Image.open(io.BytesIO(png)).convert("RGB")
     stages = preview.mix_stages(original, edited, params)

@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,15 +74,20 @@ def test_prompt_the_filter_cannot_render_raises_needs_diffusion(photo):
 
 @pytest.fixture
 def edit_calls(monkeypatch):
-    """Count real edits (cache misses) made by the page; start from an empty edit cache."""
+    """Count real edits (cache misses) of the project's photos; start from an empty edit cache.
+
+    The Home page's live example (rendered first, from sample_data) is not counted.
+    """
     import ui.cache
+    from genmix_core.paths import SAMPLE_DATA_DIR
 
     ui.cache._cached_edit.clear()
     calls = []
     real = preview.edit_png
 
     def counting(path, prompt, editor, seed, *args, **kwargs):
-        calls.append((str(path), prompt, seed))
+        if SAMPLE_DATA_DIR not in Path(path).resolve().parents:
+            calls.append((str(path), prompt, seed))
         return real(path, prompt, editor, seed, *args, **kwargs)
 
     monkeypatch.setattr(preview, "edit_png", counting)
@@ -177,3 +183,34 @@ def test_prompt_without_a_filter_recipe_asks_for_a_diffusion_model(edit_calls):
     assert not at.exception
     assert any("a cat wearing a hat" in e.value for e in at.error)
     assert edit_calls == []
+
+
+def test_diffusion_editor_with_a_local_model_folder_is_labelled_as_an_ai_edit(edit_calls, tmp_path):
+    """The real diffusers path: a tiny random InstructPix2Pix folder entered as the model on the page."""
+    from genmix_core.editing.testing import make_tiny_pix2pix
+
+    folder = make_tiny_pix2pix(tmp_path / "tiny-pix2pix")
+    add_images(classes=("ok",))
+    at = app_at(None, PAGE)
+    offline_edits = len(edit_calls)
+    at.selectbox(key="preview_editor").set_value("instruct-pix2pix").run()
+    at.text_input(key="preview_model").set_value(str(folder)).run()
+    assert not at.exception
+    captions = image_captions(at)
+    assert len(captions) == 6 and "AI edit" in captions[1] and "not an AI model" not in captions[1]
+    assert json.loads(at.code[0].value)["editor"]["editor"] == "instruct-pix2pix"
+    assert len(edit_calls) == offline_edits + 1
+    at.slider(key="preview_lam").set_value(0.5).run()       # re-mixing reuses the diffusion edit
+    assert len(edit_calls) == offline_edits + 1
+
+
+def test_diffusion_editor_without_the_model_offline_says_how_to_get_it(edit_calls, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    add_images(classes=("ok",))
+    at = app_at(None, PAGE)
+    offline_edits = len(edit_calls)
+    at.selectbox(key="preview_editor").set_value("instruct-pix2pix").run()
+    assert not at.exception
+    assert any("hf download" in w.value or "huggingface" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    assert image_captions(at) == [] and len(edit_calls) == offline_edits

@@ -15,6 +15,9 @@ from genmix_core import preview
 
 # A few dozen 512² PNG edits (~0.5 MB each) at most: enough for browsing one class and one prompt set.
 EDIT_CACHE_ENTRIES = 64
+# Interactive pages take InstructPix2Pix's 20-step preset (performance.md: 20 steps to the preview); the batch
+# job on the Generate page keeps the paper's 100 steps unless the user sets fewer.
+INTERACTIVE_PIX2PIX_PRESET = "fast"
 
 
 Filters = tuple[tuple[str, str], ...]
@@ -38,6 +41,8 @@ def get_editor(editor_id: str = "offline", model: str | None = None, filters: Fi
     from genmix_core.editing.registry import create_editor
 
     settings = {"filters": dict(filters)} if editor_id == "offline" and filters else {}
+    if editor_id == "instruct-pix2pix":
+        settings["preset"] = INTERACTIVE_PIX2PIX_PRESET
     return create_editor(editor_id, model=model, **settings) if model else create_editor(editor_id, **settings)
 
 
