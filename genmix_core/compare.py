@@ -1,0 +1,374 @@
+"""Train & Compare: the same small fine-tune with and without GenMix, at a matched budget, several seeds.
+
+CLI (headless; the Train page starts exactly this through ``genmix_core.jobs.start_process``)::
+
+    python -m genmix_core.compare --data DIR [--test DIR] --conditions baseline,genmix,mixup,cutmix \
+        --epochs 5 --seeds 0,1,2 --out DIR [--edits GEN_RUN_DIR | --editor offline --prompt-set factory] \
+        [--backbone efficientnet_lite0|small_cnn] [--finetune head|all] [--size 112] [--eps 1/255,2/255,4/255]
+
+Steps:
+
+1. Scan ``--data`` (class folders) and hold out a stratified ``--test-fraction`` of the *original* images
+   (seeded by ``--split-seed``, recorded). GenMix images and edits of held-out originals are never trained on:
+   they are matched to originals by content hash, so even a duplicate file cannot leak.
+2. If ``genmix`` or ``edits`` is asked for and no ``--edits`` run is given, run the generation job
+   (``genmix_core.generate``, offline style filter by default) into ``<out>/generation``.
+3. For every (condition, seed): train under the shared :class:`~genmix_core.train.Budget`, evaluate in-domain,
+   on ``--test`` (second domain) and under FGSM/PGD, and write ``<out>/runs/<condition>_seed<seed>.json``
+   atomically. A rerun with the same settings skips finished runs (resume after a crash or cancel).
+4. Aggregate mean ± std over seeds into ``<out>/results.json`` (rewritten after every run).
+
+Progress goes to ``<out>/job.json`` (``genmix_core.jobs``); a ``CANCEL`` file stops between two steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from genmix_core.errors import UserError
+from genmix_core.evaluate import DEFAULT_EPS, evaluate_model, parse_eps
+from genmix_core.fileio import atomic_write_json, read_json
+from genmix_core.jobs import JobReporter, request_cancel
+from genmix_core.models import BACKBONES, FINETUNE_MODES, build_model
+from genmix_core.seeds import content_key
+from genmix_core.train import CONDITIONS, NEEDS_EDITS, Budget, Cancelled, TrainConfig, pick_device, train_model
+from genmix_core.results import RESULTS_FILE, format_table, list_train_runs, load_results, summarize  # noqa: F401
+from genmix_core.train_data import TrainingData, attach_edits, build_pool, prepare_data
+
+CONFIG_FILE = "config.json"
+RUNS_DIR = "runs"
+GENERATION_DIR = "generation"
+RESULTS_VERSION = 1
+DEFAULT_LR = {"head": 3e-3, "all": 5e-4, "small_cnn": 3e-3}
+
+
+@dataclass
+class CompareConfig:
+    """Every setting of a comparison (stored in ``results.json``; a change invalidates finished runs)."""
+
+    data: str
+    out: str
+    test: str | None = None
+    conditions: list[str] = field(default_factory=lambda: ["baseline", "genmix"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 5
+    batch_size: int = 32
+    backbone: str = "efficientnet_lite0"
+    finetune: str = "head"
+    size: int = 112
+    lr: float | None = None
+    eps: list[str] = field(default_factory=lambda: list(DEFAULT_EPS))
+    pgd_steps: int = 10
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    edits: str | None = None
+    editor: str = "offline"
+    model: str | None = None
+    prompts: list[str] = field(default_factory=list)
+    prompt_set: str | None = None
+    gen_seed: int = 0
+    redraw: bool = True
+    mask_set: str = "genmix"
+    lam: float | None = None
+    device: str = "auto"
+
+    def validated(self) -> "CompareConfig":
+        """A checked copy with absolute paths. Raises ``UserError`` (``err.train.*``) naming the bad value."""
+        cfg = CompareConfig(**asdict(self))
+        for name in ("data", "out", "test", "edits"):
+            if getattr(cfg, name):
+                setattr(cfg, name, str(Path(getattr(cfg, name)).expanduser().resolve()))
+        for name in ("data", "test", "edits"):
+            if getattr(cfg, name) and not Path(getattr(cfg, name)).is_dir():
+                raise UserError("err.train.no_folder", name=name, path=getattr(cfg, name))
+        bad = [c for c in cfg.conditions if c not in CONDITIONS]
+        if bad or not cfg.conditions:
+            raise UserError("err.train.bad_condition", value=",".join(bad) or "(none)",
+                            choices=", ".join(CONDITIONS))
+        cfg.conditions = list(dict.fromkeys(cfg.conditions))
+        cfg.seeds = list(dict.fromkeys(int(s) for s in cfg.seeds))
+        if not cfg.seeds:
+            raise UserError("err.train.not_positive", name="seeds", value="(none)")
+        for name in ("epochs", "batch_size", "pgd_steps"):
+            if int(getattr(cfg, name)) < 1:
+                raise UserError("err.train.not_positive", name=name.replace("_", "-"), value=getattr(cfg, name))
+        if cfg.backbone not in BACKBONES:
+            raise UserError("err.train.bad_backbone", value=cfg.backbone, choices=", ".join(BACKBONES))
+        if cfg.finetune not in FINETUNE_MODES:
+            raise UserError("err.train.bad_finetune", value=cfg.finetune, choices=", ".join(FINETUNE_MODES))
+        if not 16 <= int(cfg.size) <= 512:
+            raise UserError("err.train.bad_size", value=cfg.size)
+        if not 0.0 < cfg.test_fraction < 1.0:
+            raise UserError("err.train.bad_fraction", value=cfg.test_fraction)
+        parse_eps(cfg.eps)
+        return cfg
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return float(self.lr)
+        return DEFAULT_LR["small_cnn" if self.backbone == "small_cnn" else self.finetune]
+
+    def fingerprint(self) -> str:
+        """Key of everything that changes a run's result (not the output folder, device or condition list)."""
+        keep = {k: v for k, v in asdict(self).items() if k not in ("out", "conditions", "seeds", "device")}
+        return content_key(keep)
+
+
+
+
+# --- the job -------------------------------------------------------------------------------------------------
+
+def _generate(cfg: CompareConfig, reporter: JobReporter) -> Path:
+    """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
+    from genmix_core.generate import GenerateConfig, run_generation
+
+    gen_dir = Path(cfg.out) / GENERATION_DIR
+    prompt_set = cfg.prompt_set or (None if cfg.prompts else "factory")
+    gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
+                          model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=cfg.lam,
+                          prompt_set=prompt_set)
+    def progress(done: int, total: int | None = None) -> None:
+        reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
+        if reporter.cancel_requested():
+            request_cancel(gen_dir)
+
+    summary = run_generation(gcfg, progress=progress)
+    if summary.status != "done":
+        raise Cancelled()
+    return gen_dir
+
+
+def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, budget: Budget,
+             reporter: JobReporter, done_before: int) -> dict:
+    torch.manual_seed(seed)
+    model = build_model(cfg.backbone, len(data.classes), size=cfg.size, finetune=cfg.finetune)
+    mix_options = {"mask_set": cfg.mask_set, **({"lam": cfg.lam} if cfg.lam is not None else {})}
+    pool = build_pool(data, condition, seed=seed, redraw=cfg.redraw, mix_options=mix_options)
+    tcfg = TrainConfig(condition=condition, lr=cfg.learning_rate)
+    device = pick_device(cfg.device)
+
+    def on_step(step: int, loss: float) -> None:
+        reporter.update(done=done_before + step, message_key="train.job.training", condition=condition,
+                        seed=seed, step=step, steps=budget.steps, loss=f"{loss:.3f}")
+
+    stats = train_model(model, pool, tcfg, budget, seed=seed, num_classes=len(data.classes), device=device,
+                        on_step=on_step, should_stop=reporter.cancel_requested)
+    reporter.update(message_key="train.job.evaluating", condition=condition, seed=seed, force=True)
+    eps = parse_eps(cfg.eps)
+    start = time.perf_counter()
+    run = {"condition": condition, "seed": seed, "fingerprint": cfg.fingerprint(), "train": tcfg.to_dict(),
+           "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples},
+           "stats": asdict(stats), "device": str(device),
+           "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
+                                       pgd_steps=cfg.pgd_steps, device=device, seed=seed)}
+    if data.cross_x is not None:
+        run["cross_domain"] = evaluate_model(model, data.cross_x, data.cross_y, data.classes, attacks=(),
+                                             device=device)
+    run["eval_seconds"] = time.perf_counter() - start
+    return run
+
+
+def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[dict], status: str,
+             gen_dir: Path | None) -> dict:
+    return {
+        "version": RESULTS_VERSION, "kind": "train", "status": status, "updated": time.time(),
+        "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "classes": data.classes,
+        "eps": [label for label, _ in parse_eps(cfg.eps)],
+        "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples,
+                   "epochs": cfg.epochs, "n_train_originals": len(data.train),
+                   "basis": "epochs over the original training images; the same steps and samples for every "
+                            "condition, whatever its pool size"},
+        "split": {"seed": cfg.split_seed, "test_fraction": cfg.test_fraction, "n_train": len(data.train),
+                  "n_test": len(data.test), "by": "original image (content hash)",
+                  "test_images": data.test["rel"].tolist()},
+        "cross_domain": ({"path": cfg.test, "n": len(data.cross)} if data.cross is not None else None),
+        "generation": ({"path": str(gen_dir), "n_edits": len(data.edits)} if data.edits is not None else None),
+        "conditions": summarize(runs, cfg.conditions, data.classes),
+        "runs": runs,
+    }
+
+
+def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict:
+    """Run (or resume) the whole comparison into ``cfg.out``; returns the results dict (also on disk).
+
+    Raises:
+        UserError: bad settings or data (``err.train.*``, or ``err.gen.*`` from the generation step).
+        Cancelled: when a ``CANCEL`` file stopped it (finished runs stay on disk; ``status`` ``"cancelled"``).
+    """
+    cfg = cfg.validated()
+    out = Path(cfg.out)
+    own_reporter = reporter is None
+    reporter = reporter or JobReporter(out, kind="train")
+    atomic_write_json(out / CONFIG_FILE, {"kind": "train", "args": asdict(cfg)})
+    reporter.update(message_key="train.job.loading", force=True)
+    data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
+                        test_dir=cfg.test)
+    gen_dir = None
+    if any(c in NEEDS_EDITS for c in cfg.conditions):
+        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter)
+        attach_edits(data, gen_dir, raw=cfg.redraw or "edits" in cfg.conditions,
+                     mixed=not cfg.redraw and "genmix" in cfg.conditions)
+    budget = Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)
+    runs_dir = out / RUNS_DIR
+    planned = [(c, s) for c in cfg.conditions for s in cfg.seeds]
+    runs, todo = [], []
+    for cond, seed in planned:
+        old = read_json(runs_dir / f"{cond}_seed{seed}.json")
+        if isinstance(old, dict) and old.get("fingerprint") == cfg.fingerprint():
+            runs.append(old)
+        else:
+            todo.append((cond, seed))
+    reporter.update(done=0, total=len(todo) * budget.steps, force=True)
+    status = "running"
+    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir))
+    try:
+        for k, (cond, seed) in enumerate(todo):
+            run = _run_one(cfg, data, cond, seed, budget, reporter, k * budget.steps)
+            atomic_write_json(runs_dir / f"{cond}_seed{seed}.json", run)
+            runs.append(run)
+            atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir))
+        status = "done"
+        reporter.update(done=reporter.state.total, message_key="train.job.done", force=True)
+    except Cancelled:
+        status = "cancelled"
+        raise
+    except BaseException:
+        status = "failed"
+        raise
+    finally:
+        runs.sort(key=lambda r: (cfg.conditions.index(r["condition"]), r["seed"]))
+        results = _results(cfg, data, budget, runs, status, gen_dir)
+        atomic_write_json(out / RESULTS_FILE, results)
+        if own_reporter:  # main() reports the outcome itself (with the error text)
+            reporter.finish(status)
+    return results
+
+
+# --- CLI -----------------------------------------------------------------------------------------------------
+
+def _csv(text: str) -> list[str]:
+    return [p.strip() for p in str(text).split(",") if p.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m genmix_core.compare",
+        description="Fine-tune a small classifier with and without GenMix (and Mixup/CutMix) at a matched "
+                    "budget of optimizer steps and samples; several seeds; results.json in --out.")
+    p.add_argument("--data", required=True, help="training folder of class folders (<data>/<class>/*.png)")
+    p.add_argument("--test", help="second test domain (class folders), e.g. shop-floor photos")
+    p.add_argument("--out", required=True, help="run folder (results.json, runs/, job.json)")
+    p.add_argument("--conditions", default="baseline,genmix", type=_csv,
+                   help=f"comma-separated, from {','.join(CONDITIONS)} (default: baseline,genmix)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the ORIGINAL training images; sets the "
+                   "shared budget of optimizer steps (default 5)")
+    p.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--backbone", default="efficientnet_lite0", choices=BACKBONES)
+    p.add_argument("--finetune", default="head", choices=FINETUNE_MODES,
+                   help="head: train the last layer only (fast on a CPU); all: every layer")
+    p.add_argument("--size", type=int, default=112, help="training resolution in pixels (default 112)")
+    p.add_argument("--lr", type=float, help="learning rate (default: 3e-3 head/small_cnn, 5e-4 all)")
+    p.add_argument("--eps", default=",".join(DEFAULT_EPS), type=_csv,
+                   help="attack budgets in [0,1] pixel units, e.g. 1/255,2/255,4/255")
+    p.add_argument("--pgd-steps", type=int, default=10)
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out originals per class (default 0.2)")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--edits", help="an existing generation run folder to take edits/GenMix images from")
+    p.add_argument("--editor", default="offline", help="editor for the generation step (default offline)")
+    p.add_argument("--model", help="diffusion model (hub id or folder) for a diffusion editor")
+    p.add_argument("--prompts", default="", type=_csv, help="comma-separated edit prompts")
+    p.add_argument("--prompt-set", help="curated or user prompt set (default 'factory' when no --prompts)")
+    p.add_argument("--gen-seed", type=int, default=0, help="seed of the generation job")
+    p.add_argument("--no-redraw", dest="redraw", action="store_false",
+                   help="train on the stored GenMix images instead of re-drawing the mix every pass")
+    p.add_argument("--mask-set", default="genmix")
+    p.add_argument("--lam", type=float, help="fractal blend weight λ (default 0.2)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+    return p
+
+
+def config_from_args(argv: list[str] | None = None) -> CompareConfig:
+    """Parse CLI arguments into a :class:`CompareConfig` (not yet validated)."""
+    a = build_parser().parse_args(argv)
+    return CompareConfig(
+        data=a.data, out=a.out, test=a.test, conditions=a.conditions, seeds=a.seeds, epochs=a.epochs,
+        batch_size=a.batch_size, backbone=a.backbone, finetune=a.finetune, size=a.size, lr=a.lr, eps=a.eps,
+        pgd_steps=a.pgd_steps, test_fraction=a.test_fraction, split_seed=a.split_seed, edits=a.edits,
+        editor=a.editor, model=a.model, prompts=a.prompts, prompt_set=a.prompt_set, gen_seed=a.gen_seed,
+        redraw=a.redraw, mask_set=a.mask_set, lam=a.lam, device=a.device)
+
+
+def cli_args(cfg: CompareConfig) -> list[str]:
+    """The command-line arguments that make ``python -m genmix_core.compare`` run ``cfg`` (for start_process)."""
+    args = ["--data", cfg.data, "--out", cfg.out, "--conditions", ",".join(cfg.conditions),
+            "--seeds", ",".join(str(s) for s in cfg.seeds), "--epochs", str(cfg.epochs),
+            "--batch-size", str(cfg.batch_size), "--backbone", cfg.backbone, "--finetune", cfg.finetune,
+            "--size", str(cfg.size), "--eps", ",".join(cfg.eps), "--pgd-steps", str(cfg.pgd_steps),
+            "--test-fraction", str(cfg.test_fraction), "--split-seed", str(cfg.split_seed),
+            "--editor", cfg.editor, "--gen-seed", str(cfg.gen_seed), "--mask-set", cfg.mask_set,
+            "--device", cfg.device]
+    optional = {"--test": cfg.test, "--lr": cfg.lr, "--edits": cfg.edits, "--model": cfg.model,
+                "--prompt-set": cfg.prompt_set, "--lam": cfg.lam}
+    for flag, value in optional.items():
+        if value is not None:
+            args += [flag, str(value)]
+    if cfg.prompts:
+        args += ["--prompts", ",".join(cfg.prompts)]
+    if not cfg.redraw:
+        args.append("--no-redraw")
+    return args
+
+
+def load_config(run_dir: str | Path) -> CompareConfig:
+    """The settings a run folder was started with (to resume it).
+
+    Raises:
+        UserError: ``err.train.not_results`` when the folder holds no Train & Compare run.
+    """
+    data = read_json(Path(run_dir) / CONFIG_FILE)
+    if not isinstance(data, dict) or data.get("kind") != "train" or not isinstance(data.get("args"), dict):
+        raise UserError("err.train.not_results", path=str(run_dir))
+    return CompareConfig(**data["args"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: 0 done, 1 cancelled, 2 user error (message printed), 3 unexpected error."""
+    cfg = config_from_args(argv)
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    reporter = JobReporter(cfg.out, kind="train")
+    try:
+        results = run_compare(cfg, reporter)
+    except Cancelled:
+        reporter.finish("cancelled")
+        print("cancelled; finished runs are kept (rerun the same command to resume)", file=sys.stderr)
+        return 1
+    except UserError as exc:
+        reporter.finish("failed", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        reporter.finish("failed", exc)
+        raise
+    reporter.finish("done")
+    print(format_table(results))
+    print(f"results: {Path(cfg.out) / RESULTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

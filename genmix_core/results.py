@@ -1,0 +1,112 @@
+"""The results of a Train & Compare run: aggregation over seeds, reading ``results.json``, listing runs.
+
+``results.json`` (written by :mod:`genmix_core.compare`) holds ``config``, ``classes``, ``eps`` (labels in the
+order asked), ``budget`` (steps, batch size, samples: the same for every condition), ``split`` (seed, fraction,
+held-out file names), ``cross_domain``, ``generation``, ``conditions`` (per condition: mean/std/values over
+seeds of ``accuracy``, ``cross_domain_accuracy``, ``fgsm_accuracy[eps]``, ``pgd_accuracy[eps]``, per-class
+accuracy, confusion matrices summed over seeds, ``steps``, ``samples``, ``pool_size``) and ``runs`` (every
+(condition, seed) result in full). JSON object keys come back sorted: use ``config.conditions`` and ``eps``
+for the order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genmix_core.errors import UserError
+from genmix_core.fileio import read_json
+
+RESULTS_FILE = "results.json"
+
+
+def _stat(values: list[float]) -> dict:
+    """``{"mean", "std", "n", "values"}``; std is the sample standard deviation over seeds (0 for one seed)."""
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    if arr.size == 0:
+        return {"mean": None, "std": None, "n": 0, "values": []}
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return {"mean": float(arr.mean()), "std": std, "n": int(arr.size), "values": arr.tolist()}
+
+
+def summarize(runs: list[dict], conditions: list[str], classes: list[str]) -> dict:
+    """Per condition: mean ± std over seeds of every metric, summed confusion matrices, the budget used."""
+    out = {}
+    for cond in conditions:
+        rs = sorted((r for r in runs if r["condition"] == cond), key=lambda r: r["seed"])
+        if not rs:
+            continue
+        ind = [r["in_domain"] for r in rs]
+        summary = {
+            "seeds": [r["seed"] for r in rs],
+            "steps": sorted({r["stats"]["steps"] for r in rs}),
+            "samples": sorted({r["stats"]["samples"] for r in rs}),
+            "pool_size": rs[0]["stats"]["pool_size"],
+            "train_seconds": _stat([r["stats"]["seconds"] for r in rs]),
+            "accuracy": _stat([m["accuracy"] for m in ind]),
+            "per_class": {c: _stat([m["per_class"].get(c) for m in ind]) for c in classes},
+            "confusion": np.sum([m["confusion"] for m in ind], axis=0).tolist(),
+        }
+        # One budget for all seeds and conditions: store it as numbers, not lists, when it holds.
+        for key in ("steps", "samples"):
+            if len(summary[key]) == 1:
+                summary[key] = summary[key][0]
+        for attack in ("fgsm_accuracy", "pgd_accuracy"):
+            labels = list(ind[0].get(attack, {}))
+            summary[attack] = {e: _stat([m[attack][e] for m in ind]) for e in labels}
+        cross = [r["cross_domain"] for r in rs if r.get("cross_domain")]
+        if cross:
+            summary["cross_domain_accuracy"] = _stat([m["accuracy"] for m in cross])
+            summary["cross_domain_per_class"] = {c: _stat([m["per_class"].get(c) for m in cross]) for c in classes}
+            summary["cross_domain_confusion"] = np.sum([m["confusion"] for m in cross], axis=0).tolist()
+        out[cond] = summary
+    return out
+
+
+def load_results(path: str | Path) -> dict:
+    """Read ``results.json`` (or the run folder holding it).
+
+    Raises:
+        UserError: ``err.train.not_results`` when it is missing or not a Train & Compare result.
+    """
+    p = Path(path)
+    p = p / RESULTS_FILE if p.is_dir() else p
+    data = read_json(p)
+    if not isinstance(data, dict) or data.get("kind") != "train" or "conditions" not in data:
+        raise UserError("err.train.not_results", path=str(p))
+    return data
+
+
+def list_train_runs(runs_dir: str | Path) -> list[Path]:
+    """Train & Compare run folders under ``runs_dir`` (holding ``results.json`` or a train ``job.json``), newest
+    first."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        job = read_json(p / "job.json", default={}) or {}
+        if (p / RESULTS_FILE).is_file() or job.get("kind") == "train":
+            found.append((float(job.get("started") or p.stat().st_mtime), p))
+    return [p for _, p in sorted(found, key=lambda r: (r[0], r[1].name), reverse=True)]
+
+
+def format_table(results: dict) -> str:
+    """A short plain-text table of the results (printed at the end of a CLI run)."""
+    eps = results.get("eps", [])
+    b = results["budget"]
+    lines = [f"budget: {b['steps']} optimizer steps x batch {b['batch_size']} = {b['samples']} samples "
+             f"per run (all conditions)",
+             f"{'condition':<10} {'pool':>6} {'accuracy':>15} {'cross-domain':>15} "
+             + " ".join(f"{'PGD ' + e:>15}" for e in eps)]
+
+    def fmt(s):
+        return f"{s['mean']:.3f} ± {s['std']:.3f}" if s and s.get("mean") is not None else "-"
+
+    for cond in [c for c in results["config"]["conditions"] if c in results["conditions"]]:
+        s = results["conditions"][cond]
+        lines.append(f"{cond:<10} {s['pool_size']:>6} {fmt(s['accuracy']):>15} "
+                     f"{fmt(s.get('cross_domain_accuracy')):>15} "
+                     + " ".join(f"{fmt(s['pgd_accuracy'].get(e)):>15}" for e in eps))
+    return "\n".join(lines)

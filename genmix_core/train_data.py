@@ -1,0 +1,209 @@
+"""Data for Train & Compare: load class folders, split by original image, attach edits, build the pools.
+
+The in-domain test set is a stratified, seeded hold-out of the *original* images. GenMix images and raw edits
+are matched to their originals by content hash (sha256 of the file bytes, the ``image_hash`` column of a
+generation manifest), so an edit of a held-out image, or of a duplicate of one, is never trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageOps
+
+from genmix_core.errors import UserError
+from genmix_core.train import NEEDS_EDITS, PoolItem, TrainPool
+
+def load_image_array(path: str | os.PathLike, size: int) -> np.ndarray:
+    """An image file as ``uint8 (size, size, 3)``: EXIF-rotated, RGB, resized (bicubic, aspect not kept)."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        return np.asarray(im.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """sha256 of the file bytes (the ``image_hash`` of a generation manifest)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def scan_images(folder: str | os.PathLike) -> pd.DataFrame:
+    """Class-folder images as a table ``[path, rel, label, hash]`` sorted by (label, rel)."""
+    from genmix_core.data import scan_folder
+
+    df = scan_folder(folder)
+    if df.empty:
+        raise UserError("err.train.no_images", path=str(folder))
+    df = df.sort_values(["label", "rel"]).reset_index(drop=True)[["path", "rel", "label"]].copy()
+    df["path"] = df["path"].astype(str)
+    df["hash"] = [file_hash(p) for p in df["path"]]
+    return df
+
+
+def split_originals(df: pd.DataFrame, test_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified split of the original images into (train, test), seeded; at least one test image per class.
+
+    Raises:
+        UserError: ``err.train.too_few_images`` when a class has fewer than 2 images,
+            ``err.train.one_class`` when there is only one class.
+    """
+    counts = df["label"].value_counts()
+    if len(counts) < 2:
+        raise UserError("err.train.one_class", path=str(Path(df["path"].iloc[0]).parent.parent))
+    if counts.min() < 2:
+        raise UserError("err.train.too_few_images", label=counts.idxmin(), n=int(counts.min()))
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for label in sorted(counts.index):
+        idx = df.index[df["label"] == label].to_numpy()
+        n_test = min(max(1, int(round(len(idx) * test_fraction))), len(idx) - 1)
+        test_idx.extend(rng.permutation(idx)[:n_test].tolist())
+    test_mask = df.index.isin(test_idx)
+    return df[~test_mask].reset_index(drop=True), df[test_mask].reset_index(drop=True)
+
+
+def load_edits(gen_dir: str | os.PathLike, train: pd.DataFrame, held_out_hashes: set[str]) -> pd.DataFrame:
+    """Accepted, finished items of a generation run whose original is in ``train`` (matched by content hash).
+
+    Returns:
+        ``[orig_index, label, prompt, edit_path, mix_path, key]`` with absolute paths; items of held-out
+        originals (or of images not in the training split) are dropped.
+    """
+    from genmix_core.manifest import load_manifest
+
+    gen = Path(gen_dir)
+    man = load_manifest(gen)
+    man = man[(man["status"] == "done") & man["accepted"].astype(bool)]
+    by_hash = {h: i for i, h in enumerate(train["hash"])}
+    rows = []
+    for r in man.itertuples(index=False):
+        if r.image_hash in held_out_hashes or r.image_hash not in by_hash:
+            continue
+        i = by_hash[r.image_hash]
+        edit = Path(r.edit_path) if os.path.isabs(str(r.edit_path)) else gen / str(r.edit_path)
+        mix = gen / str(r.mix_path)
+        rows.append({"orig_index": i, "label": train["label"].iloc[i], "prompt": r.prompt,
+                     "edit_path": str(edit), "mix_path": str(mix), "key": f"{r.image_hash}\x1f{r.prompt}"})
+    return pd.DataFrame(rows, columns=["orig_index", "label", "prompt", "edit_path", "mix_path", "key"])
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """``uint8 (N, H, W, 3)`` → float32 ``(N, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+@dataclass
+class TrainingData:
+    """Everything one comparison trains and tests on, held at training resolution.
+
+    Attributes:
+        classes: Class names in label-index order (sorted folder names of the training data).
+        train, test: The original images of each split (``[path, rel, label, hash]``).
+        train_images: ``uint8 (N_train, S, S, 3)``; ``train_labels``: ``(N_train,)`` int.
+        test_x / test_y: In-domain test tensors ``(N_test, 3, S, S)`` in [0, 1] / ``(N_test,)``.
+        cross / cross_x / cross_y: The second test domain (``--test``), or None.
+        edits: Rows of :func:`load_edits`; ``edit_images`` / ``mix_images`` their pixels (or None).
+    """
+
+    classes: list[str]
+    train: pd.DataFrame
+    test: pd.DataFrame
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    cross: pd.DataFrame | None = None
+    cross_x: torch.Tensor | None = None
+    cross_y: torch.Tensor | None = None
+    edits: pd.DataFrame | None = None
+    edit_images: np.ndarray | None = None
+    mix_images: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.train_images.shape[1])
+
+
+def _load_stack(paths, size: int) -> np.ndarray:
+    arrays = [load_image_array(p, size) for p in paths]
+    return np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+
+
+def prepare_data(data_dir: str | os.PathLike, *, size: int, test_fraction: float = 0.2, split_seed: int = 0,
+                 test_dir: str | os.PathLike | None = None) -> TrainingData:
+    """Scan, split and load the originals (and the second test domain, if given) at ``size`` pixels.
+
+    Raises:
+        UserError: see :func:`split_originals`; ``err.train.test_classes`` when ``test_dir`` has a class
+            the training data lacks.
+    """
+    df = scan_images(data_dir)
+    train, test = split_originals(df, test_fraction, split_seed)
+    classes = sorted(df["label"].unique())
+    index = {c: i for i, c in enumerate(classes)}
+    data = TrainingData(
+        classes=classes, train=train, test=test,
+        train_images=_load_stack(train["path"], size),
+        train_labels=train["label"].map(index).to_numpy(dtype=np.int64),
+        test_x=to_tensor(_load_stack(test["path"], size)),
+        test_y=torch.tensor(test["label"].map(index).to_numpy(dtype=np.int64)))
+    if test_dir:
+        cross = scan_images(test_dir)
+        unknown = sorted(set(cross["label"]) - set(classes))
+        if unknown:
+            raise UserError("err.train.test_classes", path=str(test_dir), unknown=", ".join(unknown),
+                            known=", ".join(classes))
+        data.cross = cross
+        data.cross_x = to_tensor(_load_stack(cross["path"], size))
+        data.cross_y = torch.tensor(cross["label"].map(index).to_numpy(dtype=np.int64))
+    return data
+
+
+def attach_edits(data: TrainingData, gen_dir: str | os.PathLike, *, raw: bool = True, mixed: bool = False) -> int:
+    """Load the generation run's edits of the training originals into ``data``; returns how many.
+
+    Args:
+        raw: Load the raw edits (``genmix`` with re-drawn mixes, and ``edits``).
+        mixed: Load the stored GenMix images (``genmix`` without re-drawing).
+
+    Raises:
+        UserError: ``err.train.no_edits`` when the run has no finished, accepted item of a training image.
+    """
+    edits = load_edits(gen_dir, data.train, set(data.test["hash"]))
+    if edits.empty:
+        raise UserError("err.train.no_edits", path=str(gen_dir))
+    data.edits = edits
+    data.edit_images = _load_stack(edits["edit_path"], data.size) if raw else None
+    data.mix_images = _load_stack(edits["mix_path"], data.size) if mixed else None
+    return len(edits)
+
+
+def build_pool(data: TrainingData, condition: str, *, seed: int, redraw: bool = True,
+               mix_options: dict | None = None, fractals=None) -> TrainPool:
+    """The training pool of one condition.
+
+    ``baseline``/``mixup``/``cutmix``: the originals. ``edits``: originals + raw edits. ``genmix``: originals +
+    one GenMix item per edit, mixed at draw time from (original, edit) when ``redraw`` (fresh mask, λ and
+    fractal each pass), else the stored GenMix image.
+    """
+    n = len(data.train_images)
+    items = [PoolItem(image=i, label=int(data.train_labels[i])) for i in range(n)]
+    images = [data.train_images]
+    if condition in NEEDS_EDITS:
+        if data.edits is None:
+            raise UserError("err.train.no_edits", path="(none)")
+        labels = [int(data.train_labels[i]) for i in data.edits["orig_index"]]
+        if condition == "genmix" and redraw:
+            images.append(data.edit_images)
+            items += [PoolItem(image=int(o), label=lab, edit=n + k, key=key) for k, (o, lab, key)
+                      in enumerate(zip(data.edits["orig_index"], labels, data.edits["key"]))]
+        else:
+            images.append(data.mix_images if condition == "genmix" else data.edit_images)
+            items += [PoolItem(image=n + k, label=lab) for k, lab in enumerate(labels)]
+    return TrainPool(np.concatenate(images), items, mix_seed=seed, redraw=redraw, mix_options=mix_options,
+                     fractals=fractals)

@@ -1,0 +1,197 @@
+"""The headless comparison: CLI on a tiny dataset, resume, split by original, results reload, report export."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genmix_core.compare import RESULTS_FILE, load_results, main, run_compare
+from genmix_core.errors import UserError
+from genmix_core.train import Cancelled
+from genmix_core.train_data import attach_edits, prepare_data, scan_images, split_originals
+
+COLORS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def make_folder(root: Path, per_class: int, shift: int = 0, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for name, color in COLORS.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            arr = np.clip(rng.normal(color, 30, (20, 20, 3)) + shift, 0, 255).astype(np.uint8)
+            Image.fromarray(arr).save(root / name / f"{name}_{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return make_folder(root / "lab", 5), make_folder(root / "line", 2, shift=40, seed=1)
+
+
+ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", "16", "--batch-size", "4",
+        "--eps", "2/255", "--pgd-steps", "2", "--prompts", "dim lighting,motion blur"]
+
+
+@pytest.fixture(scope="module")
+def finished(tiny, tmp_path_factory):
+    lab, line = tiny
+    out = tmp_path_factory.mktemp("run") / "out"
+    rc = main(["--data", str(lab), "--test", str(line), "--out", str(out),
+               "--conditions", "baseline,genmix,mixup,cutmix,edits", *ARGS])
+    assert rc == 0
+    return out
+
+
+def test_cli_writes_matched_budget_results(finished, capsys):
+    res = load_results(finished)
+    from genmix_core.report import conditions_in_order
+
+    assert res["status"] == "done"
+    assert conditions_in_order(res) == ["baseline", "genmix", "mixup", "cutmix", "edits"]
+    n_train = res["split"]["n_train"]
+    assert (n_train, res["split"]["n_test"]) == (12, 3)          # 1 of 5 per class held out
+    budget = res["budget"]
+    assert budget["steps"] == 3 and budget["samples"] == 12      # 1 epoch over 12 originals, batch 4
+    pools = {}
+    for cond, s in res["conditions"].items():
+        assert (s["steps"], s["samples"]) == (budget["steps"], budget["samples"]), cond
+        assert s["seeds"] == [0, 1] and s["accuracy"]["n"] == 2
+        assert 0 <= s["accuracy"]["mean"] <= 1 and s["accuracy"]["std"] >= 0
+        assert s["cross_domain_accuracy"]["n"] == 2
+        assert set(s["fgsm_accuracy"]) == set(s["pgd_accuracy"]) == {"2/255"}
+        assert np.sum(s["confusion"]) == 2 * 3 and np.sum(s["cross_domain_confusion"]) == 2 * 6
+        pools[cond] = s["pool_size"]
+    # Two prompts per training original; edits of the 3 held-out originals are not in the pool.
+    assert pools == {"baseline": 12, "mixup": 12, "cutmix": 12, "genmix": 36, "edits": 36}
+    assert res["generation"]["n_edits"] == 24
+    for run in res["runs"]:
+        assert run["stats"]["steps"] == 3 and run["stats"]["samples"] == 12
+
+
+def test_results_reload_and_reject_other_files(finished, tmp_path):
+    res = load_results(finished / RESULTS_FILE)
+    assert res == json.loads((finished / RESULTS_FILE).read_text(encoding="utf-8"))
+    (tmp_path / RESULTS_FILE).write_text('{"kind": "generate"}')
+    with pytest.raises(UserError, match="not a Train & Compare result"):
+        load_results(tmp_path)
+
+
+def test_rerun_skips_finished_runs_and_a_changed_setting_retrains(finished, tiny, tmp_path):
+    import shutil
+
+    lab, line = tiny
+    finished = Path(shutil.copytree(finished, tmp_path / "copy"))
+    before = {p.name: p.read_bytes() for p in (finished / "runs").iterdir()}
+    assert main(["--data", str(lab), "--test", str(line), "--out", str(finished),
+                 "--conditions", "baseline,genmix,mixup,cutmix,edits", *ARGS]) == 0
+    assert {p.name: p.read_bytes() for p in (finished / "runs").iterdir()} == before
+    job = json.loads((finished / "job.json").read_text())
+    assert job["status"] == "done" and job["total"] == 0          # nothing left to train
+    assert main(["--data", str(lab), "--out", str(finished), "--conditions", "baseline",
+                 *ARGS[:1], "2", *ARGS[2:]]) == 0               # --epochs 2: new fingerprint
+    assert (finished / "runs" / "baseline_seed0.json").read_bytes() != before["baseline_seed0.json"]
+    assert load_results(finished)["budget"]["steps"] == 6
+
+
+def test_held_out_originals_never_lend_their_edits(finished, tiny, tmp_path):
+    lab, _ = tiny
+    # A duplicate of a held-out image, copied into the training folder under another name.
+    data = tmp_path / "data"
+    for p in lab.rglob("*.png"):
+        (data / p.parent.name).mkdir(parents=True, exist_ok=True)
+        (data / p.parent.name / p.name).write_bytes(p.read_bytes())
+    df = scan_images(data)
+    _, test = split_originals(df, 0.2, 0)
+    dup = test.iloc[0]
+    (data / dup["label"] / "zz_copy.png").write_bytes(Path(dup["path"]).read_bytes())
+    prepared = prepare_data(data, size=16, test_fraction=0.2, split_seed=0)
+    held = set(prepared.test["hash"])
+    attach_edits(prepared, finished / "generation")
+    train_hashes = prepared.train["hash"].to_numpy()
+    used = {train_hashes[i] for i in prepared.edits["orig_index"]}
+    assert used and not used & held
+
+
+def test_split_is_stratified_seeded_and_by_original(tiny):
+    df = scan_images(tiny[0])
+    a_train, a_test = split_originals(df, 0.4, 7)
+    b_train, b_test = split_originals(df, 0.4, 7)
+    assert a_test["rel"].tolist() == b_test["rel"].tolist()
+    assert a_test["label"].value_counts().to_dict() == {"blue": 2, "green": 2, "red": 2}
+    assert not set(a_train["rel"]) & set(a_test["rel"])
+    assert split_originals(df, 0.4, 8)[1]["rel"].tolist() != a_test["rel"].tolist()
+
+
+def test_cancel_keeps_finished_runs_and_resume_completes(tiny, tmp_path):
+    from genmix_core.compare import CompareConfig
+    from genmix_core.jobs import JobReporter
+
+    lab, _ = tiny
+    out = tmp_path / "out"
+    cfg = CompareConfig(data=str(lab), out=str(out), conditions=["baseline", "mixup"], seeds=[0], epochs=1,
+                        batch_size=4, backbone="small_cnn", size=16, eps=["1/255"], pgd_steps=1)
+    rep = JobReporter(out, kind="train")
+    checks = {"n": 0}
+
+    def cancel_after_first_run():
+        checks["n"] += 1
+        return checks["n"] > 3                                     # 3 steps of run 1, then stop
+
+    rep.cancel_requested = cancel_after_first_run
+    with pytest.raises(Cancelled):
+        run_compare(cfg, rep)
+    res = load_results(out)
+    assert res["status"] == "cancelled" and set(res["conditions"]) == {"baseline"}
+    done = run_compare(cfg)
+    assert done["status"] == "done" and set(done["conditions"]) == {"baseline", "mixup"}
+    assert done["runs"][0] == res["runs"][0]                       # the finished run was kept, not redone
+    from genmix_core.jobs import read_job
+
+    assert read_job(out).status == "done" and read_job(out).message_key == "train.job.done"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--conditions", "baseline,fancy"], "Unknown condition 'fancy'"),
+    (["--eps", "9"], "pixel units"),
+    (["--test", "/nonexistent/line"], "does not exist"),
+])
+def test_cli_user_errors_exit_2_with_the_fix(tiny, tmp_path, capsys, argv, needle):
+    rc = main(["--data", str(tiny[0]), "--out", str(tmp_path / "o"), "--backbone", "small_cnn", *argv])
+    assert rc == 2
+    assert needle in capsys.readouterr().err
+    job = json.loads((tmp_path / "o" / "job.json").read_text())
+    assert job["status"] == "failed" and job["error_key"].startswith("err.train.")
+
+
+def test_html_report_is_self_contained_in_both_languages(finished):
+    from genmix_core.report import all_figures, export_html
+
+    res = load_results(finished)
+    figs = all_figures(res, "en")
+    assert len(figs) == 4 + 1 + 5                       # accuracy, domains, robustness, 2x per-class, 5 confusions
+    for lang, word in (("en", "Matched budget"), ("ja", "学習量をそろえています")):
+        page = export_html(res, lang)
+        assert word in page and page.count("<script") >= len(figs)
+        assert "src=\"http" not in page and "src='http" not in page
+        assert page.count("plotly.js v") == 1 or page.count("Plotly") > 0
+
+
+def test_cli_args_round_trip(finished):
+    from genmix_core.compare import cli_args, config_from_args, load_config
+
+    cfg = load_config(finished)
+    assert cfg.conditions == ["baseline", "genmix", "mixup", "cutmix", "edits"] and cfg.size == 16
+    again = config_from_args(cli_args(cfg))
+    assert again.validated() == cfg.validated()
