@@ -1,4 +1,4 @@
-"""Fine-tuning under a matched budget: augmentation kernels, the training pool, the loop.
+"""Fine-tuning under a matched budget: the training loop (kernels in ``augment``, pool in ``train_pool``).
 
 Conditions (``CONDITIONS``), all on top of the same random flips and crops:
 
@@ -6,7 +6,8 @@ Conditions (``CONDITIONS``), all on top of the same random flips and crops:
 - ``genmix``: originals + GenMix images. By default the mix (mask kind and fractal; λ stays at its recorded
   value, 0.2 as in the authors' code) is **re-drawn** from the cached edit every pass over the pool, seeded
   per (run seed, pass, item), so stored edits give fresh mixes
-  (Islam et al., arXiv 2412.02366, Fig. 2: hybrid ``M⊙I + (1−M)⊙E`` then ``(1−λ)H + λF``).
+  (Islam et al., arXiv 2412.02366, Fig. 2: hybrid ``M⊙I + (1−M)⊙E`` then ``(1−λ)H + λF``). The fractal is
+  drawn from a pool of 256 seeds per run, rendered once; the mixing runs batched on the training device.
 - ``mixup`` (Zhang et al., 2018) and ``cutmix`` (Yun et al., 2019): batch-level mixing of the originals with
   soft labels.
 - ``edits``: originals + raw edits without mixing (the authors' ablation: edits alone hurt).
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,186 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genmix_core.augment import cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box, sample_mixup
 from genmix_core.models import trainable_parameters
-from genmix_core.seeds import item_seed
+from genmix_core.train_pool import TrainPool, budget_order
 
 CONDITIONS = ("baseline", "genmix", "mixup", "cutmix", "edits")
 NEEDS_EDITS = ("genmix", "edits")
-
-
-# --- augmentation kernels: sample parameters, then apply deterministically -------------------------------
-
-def hflip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """Mirror the images whose ``flip`` flag is set. ``x``: (N, C, H, W); ``flip``: (N,) bool. New tensor."""
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-
-
-def sample_crop_boxes(gen: torch.Generator, n: int, scale: tuple[float, float] = (0.6, 1.0),
-                      ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
-    """Random crop boxes as ``(N, 4)`` rows ``(cx, cy, w, h)`` in normalised [-1, 1] coordinates.
-
-    The box covers ``scale`` of the image area with aspect ``ratio`` (log-uniform), clipped to the image
-    (the "random resized crop" of Szegedy et al., 2015, with a milder default scale range for small sets).
-    """
-    area = torch.empty(n).uniform_(scale[0], scale[1], generator=gen)
-    log_r = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=gen)
-    r = torch.exp(log_r)
-    w = torch.sqrt(area * r).clamp(max=1.0)
-    h = torch.sqrt(area / r).clamp(max=1.0)
-    cx = (torch.rand(n, generator=gen) * 2 - 1) * (1 - w)
-    cy = (torch.rand(n, generator=gen) * 2 - 1) * (1 - h)
-    return torch.stack([cx, cy, w, h], dim=1)
-
-
-def resized_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Cut each box out of its image and resize it back to the full size (bilinear).
-
-    Args:
-        x: (N, C, H, W) images.
-        boxes: (N, 4) ``(cx, cy, w, h)`` from :func:`sample_crop_boxes`; ``(0, 0, 1, 1)`` is the identity.
-    """
-    cx, cy, w, h = boxes.to(x.device, x.dtype).unbind(1)
-    zero = torch.zeros_like(cx)
-    theta = torch.stack([torch.stack([w, zero, cx], 1), torch.stack([zero, h, cy], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def mixup(x: torch.Tensor, y: torch.Tensor, lam: float, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup: ``λ·x + (1−λ)·x[perm]`` and the same for the soft targets ``y`` (N, C)."""
-    return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
-
-
-def sample_cutmix_box(gen: torch.Generator, height: int, width: int,
-                      alpha: float = 1.0) -> tuple[int, int, int, int]:
-    """A CutMix box ``(top, bottom, left, right)`` whose area is about ``1 − λ``, ``λ ~ Beta(α, α)``."""
-    lam = _beta(gen, alpha)
-    cut = math.sqrt(1.0 - lam)
-    ch, cw = int(round(height * cut)), int(round(width * cut))
-    cy = int(torch.randint(height, (1,), generator=gen))
-    cx = int(torch.randint(width, (1,), generator=gen))
-    top, bottom = max(cy - ch // 2, 0), min(cy + (ch - ch // 2), height)
-    left, right = max(cx - cw // 2, 0), min(cx + (cw - cw // 2), width)
-    return top, bottom, left, right
-
-
-def cutmix(x: torch.Tensor, y: torch.Tensor, box: tuple[int, int, int, int],
-           perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """CutMix: paste ``box`` of ``x[perm]`` into ``x``; targets mixed by the pasted area fraction.
-
-    Returns new tensors; the label weight of the pasted image equals the exact pixel fraction of the box.
-    """
-    top, bottom, left, right = box
-    out = x.clone()
-    out[:, :, top:bottom, left:right] = x[perm][:, :, top:bottom, left:right]
-    lam = 1.0 - (bottom - top) * (right - left) / (x.shape[-2] * x.shape[-1])
-    return out, lam * y + (1 - lam) * y[perm]
-
-
-def _beta(gen: torch.Generator, alpha: float) -> float:
-    """One draw of Beta(α, α), reproducible from ``gen``."""
-    # torch.distributions takes no generator; a numpy generator seeded from ``gen`` keeps the draw replayable.
-    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=gen)))
-    return float(rng.beta(alpha, alpha))
-
-
-def sample_mixup(gen: torch.Generator, n: int, alpha: float = 0.2) -> tuple[float, torch.Tensor]:
-    """Mixup parameters for a batch of ``n``: ``λ ~ Beta(α, α)`` and a random pairing permutation."""
-    return _beta(gen, alpha), torch.randperm(n, generator=gen)
-
-
-# --- the training pool: what one condition draws its samples from -----------------------------------------
-
-@dataclass(frozen=True)
-class PoolItem:
-    """One entry of a training pool.
-
-    Attributes:
-        image: Row of ``TrainPool.images`` (an original, a raw edit, or a stored GenMix image).
-        label: Class index.
-        edit: Row of the cached edit of ``image`` for a GenMix item whose mix is drawn at training time;
-            ``-1`` means ``image`` is used as it is.
-        key: Stable identity of the item (original path + prompt) that seeds its per-pass mix.
-    """
-
-    image: int
-    label: int
-    edit: int = -1
-    key: str = ""
-
-
-class TrainPool:
-    """Images of one condition, held once at training resolution as ``uint8`` ``(M, H, W, 3)``.
-
-    Args:
-        images: All pixel arrays the items refer to.
-        items: The pool entries (their order is the pool index).
-        mix_seed: Run seed for the GenMix re-draws.
-        redraw: Draw a new mix every pass over the pool (``True``) or keep the pass-0 mix for ever.
-        mix_options: Keyword arguments for ``genmix_core.mixing.sample_mix_params`` (mask set, ramp, λ...).
-        fractals: Optional ``FractalFolder`` with the user's fractal images.
-    """
-
-    def __init__(self, images: np.ndarray, items: list[PoolItem], *, mix_seed: int = 0, redraw: bool = True,
-                 mix_options: dict | None = None, fractals=None) -> None:
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be uint8 (M, H, W, 3), got {images.dtype} {images.shape}")
-        self.images = images
-        self.items = list(items)
-        self.mix_seed = int(mix_seed)
-        self.redraw = redraw
-        self.mix_options = dict(mix_options or {})
-        self.fractals = fractals
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """``(height, width)`` of every image."""
-        return int(self.images.shape[1]), int(self.images.shape[2])
-
-    def mix_params(self, index: int, pass_index: int):
-        """The ``MixParams`` of GenMix item ``index`` in pass ``pass_index`` (same inputs, same mix)."""
-        from genmix_core.mixing import sample_mix_params
-
-        item = self.items[index]
-        p = pass_index if self.redraw else 0
-        rng = np.random.default_rng(item_seed(self.mix_seed, item.key, f"genmix-pass-{p}"))
-        return sample_mix_params(rng, **self.mix_options)
-
-    def image(self, index: int, pass_index: int = 0) -> np.ndarray:
-        """Item ``index`` as float32 ``(H, W, 3)`` in [0, 1] (mixed now for a GenMix item)."""
-        item = self.items[index]
-        original = self.images[item.image].astype(np.float32) / 255.0
-        if item.edit < 0:
-            return original
-        from genmix_core.mixing import apply_mix
-
-        edited = self.images[item.edit].astype(np.float32) / 255.0
-        result = apply_mix(original, edited, self.mix_params(index, pass_index), self.fractals)
-        return np.asarray(result.final, dtype=np.float32)
-
-    def batch(self, indices: np.ndarray, passes: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images ``(N, 3, H, W)`` float32 in [0, 1] and labels ``(N,)`` int64 for the given draws."""
-        arr = np.stack([self.image(int(i), int(p)) for i, p in zip(indices, passes)])
-        labels = torch.tensor([self.items[int(i)].label for i in indices], dtype=torch.long)
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), labels
-
-
-def budget_order(pool_size: int, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Which pool item each of ``n_samples`` draws takes: seeded permutations of the pool, back to back.
-
-    Returns:
-        ``(indices, passes)``, both ``(n_samples,)`` int arrays; ``passes[k]`` is how many complete passes
-        over the pool preceded draw ``k`` (it keys the GenMix re-draw).
-    """
-    if pool_size <= 0:
-        raise ValueError("the training pool is empty")
-    n_passes = -(-n_samples // pool_size)
-    indices = np.concatenate([rng.permutation(pool_size) for _ in range(n_passes)])[:n_samples]
-    passes = np.arange(n_samples) // pool_size
-    return indices, passes
 
 
 # --- the loop ------------------------------------------------------------------------------------------------
@@ -260,6 +87,8 @@ class TrainStats:
     pool_size: int = 0
     seconds: float = 0.0
     final_loss: float = float("nan")
+    fractal_seeds: list[int] = field(default_factory=list)
+    """The run's GenMix fractal pool (``TrainPool.fractal_seeds``); empty when no item was mixed."""
 
 
 class Cancelled(Exception):
@@ -306,19 +135,20 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
         if should_stop is not None and should_stop():
             raise Cancelled()
         sl = slice(step * budget.batch_size, (step + 1) * budget.batch_size)
-        x, labels = pool.batch(indices[sl], passes[sl])
+        # The batch is built, mixed and augmented on the training device; the random draws stay on the
+        # CPU generators, so a seed gives the same draws on every device.
+        x, labels = pool.batch(indices[sl], passes[sl], device=dev)
         n = x.shape[0]
         if cfg.flip:
-            x = hflip(x, torch.rand(n, generator=gen) < 0.5)
+            x = hflip(x, (torch.rand(n, generator=gen) < 0.5).to(dev))
         x = resized_crop(x, sample_crop_boxes(gen, n, cfg.crop_scale))
         y = F.one_hot(labels, num_classes).float()
         if cfg.condition == "mixup":
             lam, perm = sample_mixup(gen, n, cfg.mixup_alpha)
-            x, y = mixup(x, y, lam, perm)
+            x, y = mixup(x, y, lam, perm.to(dev))
         elif cfg.condition == "cutmix":
             box = sample_cutmix_box(gen, x.shape[-2], x.shape[-1], cfg.cutmix_alpha)
-            x, y = cutmix(x, y, box, torch.randperm(n, generator=gen))
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            x, y = cutmix(x, y, box, torch.randperm(n, generator=gen).to(dev))
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             logits = model(x)
         loss = soft_cross_entropy(logits, y)
@@ -332,5 +162,7 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
         if on_step is not None:
             on_step(step + 1, stats.final_loss)
     stats.seconds = time.perf_counter() - start
+    if pool.mixes:
+        stats.fractal_seeds = pool.fractal_seeds
     model.eval()
     return stats

@@ -18,7 +18,8 @@ import torch
 from PIL import Image, ImageOps
 
 from genmix_core.errors import UserError
-from genmix_core.train import NEEDS_EDITS, PoolItem, TrainPool
+from genmix_core.train import NEEDS_EDITS
+from genmix_core.train_pool import PoolItem, TrainPool
 
 def load_image_array(path: str | os.PathLike, size: int) -> np.ndarray:
     """An image file as ``uint8 (size, size, 3)``: EXIF-rotated, RGB, resized (bicubic, aspect not kept)."""

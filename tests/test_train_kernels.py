@@ -1,12 +1,13 @@
-"""Augmentation kernels and the budget sampler of genmix_core.train: properties, not examples."""
+"""Augmentation kernels (genmix_core.augment) and the budget sampler (train_pool): properties, not examples."""
 
 import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genmix_core.train import (budget_order, cutmix, hflip, mixup, resized_crop, sample_crop_boxes,
-                               sample_cutmix_box, sample_mixup)
+from genmix_core.augment import (cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box,
+                                  sample_mixup)
+from genmix_core.train_pool import budget_order
 
 
 def _batch(n=4, h=8, w=10, seed=0):

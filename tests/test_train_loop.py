@@ -6,7 +6,8 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from genmix_core.models import build_model
-from genmix_core.train import Budget, Cancelled, PoolItem, TrainConfig, TrainPool, train_model
+from genmix_core.train import Budget, Cancelled, TrainConfig, train_model
+from genmix_core.train_pool import PoolItem, TrainPool
 
 SIZE = 16
 
@@ -97,7 +98,9 @@ def test_genmix_pool_redraws_each_pass_deterministically():
     for i in mixed:
         assert pool.mix_params(i, 2) == twin.mix_params(i, 2)                       # same seed, same mix
         assert np.array_equal(pool.image(i, 2), twin.image(i, 2))
-    # A new pass draws new fractal seeds (63-bit: a repeat would be a bug, not chance).
+    # Fractal seeds come from the run's recorded pool; a new pass draws a new one (a repeat has chance 1/256
+    # per item, none for this seed).
+    assert all(pool.mix_params(i, p).fractal_seed in pool.fractal_seeds for i in mixed for p in range(3))
     assert all(pool.mix_params(i, 0).fractal_seed != pool.mix_params(i, 1).fractal_seed for i in mixed)
     assert any(not np.array_equal(pool.image(i, 0), pool.image(i, 1)) for i in mixed)
     # Another run seed draws other mixes; originals never change.
@@ -111,13 +114,34 @@ def test_genmix_pool_redraws_each_pass_deterministically():
 
 
 def test_genmix_image_is_the_documented_mix():
-    from genmix_core.mixing import apply_mix
+    """The trained image is the record's mix with the fractal held as uint8 (a pooled, pre-rendered fractal)."""
+    from genmix_core.mixing import apply_mix, fractal_blend, hybrid, make_mask, procedural_fractal
 
     pool = _pool(4, genmix=True)
     item = pool.items[1]
-    expected = apply_mix(pool.images[item.image] / np.float32(255), pool.images[item.edit] / np.float32(255),
-                         pool.mix_params(1, 0)).final
+    params = pool.mix_params(1, 0)
+    original, edited = pool.images[item.image] / np.float32(255), pool.images[item.edit] / np.float32(255)
+    fractal = np.rint(procedural_fractal(params.fractal_seed, SIZE, SIZE) * 255).astype(np.uint8) / np.float32(255)
+    mask = make_mask(params.mask, SIZE, SIZE, ramp=params.ramp, radius=params.radius, softness=params.softness)
+    expected = fractal_blend(hybrid(original, edited, mask), fractal, params.lam)
     assert np.allclose(pool.image(1, 0), expected, atol=1e-6)
+    # The record alone rebuilds it through apply_mix, up to the fractal's quantisation (λ/510 per pixel).
+    rebuilt = apply_mix(original, edited, params).final
+    assert np.abs(pool.image(1, 0) - rebuilt).max() <= params.lam * 0.5 / 255 + 1e-6
+
+
+def test_batch_is_the_per_item_images_on_any_device():
+    """A batch mixes every GenMix item with its own draw; the same images one by one, labels alongside."""
+    pool = _pool(12, genmix=True, seed=5)
+    indices, passes = np.array([3, 0, 5, 3, 11, 2]), np.array([0, 0, 1, 2, 4, 4])
+    x, labels = pool.batch(indices, passes, device="cpu")
+    assert x.shape == (6, 3, SIZE, SIZE) and x.dtype == torch.float32
+    assert labels.tolist() == [pool.items[i].label for i in indices]
+    for row, (i, p) in enumerate(zip(indices, passes)):
+        assert np.array_equal(x[row].permute(1, 2, 0).numpy(), pool.image(int(i), int(p)))
+    assert not torch.equal(x[0], x[3])                           # item 3 in passes 0 and 2: two mixes
+    plain = x[1].permute(1, 2, 0).numpy()
+    assert np.array_equal(plain, pool.images[0] / np.float32(255))
 
 
 def test_cancel_between_steps():

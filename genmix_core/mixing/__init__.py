@@ -53,4 +53,22 @@ __all__ = [
     "sample_mix_params",
     "to_array",
     "to_image",
+    # Torch twins (genmix_core.mixing.torch_ops), imported on first use so that numpy users never load torch.
+    "FRACTAL_POOL_SIZE",
+    "FractalBank",
+    "fractal_pool_seeds",
+    "make_masks_torch",
+    "mask_set_torch",
+    "mix_torch",
 ]
+
+_TORCH_NAMES = ("FRACTAL_POOL_SIZE", "FractalBank", "fractal_pool_seeds", "make_masks_torch", "mask_set_torch",
+                "mix_torch")
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        from genmix_core.mixing import torch_ops
+
+        return getattr(torch_ops, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

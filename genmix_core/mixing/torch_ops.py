@@ -1,0 +1,191 @@
+"""GenMix mixing on torch tensors, batched, on any device: the training-time twin of the numpy kernels.
+
+The numpy kernels (:func:`~genmix_core.mixing.masks.make_mask`, :func:`~genmix_core.mixing.blend.hybrid`,
+:func:`~genmix_core.mixing.blend.fractal_blend`, :func:`~genmix_core.mixing.fractals.procedural_fractal`) stay
+the source of truth; these functions compute the same formulas (GenMix, arXiv 2412.02366:
+``A = (1 − λ)·(M·I + (1 − M)·E) + λ·F``) for a whole batch at once, so a GPU does not wait for one image at a
+time of single-threaded numpy.
+
+Layout: images ``(N, 3, H, W)`` float32 in [0, 1] (torch's channel-first order, unlike the numpy
+``(H, W, 3)``); masks ``(N, H, W)`` float32, 1 = keep the original.
+
+Fractals: rendering one procedural fractal costs milliseconds of numpy, so training draws its fractal seeds
+from a finite per-run pool (:func:`fractal_pool_seeds`) and renders each pooled fractal once, on first use,
+into a :class:`FractalBank` (``uint8``, so it fits on the device at any training size). A pooled seed is an
+ordinary fractal seed: ``apply_mix`` with the same record rebuilds the same image, up to the uint8
+quantisation of the fractal (at most λ/510 per pixel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from genmix_core.errors import UserError
+from genmix_core.mixing.masks import MASK_KINDS, check_fraction, check_kind, check_size
+from genmix_core.seeds import item_seed
+
+FRACTAL_POOL_SIZE = 256
+"""Fractal seeds per training run: a few hundred distinct fractals, each rendered once (~3 ms of CPU each)."""
+
+
+def _work_dtype(device: torch.device) -> torch.dtype:
+    # float64 as numpy uses, so the masks agree to the last float32 bit; MPS has no float64.
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _split(n: int, ramp: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Torch twin of ``masks._linear_split``: ``(n,)``, 1 on the first half, linear ramp ``ramp·n`` wide."""
+    u = (torch.arange(n, dtype=dtype, device=device) + 0.5) / n
+    if ramp == 0.0:
+        return (u < 0.5).to(dtype)
+    # A ramp far below one pixel gives ±inf, which the clamp turns into 1 / 0, as in numpy.
+    return (0.5 + (0.5 - u) / ramp).clamp(0.0, 1.0)
+
+
+def _radial(height: int, width: int, radius: float, softness: float, dtype, device) -> torch.Tensor:
+    """Torch twin of ``masks._radial``: ``(H, W)``, 0.5 at ``radius``, ring ``softness`` wide."""
+    side = float(min(height, width))
+    y = ((torch.arange(height, dtype=dtype, device=device) + 0.5) - height / 2.0) / side
+    x = ((torch.arange(width, dtype=dtype, device=device) + 0.5) - width / 2.0) / side
+    dist = torch.sqrt((y * y)[:, None] + (x * x)[None, :])
+    if softness == 0.0:
+        return (dist < radius).to(dtype)
+    return (0.5 + (radius - dist) / softness).clamp(0.0, 1.0)
+
+
+def mask_set_torch(height: int, width: int, *, ramp: float, radius: float, softness: float,
+                   device: str | torch.device | None = None) -> torch.Tensor:
+    """All five masks of :data:`MASK_KINDS` for one parameter set, ``(5, H, W)`` float32, in that order.
+
+    Each slice equals ``make_mask(kind, height, width, ramp=..., radius=..., softness=...)`` (float32).
+    """
+    height, width = check_size(height, width)
+    ramp, radius = check_fraction("ramp", ramp), check_fraction("radius", radius)
+    softness = check_fraction("softness", softness)
+    dev = torch.device(device or "cpu")
+    dtype = _work_dtype(dev)
+    row = _split(width, ramp, dtype, dev).float()
+    col = _split(height, ramp, dtype, dev).float()
+    by_kind = {
+        "left_right": row[None, :].expand(height, width),
+        "right_left": row.flip(0)[None, :].expand(height, width),
+        "top_bottom": col[:, None].expand(height, width),
+        "bottom_top": col.flip(0)[:, None].expand(height, width),
+        "radial": _radial(height, width, radius, softness, dtype, dev).float(),
+    }
+    return torch.stack([by_kind[k] for k in MASK_KINDS])
+
+
+def _per_item(value: float | Sequence[float], n: int, name: str) -> list[float]:
+    values = [value] * n if np.ndim(value) == 0 else list(value)
+    if len(values) != n:
+        raise UserError("err.mix.bad_shape", name=name, shape=(len(values),))
+    return values
+
+
+def make_masks_torch(kinds: Sequence[str], height: int, width: int, *, ramp: float | Sequence[float],
+                     radius: float | Sequence[float], softness: float | Sequence[float],
+                     device: str | torch.device | None = None) -> torch.Tensor:
+    """One hybrid mask per item, ``(N, H, W)`` float32 on ``device``; row ``k`` equals ``make_mask(kinds[k], ...)``.
+
+    Args:
+        kinds: ``N`` names from :data:`MASK_KINDS`.
+        height, width: mask size in pixels, ≥ 1.
+        ramp, radius, softness: one value for the batch or one per item (see ``make_mask``).
+        device: where to build them (default CPU).
+
+    The masks are built once per distinct (ramp, radius, softness) in the batch — usually one — and gathered.
+
+    Raises:
+        UserError: the errors of ``make_mask`` (unknown kind, size or fraction out of range).
+    """
+    codes = [MASK_KINDS.index(check_kind(k)) for k in kinds]
+    n = len(codes)
+    triples = list(zip(_per_item(ramp, n, "ramp"), _per_item(radius, n, "radius"),
+                       _per_item(softness, n, "softness")))
+    dev = torch.device(device or "cpu")
+    out = torch.empty((n, int(height), int(width)), dtype=torch.float32, device=dev)
+    for triple in dict.fromkeys(triples):
+        rows = [k for k, t in enumerate(triples) if t == triple]
+        bank = mask_set_torch(height, width, ramp=triple[0], radius=triple[1], softness=triple[2], device=dev)
+        pick = torch.tensor([codes[k] for k in rows], device=dev)
+        out[torch.tensor(rows, device=dev)] = bank[pick]
+    return out
+
+
+def mix_torch(original: torch.Tensor, edited: torch.Tensor, masks: torch.Tensor, fractals: torch.Tensor,
+              lam: float | torch.Tensor) -> torch.Tensor:
+    """The GenMix image of each item: ``(1 − λ)·(M·I + (1 − M)·E) + λ·F``, evaluated literally as in numpy.
+
+    Args:
+        original, edited, fractals: ``(N, 3, H, W)`` float32 in [0, 1].
+        masks: ``(N, H, W)`` in [0, 1].
+        lam: λ for the batch, or ``(N,)`` one per item, in [0, 1].
+
+    Returns:
+        A new ``(N, 3, H, W)`` float32 tensor (inputs untouched).
+    """
+    m = masks.to(original.dtype)[:, None]
+    hyb = m * original + (1.0 - m) * edited
+    w = torch.as_tensor(lam, dtype=original.dtype, device=original.device)
+    if w.ndim == 1:
+        w = w.view(-1, 1, 1, 1)
+    return (1.0 - w) * hyb + w * fractals
+
+
+def fractal_pool_seeds(run_seed: int, count: int = FRACTAL_POOL_SIZE) -> list[int]:
+    """``count`` 63-bit fractal seeds of a training run, ``item_seed(run_seed, "genmix-fractal-pool", k)``."""
+    return [item_seed(int(run_seed), "genmix-fractal-pool", str(k)) for k in range(int(count))]
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """float ``(H, W, 3)`` in [0, 1] → uint8 ``(3, H, W)``, rounded as :func:`~genmix_core.mixing.to_image`."""
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(2, 0, 1)
+
+
+class FractalBank:
+    """The fractals of a seed pool at one size, rendered on first use and kept as uint8 ``(K, 3, H, W)``.
+
+    Args:
+        seeds: the pool (e.g. :func:`fractal_pool_seeds`); index ``k`` of :meth:`take` is ``seeds[k]``.
+        height, width: the training size.
+        folder: a ``FractalFolder`` to read from instead of rendering procedural fractals
+            (``fractal_source == "folder"``).
+    """
+
+    def __init__(self, seeds: Sequence[int], height: int, width: int, folder=None) -> None:
+        self.seeds = [int(s) for s in seeds]
+        self.height, self.width = check_size(height, width)
+        self.folder = folder
+        self._cpu = torch.zeros((len(self.seeds), 3, self.height, self.width), dtype=torch.uint8)
+        self._ready = np.zeros(len(self.seeds), dtype=bool)
+        self._on: dict[torch.device, torch.Tensor] = {}
+
+    def _render(self, seed: int) -> np.ndarray:
+        from genmix_core.mixing.fractals import procedural_fractal
+
+        if self.folder is not None:
+            return self.folder.get(seed, self.height, self.width)
+        return procedural_fractal(seed, self.height, self.width)
+
+    def take(self, index: Sequence[int] | np.ndarray, device: str | torch.device | None = None) -> torch.Tensor:
+        """Fractals ``seeds[index]`` as float32 ``(n, 3, H, W)`` in [0, 1] on ``device`` (quantised to 1/255)."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        dev = torch.device(device or "cpu")
+        missing = [int(k) for k in np.unique(index) if not self._ready[k]]
+        for k in missing:
+            self._cpu[k] = torch.from_numpy(quantize(self._render(self.seeds[k])))
+            self._ready[k] = True
+        if dev.type == "cpu":
+            bank = self._cpu
+        else:
+            bank = self._on.get(dev)
+            if bank is None:
+                bank = self._on[dev] = self._cpu.to(dev)
+            elif missing:
+                rows = torch.tensor(missing)
+                bank[rows.to(dev)] = self._cpu[rows].to(dev)
+        return bank[torch.as_tensor(index, device=dev)].float().div_(255.0)

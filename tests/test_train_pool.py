@@ -1,0 +1,75 @@
+"""GenMix pools from TrainingData: re-drawn on the device vs stored (--no-redraw), and what a run records."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genmix_core.models import build_model
+from genmix_core.train import Budget, TrainConfig, train_model
+from genmix_core.train_data import TrainingData, build_pool
+
+SIZE = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _data(n=6, seed=0):
+    """``n`` originals of 2 classes, one raw edit and one stored GenMix image per original."""
+    rng = np.random.default_rng(seed)
+    pix = lambda: rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)  # noqa: E731
+    edits = pd.DataFrame({"orig_index": range(n), "label": [str(i % 2) for i in range(n)],
+                          "prompt": "p", "edit_path": "", "mix_path": "", "key": [f"h{i}\x1fp" for i in range(n)]})
+    return TrainingData(classes=["0", "1"], train=pd.DataFrame(), test=pd.DataFrame(), train_images=pix(),
+                        train_labels=np.arange(n) % 2, test_x=torch.zeros(0), test_y=torch.zeros(0),
+                        edits=edits, edit_images=pix(), mix_images=pix())
+
+
+def test_redrawn_genmix_pool_mixes_original_and_edit():
+    data = _data()
+    pool = build_pool(data, "genmix", seed=1)
+    assert len(pool) == 12 and pool.mixes
+    x, labels = pool.batch(np.arange(12), np.zeros(12, int))
+    assert labels.tolist() == [i % 2 for i in range(6)] * 2
+    orig = torch.from_numpy(data.train_images).permute(0, 3, 1, 2) / np.float32(255)
+    assert torch.equal(x[:6], orig)
+    # A mixed item is neither its original nor its edit nor the stored mix: a fresh mix of the first two.
+    edit = torch.from_numpy(data.edit_images).permute(0, 3, 1, 2) / np.float32(255)
+    for k in range(6):
+        assert not torch.equal(x[6 + k], orig[k]) and not torch.equal(x[6 + k], edit[k])
+        p = pool.mix_params(6 + k, 0)
+        assert p.fractal_seed in pool.fractal_seeds
+
+
+def test_no_redraw_trains_on_the_stored_genmix_images():
+    data = _data()
+    pool = build_pool(data, "genmix", seed=1, redraw=False)
+    assert not pool.mixes
+    x, _ = pool.batch(np.arange(6, 12), np.full(6, 3))
+    stored = torch.from_numpy(data.mix_images).permute(0, 3, 1, 2) / np.float32(255)
+    assert torch.equal(x, stored)
+
+
+@pytest.mark.parametrize("redraw", [True, False])
+def test_run_records_its_fractal_pool(redraw):
+    pool = build_pool(_data(), "genmix", seed=2, redraw=redraw)
+    stats = train_model(build_model("small_cnn", 2, size=SIZE), pool, TrainConfig(condition="genmix"),
+                        Budget(2, 4), seed=2, num_classes=2)
+    assert stats.fractal_seeds == (pool.fractal_seeds if redraw else [])
+    if redraw:
+        assert len(stats.fractal_seeds) == 256
+
+
+def test_folder_fractals_without_a_folder_is_a_teaching_error():
+    from genmix_core.errors import UserError
+
+    pool = build_pool(_data(), "genmix", seed=1, mix_options={"fractal_source": "folder"})
+    with pytest.raises(UserError) as err:
+        pool.batch(np.arange(6, 12), np.zeros(6, int))
+    assert err.value.key == "err.mix.needs_fractal_folder"
