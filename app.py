@@ -11,7 +11,7 @@ import streamlit as st
 from genmix_core.errors import UserError
 from genmix_core.i18n import LANGS
 from genmix_core.paths import safe_name
-from ui.state import KEY_LANG, KEY_PROJECT, init_session, lang, project_name, t
+from ui.state import KEY_LANG, KEY_PROJECT, ensure_app_navigation, init_session, lang, project_name, t
 
 LANG_NAMES = {"en": "English", "ja": "日本語"}
 # The sidebar widgets have their own keys and copy their value into the shared session keys: a plain key
@@ -21,6 +21,7 @@ PROJECT_WIDGET = "app_project"
 NEW_PROJECT_KEY = "app_new_project"
 FLASH_KEY = "app_flash"
 
+ensure_app_navigation()  # leave Streamlit's legacy pages/ mode before anything is drawn
 st.set_page_config(page_title="GenMix Workbench", page_icon="🧪", layout="wide")
 init_session()
 

@@ -16,15 +16,15 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, get_editor
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, project, prompt_filters, restore_active_prompts,
-                      t)
-from ui.state import lang as session_lang
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, ensure_app_navigation, project,
+                      prompt_filters, restore_active_prompts, t)
 from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
 
 FALLBACK_PROMPT_SET = "factory"
 SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
 SEED_KEY = "preview_fractal_seed"
 
+ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.preview.title"))
 st.caption(t("ui.preview.intro"))
 
@@ -126,9 +126,9 @@ with mix:
         radius = float(saved.get("radius", DEFAULT_RADIUS))
         softness = float(saved.get("softness", DEFAULT_SOFTNESS))
     lam = right.slider(t("mix.param.lam"), 0.0, 1.0, float(saved.get("lam", DEFAULT_LAM)), 0.05, key="preview_lam")
-    seed_col, button_col = right.columns([3, 2], vertical_alignment="bottom")
-    fractal_seed = seed_col.number_input(t("ui.preview.fractal_seed"), 0, SEED_MAX, step=1, key=SEED_KEY)
-    button_col.button(t("ui.preview.random"), key="preview_random", on_click=_random_seed, icon="🎲")
+    # The button goes under the seed, not beside it: in a third of the page "ランダム" was cut to "ラン…".
+    fractal_seed = right.number_input(t("ui.preview.fractal_seed"), 0, SEED_MAX, step=1, key=SEED_KEY)
+    right.button(t("ui.preview.random"), key="preview_random", on_click=_random_seed, icon="🎲")
 
 try:
     params = MixParams(mask=mask, ramp=ramp, radius=radius, softness=softness, lam=lam,

@@ -14,13 +14,15 @@ import streamlit as st
 from genmix_core import manifest
 from genmix_core.generate import GenerateConfig, cli_args, load_config
 from genmix_core.jobs import ACTIVE, read_job, start_process
-from ui.state import KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, project, restore_active_prompts, t
-from ui.widgets import empty_project_hint, job_panel, localized, show_error
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
+                      restore_active_prompts, t)
+from ui.widgets import empty_project_hint, job_panel, localized, run_picker, show_error
 
 FALLBACK_PROMPT_SET = "factory"
 PAGE_SIZE = 12
 MODULE = "genmix_core.generate"
 
+ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("gen.page.title"))
 st.caption(t("gen.page.intro"))
 
@@ -174,14 +176,7 @@ runs = manifest.list_runs(proj.runs_dir)
 if not runs:
     st.info(t("gen.page.no_runs"))
     st.stop()
-current = st.session_state.get(KEY_GEN_RUN)
-names = [r.name for r in runs]
-index = names.index(Path(current).name) if current and Path(current).name in names else 0
-jobs = {r.name: read_job(r) for r in runs}
-run_labels = {n: f"{n} ({t('ui.job.status.' + j.status)})" if j else n for n, j in jobs.items()}
-run_name = st.selectbox(t("gen.page.run"), names, index=index, key="gen_run_pick", format_func=run_labels.get)
-run_dir = proj.runs_dir / run_name
-st.session_state[KEY_GEN_RUN] = str(run_dir)
+run_dir = run_picker(runs, t("gen.page.run"), key="gen_run_pick", session_key=KEY_GEN_RUN)
 
 job = job_panel(run_dir, key="gen_job")
 if job is not None and job.status in ("interrupted", "cancelled", "failed") and st.button(

@@ -18,13 +18,14 @@ from genmix_core.jobs import ACTIVE, read_job, start_process
 from genmix_core.models import BACKBONES
 from genmix_core.results import RESULTS_FILE
 from genmix_core.train import CONDITIONS, NEEDS_EDITS
-from ui.state import KEY_TRAIN_RUN, lang, project, restore_active_prompts, t
-from ui.widgets import empty_project_hint, job_panel, show_error
+from ui.state import KEY_TRAIN_RUN, ensure_app_navigation, lang, project, restore_active_prompts, t
+from ui.widgets import empty_project_hint, job_panel, run_picker, show_error
 
 MODULE = "genmix_core.compare"
 NEW_GENERATION = "__new__"
 SIZES = (64, 96, 112, 128, 160, 224)
 
+ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("train.page.title"))
 st.caption(t("train.page.intro"))
 
@@ -140,14 +141,7 @@ runs = list_train_runs(proj.runs_dir)
 if not runs:
     st.info(t("train.page.no_runs"))
     st.stop()
-current = st.session_state.get(KEY_TRAIN_RUN)
-names = [r.name for r in runs]
-index = names.index(Path(current).name) if current and Path(current).name in names else 0
-jobs = {r.name: read_job(r) for r in runs}
-run_labels = {n: f"{n} ({t('ui.job.status.' + j.status)})" if j else n for n, j in jobs.items()}
-run_name = st.selectbox(t("train.page.run"), names, index=index, key="train_run_pick", format_func=run_labels.get)
-run_dir = proj.runs_dir / run_name
-st.session_state[KEY_TRAIN_RUN] = str(run_dir)
+run_dir = run_picker(runs, t("train.page.run"), key="train_run_pick", session_key=KEY_TRAIN_RUN)
 
 job = job_panel(run_dir, key="train_job")
 if job is not None and job.status in ("interrupted", "cancelled", "failed") and st.button(

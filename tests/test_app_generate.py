@@ -13,6 +13,7 @@ from genmix_core import manifest
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
 from genmix_core.project import open_project
+from test_app_helpers import run_pick
 from test_generate_fakes import make_data
 
 PAGE = "../pages/4_generate.py"
@@ -70,7 +71,7 @@ def test_start_a_run_follow_it_and_review_the_results():
     assert len(list((proj.cache_dir / "edits").glob("*.png"))) == 8
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Done"] == "8" and metrics["Failed"] == "0" and metrics["Accepted"] == "8"
-    assert at.selectbox(key="gen_run_pick").value == run_dir.name
+    assert run_pick(at, "gen_run_pick").value == run_dir.name
     assert not at.button(key="gen_start").disabled
     assert len(at.get("image")) == 2  # class "ok", prompt "snowy": two photos
 
@@ -101,7 +102,7 @@ def test_resume_an_interrupted_run_from_the_page():
     lines = (run_dir / manifest.RECORDS_FILE).read_text().splitlines(keepends=True)
     (run_dir / manifest.RECORDS_FILE).write_text("".join(lines[:3]))
     at = _page().run()
-    assert at.selectbox(key="gen_run_pick").value == run_dir.name
+    assert run_pick(at, "gen_run_pick").value == run_dir.name
     assert [w.value for w in at.warning] == [t("ui.job.interrupted_hint", "en")]
     at.button(key="gen_resume").click().run()
     assert not at.exception

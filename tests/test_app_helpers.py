@@ -79,6 +79,13 @@ def add_images(project_name="default", classes=("ok", "scratch"), per_class=5, s
     return proj
 
 
+def run_pick(at, prefix):
+    """The run picker (``ui.widgets.run_picker``) whose key starts with ``prefix``."""
+    found = [s for s in at.selectbox if s.key and s.key.startswith(prefix + "_")]
+    assert len(found) == 1, [s.key for s in at.selectbox]
+    return found[0]
+
+
 def image_captions(at):
     """Captions of every ``st.image`` on the page, in order."""
     return [c for el in at.get("image") for c in el.captions]

@@ -14,6 +14,7 @@ from genmix_core.compare import CompareConfig, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
 from genmix_core.project import open_project
+from test_app_helpers import run_pick
 
 PAGE = "../pages/5_train.py"
 TIMEOUT = 60
@@ -72,7 +73,7 @@ def test_start_a_run_in_the_background_and_see_the_results():
     assert list(table.iloc[:, 0]) == [t("train.cond.baseline", "en"), t("train.cond.mixup", "en")]
     assert t("train.fig.cross_domain", "en") in table.columns
     assert any("Matched budget" in c.value for c in at.caption)
-    assert at.selectbox(key="train_run_pick").value == run_dir.name
+    assert run_pick(at, "train_run_pick").value == run_dir.name
 
 
 def test_an_earlier_run_reopens_in_japanese():
@@ -84,7 +85,7 @@ def test_an_earlier_run_reopens_in_japanese():
     at = _page("ja").run()
     assert not at.exception
     assert at.title[0].value == "学習・比較"
-    assert at.selectbox(key="train_run_pick").value == run_dir.name
+    assert run_pick(at, "train_run_pick").value == run_dir.name
     assert any("学習量をそろえています" in c.value for c in at.caption)
     assert at.selectbox(key="train_confusion").value == "baseline"
     assert at.get("download_button")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import traceback
 from pathlib import Path
 from typing import Any, Iterable
@@ -106,6 +107,40 @@ def job_panel(run_dir: str | Path, key: str) -> JobProgress | None:
 
     _live()
     return job
+
+
+def run_picker(runs: Iterable[str | Path], label: str, key: str, session_key: str) -> Path:
+    """A select box over run folders, each labelled with its job status; the choice is kept in the session.
+
+    The run remembered in ``st.session_state[session_key]`` (a folder path) is preselected when it is still
+    listed, else the first run (``list_runs`` gives the newest first). The chosen folder is written back to
+    ``session_key``, so other pages and a later visit open the same run.
+
+    Args:
+        runs: run folders, in display order; at least one.
+        label: the select box's label.
+        key: widget key prefix (prefix it with the page, e.g. ``"gen_run_pick"``); the widget's key is
+            ``f"{key}_<8 hex digits>"``, changing with the runs' status labels.
+        session_key: shared session key holding the current run's path (e.g. ``ui.state.KEY_GEN_RUN``).
+
+    Returns:
+        The chosen run folder.
+    """
+    by_name = {Path(r).name: Path(r) for r in runs}
+    names = list(by_name)
+    current = st.session_state.get(session_key)
+    index = names.index(Path(current).name) if current and Path(current).name in names else 0
+    labels = {}
+    for name, run_dir in by_name.items():
+        job = read_job(run_dir)
+        labels[name] = f"{name} ({t('ui.job.status.' + job.status)})" if job else name
+    # The status labels are part of the widget key: with a fixed key Streamlit keeps the widget's identity and
+    # the browser went on showing "(Running)" after the job had finished. A new key per status redraws it;
+    # the choice itself survives in ``session_key``.
+    fingerprint = hashlib.sha1("\n".join(labels[n] for n in names).encode("utf-8")).hexdigest()[:8]
+    chosen = by_name[st.selectbox(label, names, index=index, key=f"{key}_{fingerprint}", format_func=labels.get)]
+    st.session_state[session_key] = str(chosen)
+    return chosen
 
 
 DATA_PAGE = "pages/1_data.py"

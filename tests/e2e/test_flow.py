@@ -1,7 +1,9 @@
-"""End to end in a real browser: streamlit run app.py, use the sample data, open Preview, see the final image.
+"""End to end in a real browser: ``streamlit run app.py`` with its own workspace, driven by Debian's chromium.
 
-Needs Debian's /usr/bin/chromium (no browser download); skipped without it. With ``GENMIX_SCREENSHOTS=1``
-it also refreshes the README screenshots in docs/ (home in Japanese, preview in English).
+Tests: pages opened by URL (and reloaded) show the titled navigation; sample data → Preview; the whole flow
+sample data → Prompts → Preview → Generate → Train & Compare (chart); Home in Japanese.
+Needs /usr/bin/chromium (no browser download); skipped without it. With ``GENMIX_SCREENSHOTS=1`` it also
+refreshes the README screenshots in docs/ (home in Japanese; preview, generate and train in English).
 """
 
 import os
@@ -90,6 +92,44 @@ def _screenshot(page, name):
         page.screenshot(path=str(DOCS / name))
 
 
+NAV_TITLES = {
+    "en": ["Home", "Data", "Prompts", "Preview", "Generate", "Train & Compare"],
+    "ja": ["ホーム", "データ", "プロンプト", "プレビュー", "生成", "学習・比較"],
+}
+PAGE_URLS = ["", "data", "prompts", "preview", "generate", "train"]
+FILE_STYLE_ENTRIES = {"app", "home", "data", "prompts", "preview", "generate", "train"}
+
+
+def _nav_entries(page):
+    """The sidebar navigation's entry labels (the last line of each link: the icon comes first)."""
+    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    expect(links.first).to_be_visible(timeout=30_000)
+    return [text.strip().split("\n")[-1].strip() for text in links.all_inner_texts()]
+
+
+@pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("ja-JP", "ja")])
+def test_page_urls_opened_directly_show_titled_navigation(app_url, browser, locale, lang):
+    """Regression: a page opened by URL right after start-up ran without app.py and listed file names.
+
+    Runs first in this module, so its first ``goto`` (``/train``) is the server's first request, as when a
+    user reloads a page after restarting the workbench.
+    """
+    page = browser.new_page(viewport={"width": 1200, "height": 800}, locale=locale)
+    for path in PAGE_URLS[::-1]:
+        page.goto(f"{app_url}/{path}")
+        for attempt in ("opened", "reloaded"):
+            _wait_idle(page)
+            entries = _nav_entries(page)
+            assert entries == NAV_TITLES[lang], (path, attempt, entries)
+            assert not {e.lower() for e in entries} & {"app", "0_home", "5_train"}
+            # app.py ran: its language selector is in the sidebar
+            expect(page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first).to_be_visible()
+            if attempt == "opened":
+                page.reload()
+        assert page.url.rstrip("/") == f"{app_url}/{path}".rstrip("/")
+    page.close()
+
+
 def test_sample_data_then_preview_shows_the_final_image(app_url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 840}, locale="en-US")
     page.goto(app_url)
@@ -125,3 +165,98 @@ def test_home_in_japanese(app_url, browser):
     expect(page.get_by_test_id("stImage").first).to_be_visible(timeout=60_000)
     _screenshot(page, "screenshot_home_ja.png")
     page.close()
+
+
+def _set_number(page, label, value):
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    _wait_idle(page)
+
+
+def _choose(page, label, option):
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _wait_idle(page)
+
+
+def _go(page, title):
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    _wait_idle(page, timeout=120_000)
+
+
+def _wait_job_done(page, timeout):
+    """Wait until the run picker labels the current run "(Done)" (the page reruns once the job ends)."""
+    run_pick = page.get_by_role("combobox", name="Run")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if re.search(r"\((Done|Failed|Cancelled|Interrupted)\)", run_pick.input_value()):
+            break
+        if os.environ.get("GENMIX_E2E_DEBUG"):
+            print(round(time.monotonic()), run_pick.input_value(),
+                  page.get_by_test_id("stProgress").all_inner_texts())
+        page.wait_for_timeout(2000)
+    expect(run_pick).to_have_value(re.compile(r"\(Done\)"))
+    _wait_idle(page, timeout=60_000)
+
+
+def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
+    """Sample data → Prompts → Preview → Generate (style filter, 1 prompt per photo) → Train & Compare → chart."""
+    started = time.monotonic()
+    page = browser.new_page(viewport={"width": 1400, "height": 1300}, locale="en-US")
+    page.goto(f"{app_url}/data")
+    _wait_idle(page)
+    page.get_by_role("button", name="Use the sample data").click()
+    _wait_idle(page, timeout=120_000)
+    # an earlier test of this module may have added it already: then "No image was added."
+    expect(page.get_by_text(re.compile(r"Sample data added|No image was added"))).to_be_visible(timeout=120_000)
+
+    _go(page, "Prompts")
+    page.get_by_role("button", name="Use the checked prompts for this project").click()
+    _wait_idle(page)
+    expect(page.get_by_text(re.compile(r"prompt\(s\) are now active"))).to_be_visible()
+
+    _go(page, "Preview")
+    final = page.get_by_test_id("stImage").filter(has_text=re.compile(r"Final GenMix image"))
+    expect(final.locator("img")).to_be_visible(timeout=60_000)
+
+    _go(page, "Generate")
+    page.get_by_text("Every prompt for every photo").click()         # off: one prompt per photo, seeded
+    _wait_idle(page)
+    expect(page.get_by_label("Prompts per photo (drawn at random, seeded)")).to_have_value("1")
+    page.get_by_role("button", name="Start generation").click()
+    _wait_idle(page)
+    _wait_job_done(page, timeout=120)
+    _wait_idle(page, timeout=60_000)
+    expect(page.get_by_test_id("stImage").first.locator("img")).to_be_visible(timeout=30_000)
+    done = page.get_by_test_id("stMetric").filter(has_text="Done").get_by_test_id("stMetricValue")
+    assert int(done.inner_text()) > 0
+    _screenshot(page, "screenshot_generate.png")
+
+    _go(page, "Train & Compare")
+    _set_number(page, "Epochs (over the original photos)", 1)
+    _set_number(page, "Batch size", 512)
+    seeds = page.get_by_role("textbox", name="Seeds (comma-separated; 3 give mean ± std)", exact=True)
+    seeds.fill("0")
+    seeds.press("Enter")
+    _wait_idle(page)
+    _choose(page, "Model", "Small CNN (from scratch)")
+    _choose(page, "Image size (px)", "64")
+    eps = page.get_by_role("textbox", name="Attack strengths ε", exact=True)
+    eps.fill("1/255")
+    eps.press("Enter")
+    _wait_idle(page)
+    onsite = page.get_by_test_id("stCheckbox").filter(has_text="Also test on the on-site photos")
+    if onsite.locator("input").is_checked():
+        onsite.click()
+        _wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    _wait_idle(page)
+    _wait_job_done(page, timeout=180)
+    _wait_idle(page, timeout=60_000)
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart).to_be_visible(timeout=60_000)
+    expect(chart.locator(".main-svg").first).to_be_visible()
+    _screenshot(page, "screenshot_train.png")
+    page.close()
+    print(f"whole flow: {time.monotonic() - started:.1f} s")
