@@ -4,7 +4,8 @@ CLI (headless; the Train page starts exactly this through ``genmix_core.jobs.sta
 
     python -m genmix_core.compare --data DIR [--test DIR] --conditions baseline,genmix,mixup,cutmix \
         --epochs 5 --seeds 0,1,2 --out DIR [--edits GEN_RUN_DIR | --editor offline --prompt-set factory] \
-        [--backbone efficientnet_lite0|small_cnn] [--finetune head|all] [--size 112] [--eps 1/255,2/255,4/255]
+        [--backbone efficientnet_lite0|small_cnn] [--finetune head|all] [--size 112] [--eps 1/255,2/255,4/255] \
+        [--few-shot 1,2,5,10]
 
 Steps:
 
@@ -16,7 +17,10 @@ Steps:
 3. For every (condition, seed): train under the shared :class:`~genmix_core.train.Budget`, evaluate in-domain,
    on ``--test`` (second domain) and under FGSM/PGD, and write ``<out>/runs/<condition>_seed<seed>.json``
    atomically. A rerun with the same settings skips finished runs (resume after a crash or cancel).
-4. Aggregate mean ± std over seeds into ``<out>/results.json`` (rewritten after every run).
+4. With ``--few-shot K,...``: for every k, (condition, seed) again on k originals per class of the training
+   split (:func:`genmix_core.train_data.few_shot_subset`; edits only of those k; the same held-out test set;
+   the same budget rule over the k × classes originals) into ``<out>/fewshot/k<k>/``, also resumable.
+5. Aggregate mean ± std over seeds into ``<out>/results.json`` (rewritten after every run).
 
 Progress goes to ``<out>/job.json`` (``genmix_core.jobs``); a ``CANCEL`` file stops between two steps.
 """
@@ -38,12 +42,14 @@ from genmix_core.jobs import JobReporter, request_cancel
 from genmix_core.models import BACKBONES, FINETUNE_MODES, build_model
 from genmix_core.seeds import content_key
 from genmix_core.train import CONDITIONS, NEEDS_EDITS, Budget, Cancelled, TrainConfig, pick_device, train_model
-from genmix_core.results import RESULTS_FILE, format_table, list_train_runs, load_results, summarize  # noqa: F401
-from genmix_core.train_data import TrainingData, attach_edits, build_pool, prepare_data
+from genmix_core.results import (RESULTS_FILE, format_table, list_train_runs, load_results,  # noqa: F401
+                                  summarize, summarize_few_shot)
+from genmix_core.train_data import TrainingData, attach_edits, build_pool, few_shot_subset, prepare_data
 
 CONFIG_FILE = "config.json"
 RUNS_DIR = "runs"
 GENERATION_DIR = "generation"
+FEW_SHOT_DIR = "fewshot"
 RESULTS_VERSION = 1
 DEFAULT_LR = {"head": 3e-3, "all": 5e-4, "small_cnn": 3e-3}
 
@@ -77,6 +83,7 @@ class CompareConfig:
     mask_set: str = "genmix"
     lam: float | None = None
     device: str = "auto"
+    few_shot: list[int] = field(default_factory=list)
 
     def validated(self) -> "CompareConfig":
         """A checked copy with absolute paths. Raises ``UserError`` (``err.train.*``) naming the bad value."""
@@ -107,6 +114,12 @@ class CompareConfig:
         if not 0.0 < cfg.test_fraction < 1.0:
             raise UserError("err.train.bad_fraction", value=cfg.test_fraction)
         parse_eps(cfg.eps)
+        try:
+            cfg.few_shot = sorted({int(k) for k in cfg.few_shot})
+        except (TypeError, ValueError):
+            raise UserError("err.train.bad_few_shot", value=",".join(map(str, cfg.few_shot))) from None
+        if cfg.few_shot and cfg.few_shot[0] < 1:
+            raise UserError("err.train.bad_few_shot", value=",".join(map(str, cfg.few_shot)))
         return cfg
 
     @property
@@ -117,23 +130,33 @@ class CompareConfig:
 
     def fingerprint(self) -> str:
         """Key of everything that changes a run's result (not the output folder, device or condition list)."""
-        keep = {k: v for k, v in asdict(self).items() if k not in ("out", "conditions", "seeds", "device")}
+        # few_shot only adds runs (with their own key, see few_shot_fingerprint): it never invalidates these.
+        keep = {k: v for k, v in asdict(self).items()
+                if k not in ("out", "conditions", "seeds", "device", "few_shot")}
         return content_key(keep)
+
+    def few_shot_fingerprint(self, k: int) -> str:
+        """Key of a few-shot run at ``k`` originals per class."""
+        return content_key({"compare": self.fingerprint(), "few_shot_k": int(k)})
 
 
 
 
 # --- the job -------------------------------------------------------------------------------------------------
 
-def _generate(cfg: CompareConfig, reporter: JobReporter) -> Path:
+def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -> Path:
     """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
     from genmix_core.generate import GenerateConfig, run_generation
 
     gen_dir = Path(cfg.out) / GENERATION_DIR
     prompt_set = cfg.prompt_set or (None if cfg.prompts else "factory")
+    # Only the training originals are edited (held-out ones would be dropped anyway), except in a generation
+    # folder begun before this option: keeping its arguments lets it resume.
+    old = read_json(gen_dir / "config.json")
+    fresh = not (isinstance(old, dict) and isinstance(old.get("args"), dict) and "include" not in old["args"])
     gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
                           model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=cfg.lam,
-                          prompt_set=prompt_set)
+                          prompt_set=prompt_set, include=list(train_rel) if fresh else None)
     def progress(done: int, total: int | None = None) -> None:
         reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
         if reporter.cancel_requested():
@@ -146,7 +169,7 @@ def _generate(cfg: CompareConfig, reporter: JobReporter) -> Path:
 
 
 def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, budget: Budget,
-             reporter: JobReporter, done_before: int) -> dict:
+             reporter: JobReporter, done_before: int, few_shot_k: int | None = None) -> dict:
     torch.manual_seed(seed)
     model = build_model(cfg.backbone, len(data.classes), size=cfg.size, finetune=cfg.finetune)
     mix_options = {"mask_set": cfg.mask_set, **({"lam": cfg.lam} if cfg.lam is not None else {})}
@@ -154,16 +177,19 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
     tcfg = TrainConfig(condition=condition, lr=cfg.learning_rate)
     device = pick_device(cfg.device)
 
+    shown = condition if few_shot_k is None else f"{condition} (k={few_shot_k})"
+
     def on_step(step: int, loss: float) -> None:
-        reporter.update(done=done_before + step, message_key="train.job.training", condition=condition,
+        reporter.update(done=done_before + step, message_key="train.job.training", condition=shown,
                         seed=seed, step=step, steps=budget.steps, loss=f"{loss:.3f}")
 
     stats = train_model(model, pool, tcfg, budget, seed=seed, num_classes=len(data.classes), device=device,
                         on_step=on_step, should_stop=reporter.cancel_requested)
-    reporter.update(message_key="train.job.evaluating", condition=condition, seed=seed, force=True)
+    reporter.update(message_key="train.job.evaluating", condition=shown, seed=seed, force=True)
     eps = parse_eps(cfg.eps)
     start = time.perf_counter()
-    run = {"condition": condition, "seed": seed, "fingerprint": cfg.fingerprint(), "train": tcfg.to_dict(),
+    fingerprint = cfg.fingerprint() if few_shot_k is None else cfg.few_shot_fingerprint(few_shot_k)
+    run = {"condition": condition, "seed": seed, "fingerprint": fingerprint, "train": tcfg.to_dict(),
            "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples},
            "stats": asdict(stats), "device": str(device),
            "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
@@ -172,11 +198,35 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
         run["cross_domain"] = evaluate_model(model, data.cross_x, data.cross_y, data.classes, attacks=(),
                                              device=device)
     run["eval_seconds"] = time.perf_counter() - start
+    if few_shot_k is not None:
+        run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
+                           "n_edits": 0 if data.edits is None else len(data.edits)}
     return run
 
 
+def _few_shot_budget(cfg: CompareConfig, data: TrainingData, k: int) -> Budget:
+    """The usual budget rule over the k-per-class originals (the same for every seed: class sizes cap k)."""
+    n = int(sum(min(k, c) for c in data.train["label"].value_counts()))
+    return Budget.for_epochs(n, cfg.epochs, cfg.batch_size)
+
+
+def _few_shot_results(cfg: CompareConfig, data: TrainingData, runs: dict[int, list[dict]]) -> dict | None:
+    if not cfg.few_shot:
+        return None
+    points = {}
+    for k in cfg.few_shot:
+        b = _few_shot_budget(cfg, data, k)
+        points[str(k)] = {"budget": {"steps": b.steps, "batch_size": b.batch_size, "samples": b.samples},
+                          "n_train": int(sum(min(k, c) for c in data.train["label"].value_counts())),
+                          "conditions": summarize_few_shot(runs.get(k, []), cfg.conditions, data.classes)}
+    return {"ks": list(cfg.few_shot), "epochs": cfg.epochs, "conditions": list(cfg.conditions), "points": points,
+            "rule": "k originals per class drawn per seed from the training split (nested over k); GenMix images "
+                    "and edits only of those originals; the same held-out test set for every k; budget: "
+                    "epochs over the k x classes originals, the same steps for every condition"}
+
+
 def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[dict], status: str,
-             gen_dir: Path | None) -> dict:
+             gen_dir: Path | None, few_runs: dict[int, list[dict]] | None = None) -> dict:
     return {
         "version": RESULTS_VERSION, "kind": "train", "status": status, "updated": time.time(),
         "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "classes": data.classes,
@@ -192,6 +242,7 @@ def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[
         "generation": ({"path": str(gen_dir), "n_edits": len(data.edits)} if data.edits is not None else None),
         "conditions": summarize(runs, cfg.conditions, data.classes),
         "runs": runs,
+        "few_shot": _few_shot_results(cfg, data, few_runs or {}),
     }
 
 
@@ -212,28 +263,43 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
                         test_dir=cfg.test)
     gen_dir = None
     if any(c in NEEDS_EDITS for c in cfg.conditions):
-        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter)
+        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist())
         attach_edits(data, gen_dir, raw=cfg.redraw or "edits" in cfg.conditions,
                      mixed=not cfg.redraw and "genmix" in cfg.conditions)
     budget = Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)
     runs_dir = out / RUNS_DIR
-    planned = [(c, s) for c in cfg.conditions for s in cfg.seeds]
-    runs, todo = [], []
-    for cond, seed in planned:
-        old = read_json(runs_dir / f"{cond}_seed{seed}.json")
-        if isinstance(old, dict) and old.get("fingerprint") == cfg.fingerprint():
-            runs.append(old)
+    # One list of (k or None, condition, seed): the full-data runs, then the few-shot ones, smallest k first.
+    planned = [(None, c, s) for c in cfg.conditions for s in cfg.seeds]
+    planned += [(k, c, s) for k in cfg.few_shot for c in cfg.conditions for s in cfg.seeds]
+    runs, few_runs, todo = [], {k: [] for k in cfg.few_shot}, []
+
+    def path_of(k, cond, seed):
+        folder = runs_dir if k is None else out / FEW_SHOT_DIR / f"k{k}"
+        return folder / f"{cond}_seed{seed}.json"
+
+    def keep(k, run):
+        (runs if k is None else few_runs[k]).append(run)
+
+    for k, cond, seed in planned:
+        old = read_json(path_of(k, cond, seed))
+        fp = cfg.fingerprint() if k is None else cfg.few_shot_fingerprint(k)
+        if isinstance(old, dict) and old.get("fingerprint") == fp:
+            keep(k, old)
         else:
-            todo.append((cond, seed))
-    reporter.update(done=0, total=len(todo) * budget.steps, force=True)
+            todo.append((k, cond, seed))
+    budgets = {k: (budget if k is None else _few_shot_budget(cfg, data, k)) for k in [None, *cfg.few_shot]}
+    reporter.update(done=0, total=sum(budgets[k].steps for k, _, _ in todo), force=True)
     status = "running"
-    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir))
+    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir, few_runs))
     try:
-        for k, (cond, seed) in enumerate(todo):
-            run = _run_one(cfg, data, cond, seed, budget, reporter, k * budget.steps)
-            atomic_write_json(runs_dir / f"{cond}_seed{seed}.json", run)
-            runs.append(run)
-            atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir))
+        done = 0
+        for k, cond, seed in todo:
+            run_data = data if k is None else few_shot_subset(data, k, seed)
+            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, done, few_shot_k=k)
+            done += budgets[k].steps
+            atomic_write_json(path_of(k, cond, seed), run)
+            keep(k, run)
+            atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir, few_runs))
         status = "done"
         reporter.update(done=reporter.state.total, message_key="train.job.done", force=True)
     except Cancelled:
@@ -244,7 +310,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         raise
     finally:
         runs.sort(key=lambda r: (cfg.conditions.index(r["condition"]), r["seed"]))
-        results = _results(cfg, data, budget, runs, status, gen_dir)
+        results = _results(cfg, data, budget, runs, status, gen_dir, few_runs)
         atomic_write_json(out / RESULTS_FILE, results)
         if own_reporter:  # main() reports the outcome itself (with the error text)
             reporter.finish(status)
@@ -262,6 +328,16 @@ def _seeds(text: str) -> list[int]:
         return [int(s) for s in _csv(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}") from None
+
+
+def _ks(text: str) -> list[int]:
+    try:
+        ks = [int(k) for k in _csv(text)]
+    except ValueError:
+        ks = [0]
+    if any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError(f"few-shot k values must be positive integers, e.g. 1,2,5,10, got {text!r}")
+    return ks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-set", default="genmix")
     p.add_argument("--lam", type=float, help="fractal blend weight λ (default 0.2)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--few-shot", type=_ks, default=[], metavar="K,...",
+                   help="also train every condition and seed on k originals per class for each k, e.g. 1,2,5,10 "
+                        "(same held-out test set; budget: --epochs over the k x classes originals)")
     return p
 
 
@@ -310,7 +389,7 @@ def config_from_args(argv: list[str] | None = None) -> CompareConfig:
         batch_size=a.batch_size, backbone=a.backbone, finetune=a.finetune, size=a.size, lr=a.lr, eps=a.eps,
         pgd_steps=a.pgd_steps, test_fraction=a.test_fraction, split_seed=a.split_seed, edits=a.edits,
         editor=a.editor, model=a.model, prompts=a.prompts, prompt_set=a.prompt_set, gen_seed=a.gen_seed,
-        redraw=a.redraw, mask_set=a.mask_set, lam=a.lam, device=a.device)
+        redraw=a.redraw, mask_set=a.mask_set, lam=a.lam, device=a.device, few_shot=a.few_shot)
 
 
 def cli_args(cfg: CompareConfig) -> list[str]:
@@ -331,6 +410,8 @@ def cli_args(cfg: CompareConfig) -> list[str]:
         args += ["--prompts", ",".join(cfg.prompts)]
     if not cfg.redraw:
         args.append("--no-redraw")
+    if cfg.few_shot:
+        args += ["--few-shot", ",".join(str(k) for k in cfg.few_shot)]
     return args
 
 

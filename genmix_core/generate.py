@@ -14,6 +14,10 @@ Steps of a run (Islam et al., GenMix, arXiv 2412.02366, §3; one augmented image
    (mask hybrid + fractal blend) is written to ``<out>/images/<class>/<image-stem>__<prompt-slug>.png``, and
    only then is the item recorded as done (see :mod:`genmix_core.manifest` for the resume design).
 
+With ``workers > 1`` (default: auto) a thread pool mixes and writes batch k while the editor works on batch
+k+1, and CPU editors edit a batch's items in parallel; outputs are identical (see
+:mod:`genmix_core.generate_pipeline`).
+
 CLI: ``python -m genmix_core.generate --data DIR --out DIR --prompts "snowy,sunset" --editor offline`` (see
 ``--help``). A rerun with the same arguments resumes; other arguments into the same folder are refused.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -134,6 +138,22 @@ def plan_items(sources: Sequence[SourceImage], prompts: Sequence[str], *, seed: 
     return items
 
 
+def include_only(items: Sequence[Item], include: Sequence[str], data_dir: str) -> list[Item]:
+    """The planned items of the images listed in ``include`` (paths relative to the data folder).
+
+    Filtering after planning keeps every item's id, seed and prompt choice what it is in a full run.
+
+    Raises:
+        UserError: ``err.gen.include_unknown`` when a listed path is no image of the data folder.
+    """
+    wanted = set(include)
+    unknown = sorted(wanted - {it.source.rel for it in items})
+    if unknown or not wanted:
+        raise UserError("err.gen.include_unknown", path=str(data_dir), count=len(unknown),
+                        paths=", ".join(unknown[:5]) or "(none)")
+    return [it for it in items if it.source.rel in wanted]
+
+
 def retry_seed(job_seed: int, item: Item) -> int:
     """The seed of the one retry after a bad edit (derived, so a resumed retry is identical too)."""
     return item_seed(job_seed, item.source.image_hash, item.prompt + _RETRY_TAG)
@@ -158,12 +178,12 @@ def check_run_folder(cfg: GenerateConfig) -> None:
     job = read_json(out / JOB_FILE, default={}) or {}
     if job.get("status") == "running" and job.get("pid") not in (None, os.getpid()) and _pid_alive(job["pid"]):
         raise UserError("err.gen.already_running", out=str(out), pid=job["pid"])
-    args = asdict(cfg)
+    args = cfg.config_args()
     old = read_json(out / manifest.CONFIG_FILE, default=None)
     if isinstance(old, dict) and isinstance(old.get("args"), dict):
-        changed = sorted(k for k in args if k not in FREE_ARGS and old["args"].get(k) != args[k])
+        changed = sorted(k for k in {*args, "include"} if k not in FREE_ARGS and old["args"].get(k) != args.get(k))
         if changed:
-            detail = "; ".join(f"--{k.replace('_', '-')} {old['args'].get(k)!r} -> {args[k]!r}" for k in changed)
+            detail = "; ".join(f"--{k.replace('_', '-')} {old['args'].get(k)!r} -> {args.get(k)!r}" for k in changed)
             raise UserError("err.gen.config_changed", out=str(out), changes=detail)
     elif (out / manifest.RECORDS_FILE).exists():
         raise UserError("err.gen.config_changed", out=str(out), changes="config.json is missing")
@@ -199,6 +219,7 @@ class RunSummary:
     cache_hits: int        # edits taken from the cache in this call
     editor_calls: int      # edit_batch calls in this call
     batch_size: int        # final batch size (after any halving)
+    workers: int = 1       # threads used (1: serial; see genmix_core.generate_pipeline)
 
 
 def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[int, int], None] | None = None,
@@ -208,7 +229,8 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     Args:
         config: the run's arguments (validated here).
         editor: an :class:`genmix_core.editing.base.Editor`; None creates the configured one.
-        progress: called as ``progress(done, total)`` at the start and after each batch (progress bars).
+        progress: called as ``progress(done, total)`` at the start and after each recorded batch (progress
+            bars); with ``workers > 1`` from the job's recording thread, one call at a time.
         log: one-line messages (resume counts, batch halving).
 
     Returns:
@@ -217,11 +239,14 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
         UserError: bad arguments or data, another run's folder, or out of memory at batch size 1.
     """
     from genmix_core.generate_batch import BatchWorker
+    from genmix_core.generate_pipeline import resolve_workers, run_batches
 
     cfg = config.resolved()
     check_run_folder(cfg)
     out = Path(cfg.out)
     items = plan_items(scan_sources(cfg.data), cfg.prompts, seed=cfg.seed, per_image=cfg.per_image)
+    if cfg.include is not None:
+        items = include_only(items, cfg.include, cfg.data)
     atomic_write_json(out / manifest.PLAN_FILE, [it.to_plan() for it in items])
     clean_incomplete(out / manifest.IMAGES_DIR, min_age_s=0)
     clean_incomplete(cfg.cache_dir, min_age_s=3600)  # a shared cache: leave other runs' live temp files
@@ -240,27 +265,29 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     reporter = JobReporter(out, kind="generate", total=len(items))
     reporter.state.extra = {"already_done": already, "out": str(out)}
     reporter.update(done=already, message_key="gen.job.resumed", force=True, already=already, count=len(items))
-    worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log)
+    workers = resolve_workers(cfg.workers, editor.info.is_diffusion)
+    worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers)
+    if workers > 1:
+        log(f"{workers} worker threads ({'editing and ' if worker.parallel_edits else ''}mixing, PNG writes).")
     if progress:
         progress(already, len(items))
-    status = "done"
+
+    def on_batch(n: int) -> None:
+        done = reporter.state.done + n
+        reporter.update(done=done, message_key="gen.job.progress", done_items=done, count=len(items),
+                        hits=worker.cache_hits, failed=worker.failed)
+        if progress:
+            progress(done, len(items))
+
     try:
-        for batch in worker.batches(todo):
-            if reporter.cancel_requested():
-                status = "cancelled"
-                break
-            recs = worker.process(batch)
-            manifest.append_records(out, recs)
-            done = reporter.state.done + len(batch)
-            reporter.update(done=done, message_key="gen.job.progress", done_items=done, count=len(items),
-                            hits=worker.cache_hits, failed=worker.failed)
-            if progress:
-                progress(reporter.state.done, len(items))
+        cancelled = run_batches(worker, todo, out=out, workers=workers, cancelled=reporter.cancel_requested,
+                                on_batch=on_batch)
     except BaseException as exc:
         reporter.finish("failed", exc if isinstance(exc, Exception) else "interrupted")
         raise
     finally:
         manifest.export_manifest(out)
+    status = "cancelled" if cancelled else "done"
     records = manifest.read_records(out)
     n_done = sum(1 for it in items if records.get(it.id, {}).get("status") == "done")
     n_failed = sum(1 for it in items if records.get(it.id, {}).get("status") == "failed")
@@ -269,7 +296,7 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
                     count=len(items))
     reporter.finish(status)
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
-                      worker.editor_calls, worker.batch_size)
+                      worker.editor_calls, worker.batch_size, workers)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,23 @@
 """The per-batch work of a generation run: cache lookup, editing (with OOM halving and one retry), mixing.
 
-:class:`BatchWorker` is driven by :func:`genmix_core.generate.run_generation`; it returns completion records
-and never writes the log itself, so the caller appends them only once every file of the batch exists.
+:class:`BatchWorker` is driven by :mod:`genmix_core.generate_pipeline`. A batch goes through two stages:
+
+* :meth:`BatchWorker.prepare` (the driving thread): load the originals, take edits from the cache, edit the
+  rest (diffusion editors: one ``edit_batch`` call per batch on this thread, halved on out-of-memory; CPU
+  editors with a thread pool: one item per pool thread), retry bad edits once.
+* :meth:`BatchWorker.finish` (any thread, one item): store a new edit in the cache, mix, write the PNG; returns
+  the item's completion record.
+
+It never writes the completion log itself, so the caller appends the records only once every file of the
+batch exists.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -18,6 +28,8 @@ from genmix_core.editing.diffusion import is_bad_edit
 from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_save_image
 from genmix_core.paths import safe_join
+
+_BAD_EDIT_ERROR = "The edit was black or flat twice (with two seeds); the item was skipped."
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -42,21 +54,49 @@ def load_source(path: str) -> Image.Image:
     return load_image_bytes(Path(path).read_bytes(), name=Path(path).name)
 
 
+@dataclass
+class Ready:
+    """One item after :meth:`BatchWorker.prepare`: everything :meth:`BatchWorker.finish` needs.
+
+    Attributes:
+        edit: the chosen edit, or None when it was black or flat with both seeds (the item fails).
+        seed: the seed that gave ``edit`` (the item's seed or its retry seed).
+        fresh: ``edit`` was made now and is not in the cache yet.
+        seconds: the item's share of the batch's editing wall time.
+    """
+
+    item: Any
+    original: Image.Image
+    edit: Image.Image | None
+    seed: int
+    retried: bool
+    fresh: bool
+    seconds: float
+
+
 class BatchWorker:
     """Edits, mixes and writes the items of one batch at a time.
 
+    Args:
+        workers: threads of the caller's pool (1: everything serial on the calling thread). CPU editors
+            (``editor.info.is_diffusion`` False) then edit one item per thread, so their ``edit_batch`` must be
+            thread-safe (the offline style filter is: per-item generators, no shared state).
+
     Attributes:
         batch_size: items per editor call; halved on each out-of-memory error (never below 1).
-        cache_hits, editor_calls, failed: counters for this run (tests and the summary use them).
+        cache_hits, editor_calls, failed: counters for this run (tests and the summary use them); updated on
+            the driving thread only (``failed`` by the driver, from the records it appends).
     """
 
-    def __init__(self, cfg, editor, cache: EditCache, log: Callable[[str], None] = lambda m: None):
+    def __init__(self, cfg, editor, cache: EditCache, log: Callable[[str], None] = lambda m: None,
+                 workers: int = 1):
         from genmix_core.mixing import FractalFolder
 
         self.cfg = cfg
         self.editor = editor
         self.cache = cache
         self.log = log
+        self.workers = max(1, int(workers))
         self.out = Path(cfg.out)
         self.settings = editor.settings()
         self.batch_size = int(cfg.batch_size)
@@ -65,13 +105,24 @@ class BatchWorker:
         self.editor_calls = 0
         self.failed = 0
 
+    @property
+    def parallel_edits(self) -> bool:
+        """Whether items are edited one per pool thread (CPU editors with more than one worker)."""
+        return self.workers > 1 and not self.editor.info.is_diffusion
+
     def batches(self, items: Sequence) -> Iterator[list]:
-        """Consecutive slices of ``items`` (grouped by image already), sized by the current batch size."""
+        """Consecutive slices of ``items`` (grouped by image already), sized by the current batch size.
+
+        With parallel CPU edits a slice holds at least ``workers`` items, so that every thread has one.
+        """
         start = 0
         while start < len(items):
-            batch = list(items[start:start + self.batch_size])
+            size = max(self.batch_size, self.workers) if self.parallel_edits else self.batch_size
+            batch = list(items[start:start + size])
             start += len(batch)
             yield batch
+
+    # ---------------------------------------------------------------------------------------- editing
 
     def _edit(self, images: list[Image.Image], prompts: list[str], seeds: list[int]) -> list[Image.Image]:
         """``editor.edit_batch`` in chunks of the batch size, halving it on out-of-memory."""
@@ -94,28 +145,68 @@ class BatchWorker:
             i += n
         return results
 
-    def _edit_and_cache(self, todo: list[tuple[Any, int]], images: dict[str, Image.Image],
-                        retried: bool) -> dict[str, tuple[Image.Image, int, bool]]:
-        """Edit ``(item, seed)`` pairs and cache the good edits; returns ``{item_id: (edit, seed, retried)}``."""
-        if not todo:
-            return {}
-        edits = self._edit([images[it.source.path] for it, _ in todo], [it.prompt for it, _ in todo],
-                           [seed for _, seed in todo])
-        good = {}
-        for (it, seed), edit in zip(todo, edits):
+    def _edit_good(self, pairs: list, images: dict[str, Image.Image],
+                   retried: bool) -> dict[str, tuple[Image.Image, int, bool]]:
+        """Edit ``(item, seed)`` pairs in editor batches; returns ``{item_id: (edit, seed, retried)}`` of the
+        good edits."""
+        edits = self._edit([images[it.source.path] for it, _ in pairs], [it.prompt for it, _ in pairs],
+                           [seed for _, seed in pairs])
+        return {it.id: (edit, seed, retried) for (it, seed), edit in zip(pairs, edits) if not is_bad_edit(edit)}
+
+    def _edit_serial(self, todo: list, images: dict[str, Image.Image]) -> dict[str, tuple[Image.Image, int, bool]]:
+        """Edit ``todo`` on this thread, then retry the bad edits together with their retry seeds."""
+        from genmix_core.generate import retry_seed
+
+        good = self._edit_good([(it, it.seed) for it in todo], images, retried=False)
+        retry = [(it, retry_seed(self.cfg.seed, it)) for it in todo if it.id not in good]
+        if retry:
+            self.log(f"{len(retry)} black or flat edit(s); retrying once with another seed.")
+            good.update(self._edit_good(retry, images, retried=True))
+        return good
+
+    def _edit_item(self, item, image: Image.Image) -> tuple[Image.Image | None, int, bool, int]:
+        """One item on a pool thread: edit, and once more with the retry seed if bad.
+
+        Returns:
+            ``(edit or None, seed, retried, editor calls)``; the same edit as :meth:`_edit_serial` gives, since
+            an edit depends only on (image, prompt, seed).
+        """
+        from genmix_core.generate import retry_seed
+
+        for calls, (seed, retried) in enumerate(((item.seed, False), (retry_seed(self.cfg.seed, item), True)), 1):
+            try:
+                edit = self.editor.edit_batch([image], [item.prompt], [seed])[0]
+            except Exception as exc:
+                if is_out_of_memory(exc):  # one image is the smallest batch there is
+                    raise UserError("err.gen.out_of_memory", editor=self.editor.info.id) from exc
+                raise
             if not is_bad_edit(edit):
-                self.cache.put(self._key(it, seed), edit)
+                return edit, seed, retried, calls
+        return None, seed, True, 2
+
+    def _edit_parallel(self, todo: list, images: dict[str, Image.Image],
+                       pool: Executor) -> dict[str, tuple[Image.Image, int, bool]]:
+        futures = [pool.submit(self._edit_item, it, images[it.source.path]) for it in todo]
+        good: dict[str, tuple[Image.Image, int, bool]] = {}
+        retried_now = 0
+        for it, fut in zip(todo, futures):
+            edit, seed, retried, calls = fut.result()  # the first error in item order propagates
+            self.editor_calls += calls
+            retried_now += retried
+            if edit is not None:
                 good[it.id] = (edit, seed, retried)
+        if retried_now:
+            self.log(f"{retried_now} black or flat edit(s); retried once with another seed.")
         return good
 
     def _key(self, item, seed: int) -> str:
         return self.cache.key(item.source.image_hash, item.prompt, seed, self.settings)
 
-    def process(self, batch: list) -> list[dict[str, Any]]:
-        """Edit (or take from the cache), mix and write every item of ``batch``; return its records.
+    def prepare(self, batch: list, pool: Executor | None = None) -> list[Ready]:
+        """Take the edits of ``batch`` from the cache or make them (on this thread, or on ``pool`` for CPU
+        editors when :attr:`parallel_edits`); writes nothing.
 
-        Each returned record's files exist when this returns. Bad edits are retried once with
-        :func:`genmix_core.generate.retry_seed`, then recorded as ``failed``.
+        Bad edits are retried once with :func:`genmix_core.generate.retry_seed`, then left as ``edit=None``.
         """
         from genmix_core.generate import retry_seed
 
@@ -124,42 +215,57 @@ class BatchWorker:
         for it in batch:  # one PIL object per source image: the batch shares it between its prompts
             if it.source.path not in images:
                 images[it.source.path] = load_source(it.source.path)
-        chosen: dict[str, tuple[Image.Image, int, bool]] = {}   # id -> (edit, seed used, retried)
+        cached: dict[str, tuple[Image.Image, int, bool]] = {}   # id -> (edit, seed used, retried)
         todo = []
         for it in batch:
             for seed, retried in ((it.seed, False), (retry_seed(self.cfg.seed, it), True)):
                 hit = self.cache.get(self._key(it, seed), size=images[it.source.path].size)
                 if hit is not None:
-                    chosen[it.id] = (hit, seed, retried)
+                    cached[it.id] = (hit, seed, retried)
                     self.cache_hits += 1
                     break
             else:
                 todo.append(it)
-        chosen.update(self._edit_and_cache([(it, it.seed) for it in todo], images, retried=False))
-        retry = [(it, retry_seed(self.cfg.seed, it)) for it in todo if it.id not in chosen]
-        if retry:
-            self.log(f"{len(retry)} black or flat edit(s); retrying once with another seed.")
-            chosen.update(self._edit_and_cache(retry, images, retried=True))
-        edit_share = (time.perf_counter() - t0) / max(1, len(batch))
-        return [self._finish(it, images[it.source.path], chosen.get(it.id), edit_share) for it in batch]
+        if todo and pool is not None and self.parallel_edits:
+            made = self._edit_parallel(todo, images, pool)
+        else:
+            made = self._edit_serial(todo, images) if todo else {}
+        share = (time.perf_counter() - t0) / max(1, len(batch))
+        ready = []
+        for it in batch:
+            edit, seed, retried = cached.get(it.id) or made.get(it.id) or (None, it.seed, True)
+            ready.append(Ready(it, images[it.source.path], edit, seed, retried, it.id in made, share))
+        return ready
 
-    def _finish(self, item, original: Image.Image, chosen, edit_seconds: float) -> dict[str, Any]:
+    # ------------------------------------------------------------------------------------------ mixing
+
+    def finish(self, ready: Ready) -> dict[str, Any]:
+        """Store a new edit in the cache, mix, write the GenMix PNG; return the item's completion record.
+
+        Thread-safe (touches no counter; every file it writes has its own name and is written atomically).
+        The files the record names exist when this returns.
+        """
         from genmix_core.generate import mix_rng
         from genmix_core.mixing import apply_mix, sample_mix_params, to_image
 
+        item = ready.item
         info = self.editor.info
         base = {"id": item.id, "editor": info.id, "model": info.model, "t": time.time()}
-        if chosen is None:
-            self.failed += 1
-            return {**base, "status": "failed", "seed": item.seed, "retried": True, "seconds": round(edit_seconds, 4),
-                    "error": "The edit was black or flat twice (with two seeds); the item was skipped."}
-        edit, seed, retried = chosen
+        if ready.edit is None:
+            return {**base, "status": "failed", "seed": item.seed, "retried": True,
+                    "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR}
         t0 = time.perf_counter()
+        edit_path = self.cache.put(self._key(item, ready.seed), ready.edit) if ready.fresh else \
+            self.cache.path(self._key(item, ready.seed))
         params = sample_mix_params(mix_rng(self.cfg.seed, item), mask_set=self.cfg.mask_set, ramp=self.cfg.ramp,
                                    lam=self.cfg.lam, **({"fractal_source": "folder"} if self.fractals else {}))
-        result = apply_mix(original, edit, params, fractals=self.fractals)
+        result = apply_mix(ready.original, ready.edit, params, fractals=self.fractals)
         atomic_save_image(safe_join(self.out, item.mix_rel), to_image(result.final))
-        seconds = edit_seconds + time.perf_counter() - t0
-        return {**base, "status": "done", "seed": seed, "retried": retried, "seconds": round(seconds, 4),
-                "edit_path": str(self.cache.path(self._key(item, seed))), "error": "",
+        seconds = ready.seconds + time.perf_counter() - t0
+        return {**base, "status": "done", "seed": ready.seed, "retried": ready.retried,
+                "seconds": round(seconds, 4), "edit_path": str(edit_path), "error": "",
                 "mix": {**params.to_dict(), "path": item.mix_rel}}
+
+    def process(self, batch: list) -> list[dict[str, Any]]:
+        """Both stages of ``batch`` on this thread (the serial path); each returned record's files exist."""
+        return [self.finish(r) for r in self.prepare(batch)]

@@ -47,7 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, help="fractal blend weight lambda in [0, 1] (default 0.2)")
     p.add_argument("--fractals", help="folder of fractal images (default: procedural fractals)")
     p.add_argument("--cache", help="edit cache folder (default OUT/cache/edits)")
+    p.add_argument("--workers", type=int, help="threads for mixing and PNG writes beside the editor, and for "
+                                               "editing with the style filter (default: auto from the CPU "
+                                               "cores; 1 = serial). Outputs are the same for any value")
+    p.add_argument("--include", metavar="FILE", type=_read_include,
+                   help="only the images listed in FILE (paths relative to --data, one per line, e.g. ok/a.png)")
     return p
+
+
+def _read_include(path: str) -> list[str]:
+    """The image paths listed in an ``--include`` file (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the --include file {path!r}: {exc}") from None
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
 
 
 def _config_from(args: argparse.Namespace):
@@ -60,7 +74,8 @@ def _config_from(args: argparse.Namespace):
         data=args.data, out=args.out, prompts=prompts, editor=args.editor, model=args.model, steps=args.steps,
         size=args.size, per_image=args.per_image, seed=args.seed, batch_size=args.batch_size,
         mask_set=args.mask_set, ramp=args.ramp, lam=args.lam, fractals=args.fractals,
-        prompt_set=args.prompt_set, cache=args.cache)
+        prompt_set=args.prompt_set, cache=args.cache, include=args.include,
+        workers=args.workers)
 
 
 def _report_failure(out: str, exc: BaseException) -> None:

@@ -13,11 +13,11 @@ from typing import Sequence
 
 from genmix_core import manifest
 from genmix_core.errors import UserError
-from genmix_core.fileio import read_json
+from genmix_core.fileio import atomic_write_bytes, read_json
 
 CONFIG_VERSION = 1
 # Arguments that do not change any output: a rerun may change them and still resume.
-FREE_ARGS = ("out", "batch_size", "cache")
+FREE_ARGS = ("out", "batch_size", "cache", "workers")
 
 
 @dataclass
@@ -41,6 +41,11 @@ class GenerateConfig:
         prompt_set: curated prompt-set name or a prompt-set YAML file: supplies the prompts when ``prompts``
             is empty, and the offline style filter's ``filter:`` hints in any case.
         cache: edit cache folder (None: ``<out>/cache/edits``).
+        workers: threads for mixing/writing (and, with CPU editors, editing) beside the editor; None: auto
+            from the cores, 1: serial. Outputs are the same for any value.
+        include: only these images, as paths relative to ``data`` (``"ok/a.png"``); None: every image.
+            Train & Compare passes its training originals, so held-out images are never edited. Left out of
+            ``config.json`` when None, so folders of runs made before this option still resume.
     """
 
     data: str
@@ -59,6 +64,8 @@ class GenerateConfig:
     fractals: str | None = None
     prompt_set: str | None = None
     cache: str | None = None
+    workers: int | None = None
+    include: list[str] | None = None
 
     def resolved(self) -> "GenerateConfig":
         """A validated copy with absolute paths, the prompt set expanded and mixing defaults filled in.
@@ -78,7 +85,7 @@ class GenerateConfig:
         if cfg.fractals and not Path(cfg.fractals).is_dir():
             raise UserError("err.gen.no_fractals", path=cfg.fractals)
         cfg.prompts = _resolve_prompts(cfg.prompt_set, cfg.prompts)
-        for name in ("steps", "size", "per_image", "batch_size"):
+        for name in ("steps", "size", "per_image", "batch_size", "workers"):
             value = getattr(cfg, name)
             if value is not None and int(value) < 1:
                 raise UserError("err.gen.not_positive", name=name.replace("_", "-"), value=value)
@@ -93,11 +100,29 @@ class GenerateConfig:
         if not 0.0 <= cfg.lam <= 1.0:
             raise UserError("err.gen.bad_lam", value=cfg.lam)
         cfg.seed = int(cfg.seed)
+        if cfg.include is not None:
+            # Sorted, "/"-separated and without duplicates: the same set of images is the same config.
+            cfg.include = sorted({_rel_key(p) for p in cfg.include} - {""})
         return cfg
+
+    def config_args(self) -> dict:
+        """The arguments as stored in ``config.json``: ``include`` only when set (older runs lack the key)."""
+        args = asdict(self)
+        if args.get("include") is None:
+            args.pop("include", None)
+        return args
 
     @property
     def cache_dir(self) -> Path:
         return Path(self.cache) if self.cache else Path(self.out) / "cache" / "edits"
+
+
+def _rel_key(path: str) -> str:
+    """An image path relative to the data folder in one spelling: ``"/"``-separated, no leading ``./``."""
+    text = str(path).strip().replace("\\", "/")
+    while text.startswith("./"):
+        text = text[2:]
+    return text
 
 
 def load_prompt_set(prompt_set: str):
@@ -132,6 +157,12 @@ def cli_args(cfg: GenerateConfig) -> list[str]:
     for name, value in asdict(cfg).items():
         if value is None or value == []:
             continue
+        if name == "include":
+            # The CLI reads a file of paths (one per line); keep it beside the run's config.json.
+            listing = Path(cfg.out) / "include.txt"
+            listing.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(listing, ("\n".join(value) + "\n").encode("utf-8"))
+            value = str(listing)
         if name == "prompts":
             # One prompt per line: prompts may contain commas; the CLI splits on both.
             value = "\n".join(value)

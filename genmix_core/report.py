@@ -122,11 +122,62 @@ def fig_confusion(results: dict, condition: str, lang: str = "en", domain: str =
     return _layout(fig, title, t("train.fig.predicted", lang), t("train.fig.true", lang), percent=False)
 
 
+def count_text(noun: str, n: int, lang: str = "en") -> str:
+    """``n`` with its noun in the right number: "1 optimizer step", "3 optimizer steps" (``train.count.*``)."""
+    return t(f"train.count.{noun}.{'one' if n == 1 else 'other'}", lang, n=n)
+
+
 def budget_text(results: dict, lang: str = "en") -> str:
     """One sentence stating the matched budget, e.g. for a caption under the charts."""
     b = results["budget"]
     return t("train.report.budget", lang, steps=b["steps"], batch=b["batch_size"], samples=b["samples"],
-             epochs=b["epochs"], n=b["n_train_originals"])
+             epochs=b["epochs"], n=b["n_train_originals"], steps_text=count_text("steps", b["steps"], lang),
+             batch_text=count_text("images", b["batch_size"], lang),
+             samples_text=count_text("samples", b["samples"], lang),
+             epochs_text=count_text("epochs", b["epochs"], lang),
+             n_text=count_text("originals", b["n_train_originals"], lang))
+
+
+def has_few_shot(results: dict) -> bool:
+    """Whether the results hold at least one finished point of a few-shot curve."""
+    points = (results.get("few_shot") or {}).get("points") or {}
+    return any(p.get("conditions") for p in points.values())
+
+
+def few_shot_ks(results: dict) -> list[int]:
+    """The k values of the few-shot curve that have results, ascending."""
+    points = (results.get("few_shot") or {}).get("points") or {}
+    return sorted(int(k) for k, p in points.items() if p.get("conditions"))
+
+
+def fig_few_shot(results: dict, lang: str = "en") -> go.Figure:
+    """Accuracy vs k originals per class, one line per condition (± std over seeds); the second domain dashed."""
+    points = results["few_shot"]["points"]
+    ks = few_shot_ks(results)
+    fig = go.Figure()
+    conds = [c for c in results.get("few_shot", {}).get("conditions", conditions_in_order(results))
+             if any(c in points[str(k)]["conditions"] for k in ks)]
+    for cond in conds:
+        for key, dash, domain in (("accuracy", "solid", "train.fig.in_domain"),
+                                  ("cross_domain_accuracy", "dash", "train.fig.cross_domain")):
+            pts = [_mean_std(points[str(k)]["conditions"].get(cond, {}).get(key)) for k in ks]
+            if all(m is None for m, _ in pts):
+                continue
+            fig.add_scatter(x=ks, y=[m for m, _ in pts], error_y=dict(type="data", array=[d for _, d in pts]),
+                            mode="lines+markers", line=dict(color=COLORS.get(cond), dash=dash),
+                            name=f"{condition_label(cond, lang)} · {t(domain, lang)}")
+    fig.update_xaxes(type="log", tickvals=ks, ticktext=[str(k) for k in ks])
+    return _layout(fig, t("train.fig.few_shot", lang), t("train.fig.k_per_class", lang), t("train.fig.top1", lang))
+
+
+def few_shot_text(results: dict, lang: str = "en") -> str:
+    """The few-shot sampling and budget rule, with the steps of every k (a caption under the curve)."""
+    fs = results["few_shot"]
+    points = ", ".join(t("train.report.few_shot_point", lang, k=k,
+                         steps_text=count_text("steps", fs["points"][str(k)]["budget"]["steps"], lang))
+                       for k in few_shot_ks(results))
+    return t("train.report.few_shot_budget", lang, epochs_text=count_text("epochs", fs["epochs"], lang),
+             points=points)
 
 
 def summary_rows(results: dict, lang: str = "en") -> list[dict[str, str]]:
@@ -162,6 +213,8 @@ def all_figures(results: dict, lang: str = "en", *, confusion: bool = True) -> l
     figs.append(fig_per_class(results, lang))
     if any("cross_domain_per_class" in s for s in results["conditions"].values()):
         figs.append(fig_per_class(results, lang, domain="cross"))
+    if has_few_shot(results):
+        figs.append(fig_few_shot(results, lang))
     if confusion:
         figs += [fig_confusion(results, cond, lang) for cond in conditions_in_order(results)]
     return figs
@@ -184,5 +237,6 @@ def export_html(results: dict, lang: str = "en") -> str:
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
             f"<h1>{title}</h1><p>{html.escape(budget_text(results, lang))}</p><p>{html.escape(settings)}</p>"
             f"<p>{html.escape(t('train.report.std_note', lang))}</p>"
+            + (f"<p>{html.escape(few_shot_text(results, lang))}</p>" if has_few_shot(results) else "") +
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             + "".join(f"<div>{p}</div>" for p in parts) + "</body></html>")

@@ -4,8 +4,10 @@
 order asked), ``budget`` (steps, batch size, samples: the same for every condition), ``split`` (seed, fraction,
 held-out file names), ``cross_domain``, ``generation``, ``conditions`` (per condition: mean/std/values over
 seeds of ``accuracy``, ``cross_domain_accuracy``, ``fgsm_accuracy[eps]``, ``pgd_accuracy[eps]``, per-class
-accuracy, confusion matrices summed over seeds, ``steps``, ``samples``, ``pool_size``) and ``runs`` (every
-(condition, seed) result in full). JSON object keys come back sorted: use ``config.conditions`` and ``eps``
+accuracy, confusion matrices summed over seeds, ``steps``, ``samples``, ``pool_size``), ``runs`` (every
+(condition, seed) result in full) and, with ``--few-shot``, ``few_shot``: ``ks``, ``epochs``, ``rule`` and
+``points[str(k)]`` = ``{budget, n_train, conditions: {cond: {accuracy, cross_domain_accuracy, steps,
+samples, pool_size, seeds}}}``. JSON object keys come back sorted: use ``config.conditions`` and ``eps``
 for the order.
 """
 
@@ -64,6 +66,15 @@ def summarize(runs: list[dict], conditions: list[str], classes: list[str]) -> di
     return out
 
 
+FEW_SHOT_KEYS = ("seeds", "steps", "samples", "pool_size", "accuracy", "cross_domain_accuracy")
+
+
+def summarize_few_shot(runs: list[dict], conditions: list[str], classes: list[str]) -> dict:
+    """One point of the few-shot curve: per condition, mean ± std over seeds of the accuracies (and budget)."""
+    full = summarize(runs, conditions, classes)
+    return {c: {k: s[k] for k in FEW_SHOT_KEYS if k in s} for c, s in full.items()}
+
+
 def load_results(path: str | Path) -> dict:
     """Read ``results.json`` (or the run folder holding it).
 
@@ -96,8 +107,8 @@ def format_table(results: dict) -> str:
     """A short plain-text table of the results (printed at the end of a CLI run)."""
     eps = results.get("eps", [])
     b = results["budget"]
-    lines = [f"budget: {b['steps']} optimizer steps x batch {b['batch_size']} = {b['samples']} samples "
-             f"per run (all conditions)",
+    lines = [f"budget: {_count(b['steps'], 'optimizer step')} x batch {b['batch_size']} = "
+             f"{_count(b['samples'], 'sample')} per run (all conditions)",
              f"{'condition':<10} {'pool':>6} {'accuracy':>15} {'cross-domain':>15} "
              + " ".join(f"{'PGD ' + e:>15}" for e in eps)]
 
@@ -109,4 +120,16 @@ def format_table(results: dict) -> str:
         lines.append(f"{cond:<10} {s['pool_size']:>6} {fmt(s['accuracy']):>15} "
                      f"{fmt(s.get('cross_domain_accuracy')):>15} "
                      + " ".join(f"{fmt(s['pgd_accuracy'].get(e)):>15}" for e in eps))
+    fs = results.get("few_shot") or {}
+    if fs.get("ks"):
+        lines.append("few-shot curve (k originals per class; same test sets):")
+    for k in fs.get("ks", []):
+        point = fs.get("points", {}).get(str(k)) or {}
+        for cond, s in sorted(point.get("conditions", {}).items()):
+            lines.append(f"{f'k={k} {cond}':<17} {fmt(s.get('accuracy')):>15} "
+                         f"{fmt(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

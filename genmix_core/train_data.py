@@ -208,3 +208,48 @@ def build_pool(data: TrainingData, condition: str, *, seed: int, redraw: bool = 
             items += [PoolItem(image=n + k, label=lab) for k, lab in enumerate(labels)]
     return TrainPool(np.concatenate(images), items, mix_seed=seed, redraw=redraw, mix_options=mix_options,
                      fractals=fractals)
+
+
+def few_shot_indices(train: pd.DataFrame, k: int, seed: int) -> list[int]:
+    """Row indices of ``k`` originals per class of the training split, drawn with a seeded generator.
+
+    Each class's images are put in one seeded random order and the first ``k`` taken, so for one seed the
+    draw for a smaller k is part of the draw for a larger one (a smoother curve). A class with fewer than
+    ``k`` training images gives all of them.
+
+    Args:
+        train: The training originals (``[path, rel, label, hash]``, sorted by (label, rel)).
+        k: Originals per class, >= 1.
+        seed: The run seed (with ``k`` left out of the generator on purpose, for the nesting above).
+
+    Returns:
+        Sorted row indices into ``train``.
+    """
+    rng = np.random.default_rng([int(seed), 0x5EED_F5])
+    chosen: list[int] = []
+    for label in sorted(train["label"].unique()):
+        idx = train.index[train["label"] == label].to_numpy()
+        chosen.extend(rng.permutation(idx)[:k].tolist())
+    return sorted(chosen)
+
+
+def few_shot_subset(data: TrainingData, k: int, seed: int) -> TrainingData:
+    """``data`` with only ``k`` training originals per class (:func:`few_shot_indices`) and only their edits.
+
+    The test sets (in-domain and second domain) are the very same objects: every k is measured on the
+    same held-out images.
+    """
+    keep = few_shot_indices(data.train, k, seed)
+    new_index = {old: new for new, old in enumerate(keep)}
+    sub = TrainingData(classes=data.classes, train=data.train.iloc[keep].reset_index(drop=True), test=data.test,
+                       train_images=data.train_images[keep], train_labels=data.train_labels[keep],
+                       test_x=data.test_x, test_y=data.test_y, cross=data.cross, cross_x=data.cross_x,
+                       cross_y=data.cross_y)
+    if data.edits is not None:
+        rows = np.flatnonzero(data.edits["orig_index"].isin(new_index).to_numpy())
+        edits = data.edits.iloc[rows].reset_index(drop=True)
+        edits["orig_index"] = edits["orig_index"].map(new_index).astype(int)
+        sub.edits = edits
+        sub.edit_images = data.edit_images[rows] if data.edit_images is not None else None
+        sub.mix_images = data.mix_images[rows] if data.mix_images is not None else None
+    return sub

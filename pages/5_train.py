@@ -68,6 +68,9 @@ def _settings_form() -> None:
     eps = st.text_input(t("train.page.eps"), ",".join(DEFAULT_EPS), key="train_eps", help=t("train.page.eps_help"))
     use_onsite = st.toggle(t("train.page.use_onsite", n=n_onsite), value=n_onsite > 0, disabled=n_onsite == 0,
                            key="train_use_onsite")
+    ks_text = ""
+    if st.toggle(t("train.page.few_shot"), value=False, key="train_few_shot", help=t("train.page.few_shot_help")):
+        ks_text = st.text_input(t("train.page.few_shot_ks"), "1,2,5,10", key="train_few_shot_ks")
     edits = None
     if any(c in NEEDS_EDITS for c in conditions):
         gen_runs = [r for r in manifest.list_runs(proj.runs_dir) if (r / manifest.PLAN_FILE).is_file()]
@@ -88,12 +91,17 @@ def _settings_form() -> None:
         except ValueError:
             st.error(t("train.page.bad_seeds", value=seeds_text))
             return
+        try:
+            few_shot = [int(k) for k in ks_text.replace(" ", "").split(",") if k]
+        except ValueError:
+            st.error(t("err.train.bad_few_shot", value=ks_text))
+            return
         cfg = CompareConfig(
             data=str(proj.data_dir("train")), out=str(proj.runs_dir), conditions=list(conditions), seeds=seeds,
             epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
             eps=[e for e in eps.replace(" ", "").split(",") if e],
             test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
-            prompts=list(restore_active_prompts(proj) or []))
+            prompts=list(restore_active_prompts(proj) or []), few_shot=few_shot)
         try:
             cfg.validated()  # bad settings are shown here, before an empty run folder is made
             cfg.out = str(proj.new_run_dir("train"))
@@ -122,6 +130,8 @@ def _results(run_dir: Path) -> None:
     st.caption(t("train.report.std_note"))
     for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):
         st.plotly_chart(fig, key=f"train_fig_{i}")
+    if report.has_few_shot(results):
+        st.caption(report.few_shot_text(results, ln))
     conds = report.conditions_in_order(results)
     cond_labels = {c: report.condition_label(c, ln) for c in conds}
     cond = st.selectbox(t("train.page.confusion_for"), conds, format_func=cond_labels.get, key="train_confusion")

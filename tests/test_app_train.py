@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genmix_core.compare import CompareConfig, run_compare
+from genmix_core.compare import CompareConfig, load_results, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
 from genmix_core.project import open_project
@@ -81,7 +81,7 @@ def test_an_earlier_run_reopens_in_japanese():
     run_dir = proj.new_run_dir("train")
     run_compare(CompareConfig(data=str(proj.data_dir("train")), out=str(run_dir), conditions=["baseline"],
                               seeds=[0, 1], epochs=1, batch_size=4, backbone="small_cnn", size=16,
-                              eps=["1/255"], pgd_steps=1))
+                              eps=["1/255"], pgd_steps=1, few_shot=[1, 2]))
     at = _page("ja").run()
     assert not at.exception
     assert at.title[0].value == "学習・比較"
@@ -89,3 +89,31 @@ def test_an_earlier_run_reopens_in_japanese():
     assert any("学習量をそろえています" in c.value for c in at.caption)
     assert at.selectbox(key="train_confusion").value == "baseline"
     assert at.get("download_button")
+    assert any(c.value.startswith("少数ショット曲線") for c in at.caption)    # the few-shot curve's rule
+    assert len(at.get("plotly_chart")) == 5    # accuracy, robustness, per-class, few-shot curve, confusion
+
+
+def test_few_shot_option_is_off_by_default_and_reaches_the_run():
+    proj = _project(per_class=3)
+    at = _page().run()
+    assert not at.toggle(key="train_few_shot").value
+    assert not [w for w in at.text_input if w.key == "train_few_shot_ks"]
+    at.multiselect(key="train_conditions").set_value(["baseline"])
+    at.selectbox(key="train_backbone").set_value("small_cnn")
+    at.number_input(key="train_epochs").set_value(1)
+    at.selectbox(key="train_size").set_value(64)
+    at.text_input(key="train_seeds").set_value("0")
+    at.text_input(key="train_eps").set_value("1/255")
+    at.toggle(key="train_few_shot").set_value(True).run()
+    at.text_input(key="train_few_shot_ks").set_value("1,x").run()
+    at.button(key="train_start").click().run()
+    assert at.error[0].value == t("err.train.bad_few_shot", "en", value="1,x")
+    assert not list(proj.runs_dir.glob("*train*"))
+    at.text_input(key="train_few_shot_ks").set_value("2, 1").run()
+    at.button(key="train_start").click().run()
+    run_dir = Path(at.session_state["train_run"])
+    deadline = time.time() + 90
+    while read_job(run_dir).status in ("starting", "running") and time.time() < deadline:
+        time.sleep(0.3)
+    assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
+    assert load_results(run_dir)["few_shot"]["ks"] == [1, 2]

@@ -195,3 +195,26 @@ def test_cli_args_round_trip(finished):
     assert cfg.conditions == ["baseline", "genmix", "mixup", "cutmix", "edits"] and cfg.size == 16
     again = config_from_args(cli_args(cfg))
     assert again.validated() == cfg.validated()
+
+
+def test_generation_never_edits_held_out_originals(finished):
+    from genmix_core import manifest
+
+    res = load_results(finished)
+    rows = manifest.load_manifest(finished / "generation")
+    assert len(rows) == res["split"]["n_train"] * 2                 # two prompts per training original only
+    assert not set(rows["image"]) & set(res["split"]["test_images"])
+
+
+@pytest.mark.parametrize("n, en, ja", [
+    (1, ["1 optimizer step of 1 image (1 sample seen)", "1 epoch over the 1 original training image,"],
+     ["1 枚ずつ 1 ステップ", "元の学習画像 1 枚の 1 エポック分"]),
+    (3, ["3 optimizer steps of 3 images (9 samples seen)", "3 epochs over the 3 original training images,"],
+     ["3 枚ずつ 3 ステップ", "元の学習画像 3 枚の 3 エポック分"])])
+def test_budget_text_reads_for_one_and_many(n, en, ja):
+    from genmix_core.report import budget_text
+
+    res = {"budget": {"steps": n, "batch_size": n, "samples": n * n, "epochs": n, "n_train_originals": n}}
+    text = budget_text(res, "en")
+    assert all(part in text for part in en) and "(s)" not in text
+    assert all(part in budget_text(res, "ja") for part in ja)

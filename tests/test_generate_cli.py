@@ -30,7 +30,7 @@ RUNNER = textwrap.dedent("""
     import genmix_core.generate as gen
     from genmix_core.generate_cli import main
     from test_generate_fakes import FakeEditor
-    gen.create_editor_for = lambda cfg: FakeEditor(delay={delay})
+    gen.create_editor_for = lambda cfg: FakeEditor(delay={delay}, diffusion={diffusion})
     raise SystemExit(main(sys.argv[1:]))
 """)
 
@@ -60,12 +60,13 @@ def test_cli_args_round_trip_through_the_parser(tmp_path):
 
     cfg = GenerateConfig(data=str(tmp_path), out=str(tmp_path / "o"), prompts=["a sketch, with crayon", "snowy"],
                          editor="img2img", model="some/model", steps=3, size=64, per_image=1, seed=9, batch_size=2,
-                         mask_set="diffusemix", ramp=0.0, lam=0.5, fractals="/f", prompt_set="factory", cache="/c")
+                         mask_set="diffusemix", ramp=0.0, lam=0.5, fractals="/f", prompt_set="factory", cache="/c",
+                         workers=3)
     assert _config_from(build_parser().parse_args(cli_args(cfg))) == cfg
 
 
-def _run_cli(args, delay=0.0, **kw):
-    script = RUNNER.format(tests=str(TESTS_DIR), delay=delay)
+def _run_cli(args, delay=0.0, diffusion=False, **kw):
+    script = RUNNER.format(tests=str(TESTS_DIR), delay=delay, diffusion=diffusion)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=REPO_ROOT, **kw)
@@ -78,13 +79,18 @@ def _record_lines(out: Path) -> int:
         return 0
 
 
-def test_sigkill_at_any_moment_then_rerun_finishes_every_item_exactly_once(tmp_path):
+# Serial; overlapped (the pool mixes and writes batch k while the editor, on the main thread, edits k+1); CPU
+# editor in parallel (one item per pool thread) and overlapped.
+@pytest.mark.parametrize("workers, diffusion", [("1", False), ("3", True), ("3", False)])
+def test_sigkill_at_any_moment_then_rerun_finishes_every_item_exactly_once(tmp_path, workers, diffusion):
     data = make_data(tmp_path / "data", per_class=3)
     out = tmp_path / "out"
-    args = ["--data", str(data), "--out", str(out), "--prompts", "snowy,sunset", "--batch-size", "2"]
+    args = ["--data", str(data), "--out", str(out), "--prompts", "snowy,sunset", "--batch-size", "2",
+            "--workers", workers]
     # Kill three times, each after a few more items (mid-batch: the fake sleeps inside the editor).
     for target in (2, 5, 8):
-        proc = _run_cli(args, delay=0.03)
+        # parallel CPU edits sleep side by side: a longer sleep keeps the kills before the end of the run
+        proc = _run_cli(args, delay=0.03 if workers == "1" or diffusion else 0.1, diffusion=diffusion)
         deadline = time.time() + 60
         while _record_lines(out) < target and proc.poll() is None and time.time() < deadline:
             time.sleep(0.01)
@@ -93,7 +99,7 @@ def test_sigkill_at_any_moment_then_rerun_finishes_every_item_exactly_once(tmp_p
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
     assert _record_lines(out) < 12
-    proc = _run_cli(args)
+    proc = _run_cli(args, diffusion=diffusion)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     already = int(stdout.split(" of 12 items already done")[0].split()[-1])

@@ -75,11 +75,23 @@ def test_plan_makes_ids_unique_for_clashing_stems_and_slugs():
 
 # ------------------------------------------------------------------------------------------- running
 
-def test_run_writes_images_manifest_config_and_job(data, tmp_path):
+# (workers, diffusion editor, the editor's call sizes): serial; overlapped with a batching (diffusion-like)
+# editor, which still gets whole batches; a CPU editor in parallel, which gets one item per call.
+PATHS = [(1, False, [2] * 6), (3, True, [2] * 6), (3, False, [1] * 12)]
+
+
+@pytest.mark.parametrize("workers, diffusion, calls", PATHS)
+def test_run_writes_images_manifest_config_and_job(data, tmp_path, workers, diffusion, calls):
     out = tmp_path / "run"
-    editor = FakeEditor()
-    summary = run_generation(cfg(data, out), editor=editor)
+    editor = FakeEditor(diffusion=diffusion)
+    seen = []
+    summary = run_generation(cfg(data, out, workers=workers), editor=editor,
+                             progress=lambda done, total: seen.append((done, total)))
     assert (summary.status, summary.total, summary.done, summary.failed) == ("done", 12, 12, 0)
+    assert summary.workers == workers
+    # progress: from 0, one step per recorded batch, ending at the total
+    steps = [b - a for (a, _), (b, _) in zip(seen, seen[1:])]
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12) and all(step > 0 for step in steps)
     df = pd.read_csv(out / "manifest.csv")
     for col in ("image", "label", "prompt", "seed", "status", "edit_path", "mix_path", "mask", "ramp", "lam",
                 "fractal_seed", "seconds", "accepted", "editor", "model", "error"):
@@ -95,8 +107,9 @@ def test_run_writes_images_manifest_config_and_job(data, tmp_path):
     assert config["args"]["prompts"] == PROMPTS and config["args"]["lam"] == pytest.approx(0.2)
     job = read_job(out)
     assert (job.status, job.done, job.total) == ("done", 12, 12)
-    # the editor saw each image's prompts together, in batches of 2
-    assert editor.calls == [2] * 6
+    # the serial and diffusion paths show the editor each image's prompts together, in batches of 2
+    assert sorted(editor.calls) == calls
+    assert json.loads((out / "config.json").read_text())["args"]["workers"] == workers
 
 
 def test_mix_params_are_recorded_and_rebuild_the_image(data, tmp_path):
@@ -127,7 +140,7 @@ def test_rerun_resumes_without_calling_the_editor(data, tmp_path):
     out = tmp_path / "run"
     run_generation(cfg(data, out), editor=FakeEditor())
     again = FakeEditor()
-    summary = run_generation(cfg(data, out, batch_size=3), editor=again)  # batch size may change
+    summary = run_generation(cfg(data, out, batch_size=3, workers=2), editor=again)  # these may change
     assert again.calls == [] and summary.already_done == 12 and summary.done == 12
 
 
@@ -195,24 +208,30 @@ def test_bad_edit_is_retried_once_then_marked_failed(data, tmp_path):
     assert run_generation(cfg(data, out), editor=again).failed == 4 and again.calls == []
 
 
-def test_out_of_memory_halves_the_batch_and_continues(data, tmp_path):
-    editor = FakeEditor(oom_above=1)
+@pytest.mark.parametrize("workers, diffusion", [(1, False), (3, True)])
+def test_out_of_memory_halves_the_batch_and_continues(data, tmp_path, workers, diffusion):
+    editor = FakeEditor(oom_above=1, diffusion=diffusion)
     logs = []
-    summary = run_generation(cfg(data, tmp_path / "run", batch_size=4), editor=editor, log=logs.append)
+    summary = run_generation(cfg(data, tmp_path / "run", batch_size=4, workers=workers), editor=editor,
+                             log=logs.append)
     assert summary.done == 12 and summary.batch_size == 1 and set(editor.calls) == {1}
     assert sum("Out of memory" in m for m in logs) == 2  # 4 -> 2 -> 1
 
 
-def test_out_of_memory_at_batch_size_one_is_a_user_error(data, tmp_path):
+@pytest.mark.parametrize("workers, diffusion", [(1, False), (3, True), (3, False)])
+def test_out_of_memory_at_batch_size_one_is_a_user_error(data, tmp_path, workers, diffusion):
     out = tmp_path / "run"
     with pytest.raises(UserError, match="out of GPU memory") as info:
-        run_generation(cfg(data, out, batch_size=1), editor=FakeEditor(oom_above=0))
+        run_generation(cfg(data, out, batch_size=1, workers=workers), editor=FakeEditor(oom_above=0,
+                                                                                         diffusion=diffusion))
     assert info.value.key == "err.gen.out_of_memory"
     job = read_job(out)
     assert job.status == "failed" and job.error_key == "err.gen.out_of_memory"
 
 
-def test_cancel_between_batches_then_resume(data, tmp_path):
+# (workers, diffusion editor, items in the first batch): a parallel CPU batch holds at least one item per worker.
+@pytest.mark.parametrize("workers, diffusion, first", [(1, False, 2), (3, True, 2), (3, False, 3)])
+def test_cancel_between_batches_then_resume(data, tmp_path, workers, diffusion, first):
     out = tmp_path / "run"
 
     class Cancelling(FakeEditor):
@@ -220,12 +239,13 @@ def test_cancel_between_batches_then_resume(data, tmp_path):
             (out / CANCEL_FILE).touch()
             return super()._edit_batch(images, prompts, seeds)
 
-    summary = run_generation(cfg(data, out), editor=Cancelling())
-    assert summary.status == "cancelled" and summary.done == 2
-    assert read_job(out).status == "cancelled"
-    assert (manifest.load_manifest(out)["status"] == "pending").sum() == 10
+    summary = run_generation(cfg(data, out, workers=workers), editor=Cancelling(diffusion=diffusion))
+    assert summary.status == "cancelled" and summary.done == first
+    job = read_job(out)
+    assert job.status == "cancelled" and job.done == first
+    assert (manifest.load_manifest(out)["status"] == "pending").sum() == 12 - first
     rest = FakeEditor()
-    assert run_generation(cfg(data, out), editor=rest).done == 12 and sum(rest.calls) == 10
+    assert run_generation(cfg(data, out, workers=workers), editor=rest).done == 12 and sum(rest.calls) == 12 - first
 
 
 def test_other_arguments_into_the_same_folder_are_refused(data, tmp_path):
@@ -241,6 +261,7 @@ def test_other_arguments_into_the_same_folder_are_refused(data, tmp_path):
 @pytest.mark.parametrize("kw, key", [
     ({"lam": 1.5}, "err.gen.bad_lam"), ({"ramp": -0.1}, "err.gen.bad_ramp"),
     ({"per_image": 4}, "err.gen.per_image_too_many"), ({"batch_size": 0}, "err.gen.not_positive"),
+    ({"workers": 0}, "err.gen.not_positive"),
     ({"mask_set": "stripes"}, "err.gen.bad_mask_set"), ({"prompts": []}, "err.gen.no_prompts"),
     ({"prompt_set": "no-such-set"}, "err.gen.unknown_prompt_set"), ({"fractals": "/no/such"}, "err.gen.no_fractals"),
 ])

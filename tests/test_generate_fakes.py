@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from genmix_core.editing.base import Editor, EditorInfo
+from genmix_core.errors import UserError
 
 
 class FakeEditor(Editor):
@@ -23,11 +25,18 @@ class FakeEditor(Editor):
         black: ``black(prompt, seed) -> bool``: return an all-black edit for these.
         oom_above: raise ``torch.cuda.OutOfMemoryError`` for batches larger than this.
         delay: seconds of sleep per image (to kill a job mid-way).
+        diffusion: pose as a diffusion editor (``info.is_diffusion``), so the job edits whole batches on its
+            own thread instead of one item per worker thread as it does for CPU editors.
+        fail_prompt: raise ``UserError("err.editor.needs_diffusion")`` when asked to edit this prompt.
     """
 
     info = EditorInfo(id="fake", is_diffusion=False, label_key="editor.fake", model=None)
 
-    def __init__(self, black=None, oom_above: int | None = None, delay: float = 0.0, version: int = 1):
+    def __init__(self, black=None, oom_above: int | None = None, delay: float = 0.0, version: int = 1,
+                 diffusion: bool = False, fail_prompt: str | None = None):
+        if diffusion:
+            self.info = replace(FakeEditor.info, is_diffusion=True)
+        self.fail_prompt = fail_prompt
         self.black = black or (lambda prompt, seed: False)
         self.oom_above = oom_above
         self.delay = delay
@@ -43,6 +52,8 @@ class FakeEditor(Editor):
             import torch
 
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if self.fail_prompt in prompts:
+            raise UserError("err.editor.needs_diffusion", prompt=self.fail_prompt)
         self.calls.append(len(images))
         out = []
         for image, prompt, seed in zip(images, prompts, seeds):
