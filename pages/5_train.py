@@ -12,7 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from genmix_core import manifest
-from genmix_core.compare import CompareConfig, cli_args, list_train_runs, load_config, load_results
+from genmix_core.compare import CompareConfig, list_train_runs, load_config, load_results
+from genmix_core.compare_cli import cli_args
 from genmix_core.evaluate import DEFAULT_EPS
 from genmix_core.jobs import ACTIVE, read_job, start_process
 from genmix_core.models import BACKBONES

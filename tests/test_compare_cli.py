@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from genmix_core.compare import RESULTS_FILE, load_results, main, run_compare
+from genmix_core.compare import RESULTS_FILE, load_results, run_compare
+from genmix_core.compare_cli import main
 from genmix_core.errors import UserError
 from genmix_core.train import Cancelled
 from genmix_core.train_data import attach_edits, prepare_data, scan_images, split_originals
@@ -189,7 +190,8 @@ def test_html_report_is_self_contained_in_both_languages(finished):
 
 
 def test_cli_args_round_trip(finished):
-    from genmix_core.compare import cli_args, config_from_args, load_config
+    from genmix_core.compare import load_config
+    from genmix_core.compare_cli import cli_args, config_from_args
 
     cfg = load_config(finished)
     assert cfg.conditions == ["baseline", "genmix", "mixup", "cutmix", "edits"] and cfg.size == 16

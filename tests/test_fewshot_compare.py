@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genmix_core import manifest
-from genmix_core.compare import CompareConfig, cli_args, config_from_args, load_results, main
+from genmix_core.compare import CompareConfig, load_results
+from genmix_core.compare_cli import cli_args, config_from_args, main
 from genmix_core.errors import UserError
 from genmix_core.train_data import few_shot_indices
 from test_compare_cli import make_folder
