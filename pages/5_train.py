@@ -15,6 +15,7 @@ from genmix_core import manifest
 from genmix_core.compare import CompareConfig, list_train_runs, load_config, load_results
 from genmix_core.compare_cli import cli_args
 from genmix_core.evaluate import DEFAULT_EPS
+from genmix_core.mixing import DEFAULT_LAM
 from genmix_core.jobs import ACTIVE, read_job, start_process
 from genmix_core.models import BACKBONES
 from genmix_core.results import RESULTS_FILE
@@ -67,6 +68,10 @@ def _settings_form() -> None:
                          key="train_finetune", disabled=backbone == "small_cnn")
     size = right.selectbox(t("train.page.size"), SIZES, index=SIZES.index(112), key="train_size")
     eps = st.text_input(t("train.page.eps"), ",".join(DEFAULT_EPS), key="train_eps", help=t("train.page.eps_help"))
+    lam = None
+    if "genmix" in conditions:
+        lam = st.slider(t("mix.param.lam"), 0.0, 1.0, DEFAULT_LAM, 0.05, key="train_lam",
+                        help=t("train.page.lam_help"))
     use_onsite = st.toggle(t("train.page.use_onsite", n=n_onsite), value=n_onsite > 0, disabled=n_onsite == 0,
                            key="train_use_onsite")
     ks_text = ""
@@ -102,7 +107,8 @@ def _settings_form() -> None:
             epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
             eps=[e for e in eps.replace(" ", "").split(",") if e],
             test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
-            prompts=list(restore_active_prompts(proj) or []), few_shot=few_shot)
+            prompts=list(restore_active_prompts(proj) or []), few_shot=few_shot,
+            lam=None if lam is None or lam == DEFAULT_LAM else float(lam))
         try:
             cfg.validated()  # bad settings are shown here, before an empty run folder is made
             cfg.out = str(proj.new_run_dir("train"))

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genmix_core.compare import CompareConfig, load_results, run_compare
+from genmix_core.compare import CompareConfig, load_config, load_results, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
 from genmix_core.project import open_project
@@ -117,3 +118,29 @@ def test_few_shot_option_is_off_by_default_and_reaches_the_run():
         time.sleep(0.3)
     assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
     assert load_results(run_dir)["few_shot"]["ks"] == [1, 2]
+
+
+def test_fractal_weight_is_offered_for_genmix_only_and_reaches_the_run():
+    proj = _project(per_class=3)
+    at = _page().run()
+    at.multiselect(key="train_conditions").set_value(["baseline"]).run()
+    assert not [w for w in at.slider if w.key == "train_lam"]
+    at.multiselect(key="train_conditions").set_value(["baseline", "genmix"]).run()
+    assert at.slider(key="train_lam").value == 0.2
+    at.selectbox(key="train_backbone").set_value("small_cnn")
+    at.number_input(key="train_epochs").set_value(1)
+    at.selectbox(key="train_size").set_value(64)
+    at.text_input(key="train_seeds").set_value("0")
+    at.text_input(key="train_eps").set_value("1/255")
+    at.slider(key="train_lam").set_value(0.1).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    run_dir = Path(at.session_state["train_run"])
+    assert run_dir.parent == proj.runs_dir
+    deadline = time.time() + 90
+    while read_job(run_dir).status in ("starting", "running") and time.time() < deadline:
+        time.sleep(0.3)
+    assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
+    assert load_config(run_dir).lam == 0.1
+    mixes = pd.read_csv(run_dir / "generation" / "manifest.csv")["lam"]
+    assert set(mixes) == {0.1}
