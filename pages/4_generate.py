@@ -16,7 +16,7 @@ from genmix_core.generate import GenerateConfig, cli_args, load_config
 from genmix_core.jobs import ACTIVE, read_job, start_process
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
                       restore_active_prompts, t)
-from ui.widgets import empty_project_hint, job_panel, localized, run_picker, show_error
+from ui.widgets import empty_project_hint, job_panel, localized, resume_button, run_picker, show_error
 
 FALLBACK_PROMPT_SET = "factory"
 PAGE_SIZE = 12
@@ -179,12 +179,6 @@ if not runs:
 run_dir = run_picker(runs, t("gen.page.run"), key="gen_run_pick", session_key=KEY_GEN_RUN)
 
 job = job_panel(run_dir, key="gen_job")
-if job is not None and job.status in ("interrupted", "cancelled", "failed") and st.button(
-        t("gen.page.resume"), key="gen_resume"):
-    try:
-        _start(load_config(run_dir), run_dir)
-    except Exception as exc:
-        show_error(exc)
-    st.rerun()
+resume_button(job, t("gen.page.resume"), "gen_resume", lambda: _start(load_config(run_dir), run_dir))
 if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs
     _review(run_dir)

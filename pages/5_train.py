@@ -21,7 +21,7 @@ from genmix_core.models import BACKBONES
 from genmix_core.results import RESULTS_FILE
 from genmix_core.train import CONDITIONS, NEEDS_EDITS
 from ui.state import KEY_TRAIN_RUN, ensure_app_navigation, lang, project, restore_active_prompts, t
-from ui.widgets import empty_project_hint, job_panel, run_picker, show_error
+from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 MODULE = "genmix_core.compare"
 NEW_GENERATION = "__new__"
@@ -161,12 +161,6 @@ if not runs:
 run_dir = run_picker(runs, t("train.page.run"), key="train_run_pick", session_key=KEY_TRAIN_RUN)
 
 job = job_panel(run_dir, key="train_job")
-if job is not None and job.status in ("interrupted", "cancelled", "failed") and st.button(
-        t("train.page.resume"), key="train_resume"):
-    try:
-        _start(load_config(run_dir))
-    except Exception as exc:
-        show_error(exc)
-    st.rerun()
+resume_button(job, t("train.page.resume"), "train_resume", lambda: _start(load_config(run_dir)))
 if (run_dir / RESULTS_FILE).is_file():
     _results(run_dir)

@@ -14,3 +14,17 @@ def _isolated_workspace(tmp_path, monkeypatch):
     ws = tmp_path / "workspace"
     monkeypatch.setenv("GENMIX_WORKSPACE", str(ws))
     yield ws
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run faster on one torch thread, and CI's two cores are shared; restored afterwards.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -113,6 +113,22 @@ def test_resume_an_interrupted_run_from_the_page():
     assert len(list(proj.runs_dir.iterdir())) == 1
 
 
+
+def test_a_resume_that_cannot_start_keeps_its_error_on_screen():
+    _project()
+    at = _page().run()
+    at.button(key="gen_start").click().run()
+    run_dir = Path(at.session_state["gen_run"])
+    _wait_done(run_dir)
+    job = json.loads((run_dir / "job.json").read_text())
+    (run_dir / "job.json").write_text(json.dumps({**job, "status": "running", "pid": 2**22 + 12345, "done": 3}))
+    (run_dir / manifest.CONFIG_FILE).write_text("{ cut by a crash")   # the recorded settings are unreadable
+    at = _page().run()
+    at.button(key="gen_resume").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [t("err.gen.not_a_run", "en", path=str(run_dir))]
+    assert read_job(run_dir).status == "interrupted"                   # nothing was started
+
 def test_japanese_page_and_bad_setting_shows_the_error_in_japanese():
     proj = _project()
     at = _page(lang="ja").run()

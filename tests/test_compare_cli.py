@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from genmix_core.compare import RESULTS_FILE, load_results, run_compare
@@ -17,12 +16,7 @@ from genmix_core.train_data import attach_edits, prepare_data, scan_images, spli
 COLORS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_folder(root: Path, per_class: int, shift: int = 0, seed: int = 0) -> Path:

@@ -11,12 +11,7 @@ from genmix_core.evaluate import (attack_accuracy, classification_metrics, evalu
 CLASSES = ["ok", "scratch", "dent"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_perfect_classifier():

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,12 +20,7 @@ ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", 
         "--eps", "2/255", "--pgd-steps", "1", "--prompts", "dim lighting,motion blur"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from genmix_core.train_pool import PoolItem, TrainPool
 SIZE = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and CI cores are shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _pool(n_items, *, n_classes=3, genmix=False, seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import traceback
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import streamlit as st
 from PIL import Image, ImageOps
@@ -144,6 +144,25 @@ def run_picker(runs: Iterable[str | Path], label: str, key: str, session_key: st
 
 
 DATA_PAGE = "pages/1_data.py"
+
+
+RESUMABLE = ("interrupted", "cancelled", "failed")
+
+
+def resume_button(job: JobProgress | None, label: str, key: str, start: Callable[[], object]) -> None:
+    """A button that restarts a run whose process ended early; the worker skips what is already done.
+
+    ``start`` launches the run again with its recorded settings. On success the page reruns to show the live
+    job; on failure the error stays on screen (no rerun that would wipe it).
+    """
+    if job is None or job.status not in RESUMABLE or not st.button(label, key=key):
+        return
+    try:
+        start()
+    except Exception as exc:
+        show_error(exc)
+        return
+    st.rerun()
 
 
 def go_to_page_button(page: str, label: str, key: str, **kwargs: Any) -> None:
