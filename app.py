@@ -20,6 +20,7 @@ LANG_WIDGET = "app_lang"
 PROJECT_WIDGET = "app_project"
 NEW_PROJECT_KEY = "app_new_project"
 FLASH_KEY = "app_flash"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 ensure_app_navigation()  # leave Streamlit's legacy pages/ mode before anything is drawn
 st.set_page_config(page_title="GenMix Workbench", page_icon="🧪", layout="wide")
@@ -73,6 +74,10 @@ with st.sidebar:
     with st.expander(t("ui.sidebar.create_project")):
         st.text_input(t("ui.sidebar.new_project"), key=NEW_PROJECT_KEY, max_chars=80)
         st.button(t("ui.sidebar.create_project"), key="app_create_project", on_click=_create_project)
+    # Safe by default: .streamlit/config.toml binds 127.0.0.1, but only when the server starts in this folder.
+    address = st.get_option("server.address")
+    if address not in LOOPBACK:
+        st.warning(t("ui.sidebar.exposed", address=address or "0.0.0.0"))
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
         kind, key, params = flash

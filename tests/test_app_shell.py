@@ -23,6 +23,20 @@ def test_app_starts_in_the_browser_language(locale, lang, home_title, nav_data):
     assert at.session_state["project"] == "default" and at.session_state["editor_id"] == "offline"
 
 
+
+@pytest.mark.parametrize("address, warned", [("127.0.0.1", False), ("", True), ("0.0.0.0", True)])
+def test_a_server_reachable_from_other_pcs_is_pointed_out(monkeypatch, address, warned):
+    import streamlit
+
+    real = streamlit.get_option
+    monkeypatch.setattr(streamlit, "get_option", lambda key: address if key == "server.address" else real(key))
+    at = _app()
+    assert not at.exception
+    warnings = [w.value for w in at.sidebar.warning]
+    assert bool(warnings) == warned
+    if warned:
+        assert "Other PCs" in warnings[0] and (address or "0.0.0.0") in warnings[0]
+
 def test_language_choice_is_kept_across_pages():
     at = _app()
     at.sidebar.selectbox(key="app_lang").set_value("ja").run()
