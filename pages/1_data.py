@@ -48,7 +48,7 @@ def _show_report() -> None:
     else:
         st.warning(t("ui.data.report.none_added"))
     if report["rejected"]:
-        lines = "\n".join(f"- **{r.name}**: {r.message(lang)}" for r in report["rejected"])
+        lines = "\n".join(f"- {r.message(lang)}" for r in report["rejected"])  # each message names its file
         st.error(t("ui.data.report.rejected", count=len(report["rejected"])) + "\n\n" + lines)
     if report.get("stopped"):
         st.error(report["stopped"].message(lang))
