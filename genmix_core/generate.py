@@ -39,7 +39,7 @@ from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.generate_config import (CONFIG_VERSION, FREE_ARGS, GenerateConfig, cli_args,  # noqa: F401
                                          load_config, load_prompt_set)
-from genmix_core.jobs import JOB_FILE, JobReporter, _pid_alive
+from genmix_core.jobs import JOB_FILE, JobReporter, process_alive
 from genmix_core.manifest import export_manifest, export_zip, load_manifest, set_accepted  # noqa: F401
 from genmix_core.paths import safe_name
 from genmix_core.seeds import item_seed
@@ -176,7 +176,8 @@ def check_run_folder(cfg: GenerateConfig) -> None:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     job = read_json(out / JOB_FILE, default={}) or {}
-    if job.get("status") == "running" and job.get("pid") not in (None, os.getpid()) and _pid_alive(job["pid"]):
+    if job.get("status") == "running" and job.get("pid") not in (None, os.getpid()) and process_alive(
+            job["pid"], job.get("pid_token", "")):
         raise UserError("err.gen.already_running", out=str(out), pid=job["pid"])
     args = cfg.config_args()
     old = read_json(out / manifest.CONFIG_FILE, default=None)

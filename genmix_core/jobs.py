@@ -29,7 +29,22 @@ ACTIVE = ("running",)
 FINISHED = ("done", "failed", "cancelled")
 
 
-def _pid_alive(pid: int | None) -> bool:
+def process_token(pid: int) -> str:
+    """What identifies process ``pid`` beyond its number: boot id + start time (Linux ``/proc``), else "".
+
+    After a power cut and reboot, process numbers start again from low values, so the number recorded in a
+    ``job.json`` may belong to some unrelated new process; the token tells them apart.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"   # field 22 of stat: start time in clock ticks
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def process_alive(pid: int | None, token: str = "") -> bool:
+    """Whether the job process ``pid`` still runs (a zombie, or another process reusing the number, does not)."""
     if not pid:
         return False
     try:
@@ -37,7 +52,7 @@ def _pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     except OSError:
         return False
     # A zombie child of this process counts as dead.
@@ -53,6 +68,10 @@ def _pid_alive(pid: int | None) -> bool:
             return False
     except OSError:
         pass
+    if token:
+        current = process_token(int(pid))
+        if current and current != token:
+            return False
     return True
 
 
@@ -71,6 +90,7 @@ class JobProgress:
     error_key: str = ""
     error_params: dict[str, Any] = field(default_factory=dict)
     pid: int | None = None
+    pid_token: str = ""
     started: float = 0.0
     updated: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +116,8 @@ class JobReporter:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
         now = time.time()
-        self.state = JobProgress(kind=kind, total=total, pid=os.getpid(), started=now, updated=now)
+        self.state = JobProgress(kind=kind, total=total, pid=os.getpid(), pid_token=process_token(os.getpid()),
+                                 started=now, updated=now)
         self.min_interval = min_interval
         self._last = 0.0
         self.write(force=True)
@@ -144,7 +165,7 @@ def read_job(run_dir: str | os.PathLike) -> JobProgress | None:
         return None
     known = {k: v for k, v in data.items() if k in JobProgress.__dataclass_fields__}
     job = JobProgress(**known)
-    if job.status in ACTIVE and not _pid_alive(job.pid):
+    if job.status in ACTIVE and not process_alive(job.pid, job.pid_token):
         job.status = "interrupted"
     return job
 
@@ -175,7 +196,7 @@ def start_process(run_dir: str | os.PathLike, module: str, args: list[str], kind
                             start_new_session=True)
     log.close()
     now = time.time()
-    atomic_write_json(run_dir / JOB_FILE, JobProgress(kind=kind, pid=proc.pid, started=now, updated=now,
+    atomic_write_json(run_dir / JOB_FILE, JobProgress(kind=kind, pid=proc.pid, pid_token=process_token(proc.pid), started=now, updated=now,
                                                       message_key="job.starting").__dict__)
     return proc
 
