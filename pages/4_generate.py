@@ -16,7 +16,8 @@ from genmix_core.generate import GenerateConfig, cli_args, load_config
 from genmix_core.jobs import ACTIVE, read_job, start_process
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
                       restore_active_prompts, t)
-from ui.widgets import empty_project_hint, job_panel, localized, resume_button, run_picker, show_error
+from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
+                        square_thumbnail)
 
 FALLBACK_PROMPT_SET = "factory"
 PAGE_SIZE = 12
@@ -139,10 +140,11 @@ def _review(run_dir: Path) -> None:
         shown = done[(done["label"] == label) & (done["prompt"] == prompt)]
         pages = max(1, -(-len(shown) // PAGE_SIZE))
         page = int(st.number_input(t("gen.page.page", pages=pages), 1, pages, 1, key="gen_page")) if pages > 1 else 1
-        grid = st.columns(4)
         for i, row in enumerate(shown.iloc[(page - 1) * PAGE_SIZE:page * PAGE_SIZE].itertuples()):
+            if i % 4 == 0:
+                grid = st.columns(4)   # one row of columns per 4 images, so toggles line up across a row
             with grid[i % 4]:
-                st.image(str(run_dir / row.mix_path), caption=row.image, width="stretch")
+                st.image(square_thumbnail(run_dir / row.mix_path), caption=row.image, width="stretch")
                 key = f"gen_accept_{run_dir.name}_{row.item_id}"
                 st.toggle(t("gen.page.accept"), value=bool(row.accepted), key=key,
                           on_change=_toggle, args=(run_dir, row.item_id, key))

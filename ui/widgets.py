@@ -187,3 +187,9 @@ def localized(value: Any, fallback: str = "") -> str:
 def framed(image: Image.Image, width: int = 2, colour: tuple[int, int, int] = (170, 170, 170)) -> Image.Image:
     """``image`` with a thin grey frame, so a white mask region stays visible on the white page."""
     return ImageOps.expand(image.convert("RGB"), border=width, fill=colour)
+
+
+def square_thumbnail(path: str | Path, side: int = 256) -> Image.Image:
+    """The image fitted into a ``side``² square on a white background (aspect kept), for grids of equal rows."""
+    with Image.open(path) as im:
+        return ImageOps.pad(im.convert("RGB"), (side, side), color=(255, 255, 255))
