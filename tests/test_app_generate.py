@@ -90,15 +90,21 @@ def test_start_a_run_follow_it_and_review_the_results():
     assert at.get("download_button")
 
 
-def test_resume_an_interrupted_run_from_the_page():
-    proj = _project()
+def _finished_run_cut_by_a_power_cut() -> Path:
+    """Run a job to the end, then make job.json say running with a process that no longer exists."""
     at = _page().run()
     at.button(key="gen_start").click().run()
     run_dir = Path(at.session_state["gen_run"])
     _wait_done(run_dir)
-    # Simulate a power cut: the process is gone while job.json still says running; half the log is lost.
     job = json.loads((run_dir / "job.json").read_text())
     (run_dir / "job.json").write_text(json.dumps({**job, "status": "running", "pid": 2**22 + 12345, "done": 3}))
+    return run_dir
+
+
+def test_resume_an_interrupted_run_from_the_page():
+    proj = _project()
+    run_dir = _finished_run_cut_by_a_power_cut()
+    # ... and half the completion log is lost.
     lines = (run_dir / manifest.RECORDS_FILE).read_text().splitlines(keepends=True)
     (run_dir / manifest.RECORDS_FILE).write_text("".join(lines[:3]))
     at = _page().run()
@@ -113,15 +119,9 @@ def test_resume_an_interrupted_run_from_the_page():
     assert len(list(proj.runs_dir.iterdir())) == 1
 
 
-
 def test_a_resume_that_cannot_start_keeps_its_error_on_screen():
     _project()
-    at = _page().run()
-    at.button(key="gen_start").click().run()
-    run_dir = Path(at.session_state["gen_run"])
-    _wait_done(run_dir)
-    job = json.loads((run_dir / "job.json").read_text())
-    (run_dir / "job.json").write_text(json.dumps({**job, "status": "running", "pid": 2**22 + 12345, "done": 3}))
+    run_dir = _finished_run_cut_by_a_power_cut()
     (run_dir / manifest.CONFIG_FILE).write_text("{ cut by a crash")   # the recorded settings are unreadable
     at = _page().run()
     at.button(key="gen_resume").click().run()
