@@ -13,7 +13,7 @@ model, no download), ``--model FOLDER`` for a real diffusers folder, or ``--tiny
 checking the script on a CPU). Needs only torch, transformers, diffusers (and this repository on the path).
 
     python bench/bench_pix2pix_gpu.py                          # H200: reference vs editor, 100 steps, B=48
-    python bench/bench_pix2pix_gpu.py --compile --batch 48
+    python bench/bench_pix2pix_gpu.py --compile --batch 48     # + channels_last, fused QKV (they come with it)
     python bench/bench_pix2pix_gpu.py --tiny --steps 2 --res 32 --items 4 --batch 2 --ref-items 1   # CPU check
 """
 
@@ -166,7 +166,8 @@ def main(argv=None) -> dict:
     res = {"model": model_name, "device": device, "gpu": gpu,
            "res": args.res, "steps": args.steps, "batch": editor.micro_batch, "items": n_items,
            "dtype": str(editor.dtype).replace("torch.", ""), "compile": args.compile,
-           "compile_mode": args.compile_mode, "channels_last": args.channels_last, "fuse_qkv": args.fuse_qkv,
+           "compile_mode": args.compile_mode, "channels_last": args.channels_last or args.compile,
+           "fuse_qkv": args.fuse_qkv or args.compile,
            "matmul_tflops": round(mm / 1e12, 2), "unet_gflop": round(unet_flops / 1e9, 2),
            "ideal_s_per_edit": round(ideal, 5), "ref_s_per_edit": round(ref_s, 5),
            "engine_s_per_edit": round(eng_s, 5), "speedup": round(ref_s / eng_s, 2),

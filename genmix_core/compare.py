@@ -192,10 +192,12 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
            "stats": asdict(stats), "device": str(device),
            "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
                                        pgd_steps=cfg.pgd_steps, device=device, seed=seed)}
+    in_domain_s = time.perf_counter() - start
     if data.cross_x is not None:
         run["cross_domain"] = evaluate_model(model, data.cross_x, data.cross_y, data.classes, attacks=(),
                                              device=device)
     run["eval_seconds"] = time.perf_counter() - start
+    run["eval_in_domain_seconds"] = in_domain_s
     if few_shot_k is not None:
         run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
                            "n_edits": 0 if data.edits is None else len(data.edits)}
@@ -224,7 +226,8 @@ def _few_shot_results(cfg: CompareConfig, data: TrainingData, runs: dict[int, li
 
 
 def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[dict], status: str,
-             gen_dir: Path | None, few_runs: dict[int, list[dict]] | None = None) -> dict:
+             gen_dir: Path | None, few_runs: dict[int, list[dict]] | None = None,
+             timings: dict | None = None) -> dict:
     return {
         "version": RESULTS_VERSION, "kind": "train", "status": status, "updated": time.time(),
         "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "classes": data.classes,
@@ -241,6 +244,7 @@ def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[
         "conditions": summarize(runs, cfg.conditions, data.classes),
         "runs": runs,
         "few_shot": _few_shot_results(cfg, data, few_runs or {}),
+        "timings": timings or {},
     }
 
 
@@ -257,13 +261,17 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     reporter = reporter or JobReporter(out, kind="train")
     atomic_write_json(out / CONFIG_FILE, {"kind": "train", "args": asdict(cfg)})
     reporter.update(message_key="train.job.loading", force=True)
+    t0 = time.perf_counter()
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
                         test_dir=cfg.test)
+    timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
     gen_dir = None
     if any(c in NEEDS_EDITS for c in cfg.conditions):
+        t0 = time.perf_counter()
         gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist())
         attach_edits(data, gen_dir, raw=cfg.redraw or "edits" in cfg.conditions,
                      mixed=not cfg.redraw and "genmix" in cfg.conditions)
+        timings["generation_s"] = round(time.perf_counter() - t0, 2)
     budget = Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)
     runs_dir = out / RUNS_DIR
     # One list of (k or None, condition, seed): the full-data runs, then the few-shot ones, smallest k first.
@@ -288,7 +296,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     budgets = {k: (budget if k is None else _few_shot_budget(cfg, data, k)) for k in [None, *cfg.few_shot]}
     reporter.update(done=0, total=sum(budgets[k].steps for k, _, _ in todo), force=True)
     status = "running"
-    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir, few_runs))
+    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir, few_runs, timings))
     try:
         done = 0
         for k, cond, seed in todo:
@@ -297,7 +305,8 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
             done += budgets[k].steps
             atomic_write_json(path_of(k, cond, seed), run)
             keep(k, run)
-            atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir, few_runs))
+            atomic_write_json(out / RESULTS_FILE,
+                              _results(cfg, data, budget, runs, status, gen_dir, few_runs, timings))
         status = "done"
         reporter.update(done=reporter.state.total, message_key="train.job.done", force=True)
     except Cancelled:
@@ -308,7 +317,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         raise
     finally:
         runs.sort(key=lambda r: (cfg.conditions.index(r["condition"]), r["seed"]))
-        results = _results(cfg, data, budget, runs, status, gen_dir, few_runs)
+        results = _results(cfg, data, budget, runs, status, gen_dir, few_runs, timings)
         atomic_write_json(out / RESULTS_FILE, results)
         if own_reporter:  # main() reports the outcome itself (with the error text)
             reporter.finish(status)

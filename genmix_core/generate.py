@@ -204,6 +204,8 @@ def create_editor_for(cfg: GenerateConfig):
         hints = [p for p in load_prompt_set(cfg.prompt_set).prompts if p.text in chosen] if cfg.prompt_set else []
         return create_editor("offline", filters=hints) if hints else create_editor("offline")
     settings = {k: v for k, v in (("steps", cfg.steps), ("size", cfg.size)) if v is not None}
+    if cfg.compile:
+        settings["compile"] = True
     return create_editor(cfg.editor, model=cfg.model, **settings)
 
 
@@ -292,7 +294,10 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     records = manifest.read_records(out)
     n_done = sum(1 for it in items if records.get(it.id, {}).get("status") == "done")
     n_failed = sum(1 for it in items if records.get(it.id, {}).get("status") == "failed")
-    reporter.state.extra.update(failed=n_failed, cache_hits=worker.cache_hits, batch_size=worker.batch_size)
+    reporter.state.extra.update(failed=n_failed, cache_hits=worker.cache_hits, batch_size=worker.batch_size,
+                                editor={"id": editor.info.id, "device": editor.info.device,
+                                        "dtype": editor.info.dtype, **editor.info.extra},
+                                editor_events=list(getattr(editor, "events", [])))
     reporter.update(message_key=f"gen.job.{status}", force=True, done_items=n_done, failed=n_failed,
                     count=len(items))
     reporter.finish(status)

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="threads for mixing and PNG writes beside the editor, and for "
                                                "editing with the style filter (default: auto from the CPU "
                                                "cores; 1 = serial). Outputs are the same for any value")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, then each "
+                        "edit about a quarter faster: worth it from a few hundred edits)")
     p.add_argument("--include", metavar="FILE", type=_read_include,
                    help="only the images listed in FILE (paths relative to --data, one per line, e.g. ok/a.png)")
     return p
@@ -75,7 +78,7 @@ def _config_from(args: argparse.Namespace):
         size=args.size, per_image=args.per_image, seed=args.seed, batch_size=args.batch_size,
         mask_set=args.mask_set, ramp=args.ramp, lam=args.lam, fractals=args.fractals,
         prompt_set=args.prompt_set, cache=args.cache, include=args.include,
-        workers=args.workers)
+        workers=args.workers, compile=args.compile)
 
 
 def _report_failure(out: str, exc: BaseException) -> None:

@@ -17,7 +17,7 @@ from genmix_core.fileio import atomic_write_bytes, read_json
 
 CONFIG_VERSION = 1
 # Arguments that do not change any output: a rerun may change them and still resume.
-FREE_ARGS = ("out", "batch_size", "cache", "workers")
+FREE_ARGS = ("out", "batch_size", "cache", "workers", "compile")
 
 
 @dataclass
@@ -43,6 +43,8 @@ class GenerateConfig:
         cache: edit cache folder (None: ``<out>/cache/edits``).
         workers: threads for mixing/writing (and, with CPU editors, editing) beside the editor; None: auto
             from the cores, 1: serial. Outputs are the same for any value.
+        compile: ``torch.compile`` the diffusion UNet (CUDA only; about a minute once, then each edit about a
+            quarter faster, so it pays from a few hundred edits). Same edits within fp16 rounding.
         include: only these images, as paths relative to ``data`` (``"ok/a.png"``); None: every image.
             Train & Compare passes its training originals, so held-out images are never edited. Left out of
             ``config.json`` when None, so folders of runs made before this option still resume.
@@ -66,6 +68,7 @@ class GenerateConfig:
     cache: str | None = None
     workers: int | None = None
     include: list[str] | None = None
+    compile: bool = False
 
     def resolved(self) -> "GenerateConfig":
         """A validated copy with absolute paths, the prompt set expanded and mixing defaults filled in.
@@ -106,10 +109,13 @@ class GenerateConfig:
         return cfg
 
     def config_args(self) -> dict:
-        """The arguments as stored in ``config.json``: ``include`` only when set (older runs lack the key)."""
+        """The arguments as stored in ``config.json``: ``include`` and ``compile`` only when set (older runs
+        lack the keys)."""
         args = asdict(self)
         if args.get("include") is None:
             args.pop("include", None)
+        if not args.get("compile"):
+            args.pop("compile", None)
         return args
 
     @property
@@ -155,7 +161,10 @@ def cli_args(cfg: GenerateConfig) -> list[str]:
     """The command-line arguments that run ``cfg`` (``python -m genmix_core.generate *cli_args(cfg)``)."""
     args: list[str] = []
     for name, value in asdict(cfg).items():
-        if value is None or value == []:
+        if value is None or value == [] or value is False:
+            continue
+        if value is True:  # a switch (--compile)
+            args.append(f"--{name.replace('_', '-')}")
             continue
         if name == "include":
             # The CLI reads a file of paths (one per line); keep it beside the run's config.json.

@@ -71,6 +71,7 @@ def test_cli_writes_matched_budget_results(finished, capsys):
     # Two prompts per training original; edits of the 3 held-out originals are not in the pool.
     assert pools == {"baseline": 12, "mixup": 12, "cutmix": 12, "genmix": 36, "edits": 36}
     assert res["generation"]["n_edits"] == 24
+    assert res["timings"]["prepare_s"] >= 0 and res["timings"]["generation_s"] > 0
     for run in res["runs"]:
         assert run["stats"]["steps"] == 3 and run["stats"]["samples"] == 12
 

@@ -175,3 +175,31 @@ def test_working_size_keeps_aspect_and_multiples_of_8(w, h, long_side):
     # Aspect kept up to the rounding of the short side to a multiple of 8.
     short_exact = min(w, h) * long_side / max(w, h)
     assert abs(min(ww, hh) - max(8.0, short_exact)) <= 4 + 1e-9
+
+
+def test_compile_is_skipped_off_cuda_and_recorded(folders):
+    ed = InstructPix2PixEditor(str(folders["pix2pix"]), steps=1, size=32, compile=True)
+    assert ed.speed["compile"] is False
+    assert {"event": "compile_skipped", "device": "cpu"} in ed.events
+    assert ed.info.extra["compiled"] is False
+
+
+def test_a_failing_torch_compile_falls_back_to_the_eager_unet(folders):
+    # A PC without Triton or a C compiler fails inside torch.compile at the first call: the edit must still
+    # come out (the same as without compiling) and the run record must say what happened.
+    ed = InstructPix2PixEditor(str(folders["pix2pix"]), steps=1, size=32)
+    image = _photos(1)[0]
+    plain = ed.edit(image, "snowy", 5)
+    pipe = ed.load()
+    eager_unet = pipe.unet
+
+    def broken_backend(gm, example_inputs):
+        raise RuntimeError("Cannot find a working triton installation")
+
+    pipe.unet = torch.compile(eager_unet, backend=broken_backend)
+    ed.speed["compile"] = True
+    again = ed.edit(image, "snowy", 5)
+    assert pipe.unet is eager_unet and ed.speed["compile"] is False
+    assert [e["event"] for e in ed.events] == ["compile_failed"]
+    assert "triton" in ed.events[0]["error"]
+    assert np.array_equal(np.asarray(plain), np.asarray(again))

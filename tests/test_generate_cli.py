@@ -63,6 +63,9 @@ def test_cli_args_round_trip_through_the_parser(tmp_path):
                          mask_set="diffusemix", ramp=0.0, lam=0.5, fractals="/f", prompt_set="factory", cache="/c",
                          workers=3)
     assert _config_from(build_parser().parse_args(cli_args(cfg))) == cfg
+    assert "--compile" not in cli_args(cfg)
+    cfg.compile = True
+    assert "--compile" in cli_args(cfg) and _config_from(build_parser().parse_args(cli_args(cfg))) == cfg
 
 
 def _run_cli(args, delay=0.0, diffusion=False, **kw):

@@ -140,7 +140,7 @@ def test_rerun_resumes_without_calling_the_editor(data, tmp_path):
     out = tmp_path / "run"
     run_generation(cfg(data, out), editor=FakeEditor())
     again = FakeEditor()
-    summary = run_generation(cfg(data, out, batch_size=3, workers=2), editor=again)  # these may change
+    summary = run_generation(cfg(data, out, batch_size=3, workers=2, compile=True), editor=again)  # may change
     assert again.calls == [] and summary.already_done == 12 and summary.done == 12
 
 

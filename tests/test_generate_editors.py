@@ -60,3 +60,17 @@ def test_pix2pix_item_edited_alone_equals_the_item_in_a_batch(tmp_path, tiny_pix
         assert np.abs(x - y).max() <= 1
     assert not np.array_equal(np.asarray(Image.open(tmp_path / "alone" / a["edit_path"][0])),
                               np.asarray(Image.open(tmp_path / "alone" / a["edit_path"][1])))
+
+
+def test_compile_request_on_a_cpu_runs_eagerly_and_the_job_record_says_so(tmp_path, tiny_pix2pix):
+    from genmix_core.jobs import read_job
+
+    data = make_data(tmp_path / "data", classes=("ok",), per_class=1, size=(32, 32))
+    out = tmp_path / "run"
+    summary = run_generation(GenerateConfig(data=str(data), out=str(out), prompts=["snowy"],
+                                            editor="instruct-pix2pix", model=str(tiny_pix2pix), steps=1, size=32,
+                                            compile=True))
+    assert summary.done == 1
+    extra = read_job(out).extra
+    assert extra["editor"]["device"] == "cpu" and extra["editor"]["compiled"] is False
+    assert {"event": "compile_skipped", "device": "cpu"} in extra["editor_events"]

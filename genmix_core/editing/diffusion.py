@@ -87,6 +87,15 @@ def is_oom(exc: BaseException) -> bool:
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
+def is_compile_error(exc: BaseException) -> bool:
+    """True for a failure of ``torch.compile`` itself (missing Triton or C compiler, unsupported op)."""
+    try:
+        from torch._dynamo.exc import TorchDynamoException
+    except ImportError:  # pragma: no cover - a PyTorch without dynamo cannot have compiled anything
+        return False
+    return isinstance(exc, TorchDynamoException)
+
+
 def to_arrays(decoded) -> list[np.ndarray]:
     """VAE output ``(N, 3, H, W)`` in [-1, 1] -> list of float32 ``(H, W, 3)`` in [0, 1] (NaN kept for checks)."""
     x = (decoded.float() / 2 + 0.5).clamp(0, 1)
@@ -116,9 +125,13 @@ def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = F
                         compile_mode: str | None = None) -> None:
     """UNet speed levers (see ``shared/docs/performance.md``). Attention already runs through PyTorch SDPA
     (diffusers' default ``AttnProcessor2_0``). ``compile`` compiles at fixed shapes (``dynamic=False``): the
-    editors pad partial micro-batches so one compilation serves every call."""
+    editors pad partial micro-batches so one compilation serves every call. It brings channels_last and fused
+    QKV projections with it: both pay once compiled and slow the eager UNet down (``bench/bench_unet_levers.py``).
+    """
     import torch
 
+    if compile:
+        channels_last = fuse_qkv = True
     if channels_last:
         pipe.unet.to(memory_format=torch.channels_last)
     if fuse_qkv:
@@ -162,15 +175,21 @@ class DiffusionEditor(Editor):
             self.device = loading.choose_device(device)
             self.dtype = loading.choose_dtype(self.device, precision)
         self.micro_batch = int(micro_batch or default_micro_batch(self.device, size))
+        self.events: list[dict[str, Any]] = []
+        if compile and self.device != "cuda":
+            # Compiling a full UNet takes minutes on a CPU and gains little there; MPS is not supported.
+            self.events.append({"event": "compile_skipped", "device": self.device})
+            log.info("torch.compile is only used on CUDA GPUs; running %s eagerly", self.device)
+            compile = False
         self.speed = {"channels_last": channels_last, "fuse_qkv": fuse_qkv, "compile": compile,
                       "compile_mode": compile_mode}
-        self.events: list[dict[str, Any]] = []
         self.stats = {"edits": 0, "bad_edits": 0}
         self._lock = threading.Lock()
         self._speed_applied = False
         self.info = EditorInfo(id=self.editor_id, is_diffusion=True, label_key=self.label_key, model=self.model,
                                device=self.device, dtype=loading.dtype_name(self.dtype),
-                               extra={"origin": self.origin, "torch": torch.__version__})
+                               extra={"origin": self.origin, "torch": torch.__version__,
+                                      "compiled": compile})
 
     @staticmethod
     def pipeline_class():
@@ -210,13 +229,29 @@ class DiffusionEditor(Editor):
             out: list[Image.Image | None] = [None] * len(images)
             for wh, idx in groups.items():
                 work = [images[i] if images[i].size == wh else images[i].resize(wh, Image.LANCZOS) for i in idx]
-                arrays = self._edit_group(work, [prompts[i] for i in idx], [seeds[i] for i in idx])
+                args = (work, [prompts[i] for i in idx], [seeds[i] for i in idx])
+                try:
+                    arrays = self._edit_group(*args)
+                except Exception as exc:
+                    if not (self.speed["compile"] and is_compile_error(exc)):
+                        raise
+                    self._uncompile(exc)
+                    arrays = self._edit_group(*args)
                 for i, arr in zip(idx, arrays):
                     self.stats["edits"] += 1
                     self.stats["bad_edits"] += int(is_bad_edit(arr))
                     res = to_pil(arr)
                     out[i] = res if res.size == images[i].size else res.resize(images[i].size, Image.LANCZOS)
             return out
+
+    def _uncompile(self, exc: BaseException) -> None:
+        """Go back to the eager UNet after ``torch.compile`` failed (no Triton or C compiler on this PC, say)."""
+        unet = self._pipe.unet
+        self._pipe.unet = getattr(unet, "_orig_mod", unet)
+        self.speed["compile"] = False
+        self.info.extra["compiled"] = False
+        self.events.append({"event": "compile_failed", "error": " ".join(str(exc).split())[:300]})
+        log.warning("torch.compile failed, editing without it: %s", exc)
 
     def chunked(self, n: int, fn: Callable[[int, int], list], stage: str) -> list:
         """Run ``fn(start, stop)`` over ``range(n)`` in micro-batches, halving the micro-batch on out-of-memory.

@@ -1,0 +1,258 @@
+"""Which UNet speed levers pay on this GPU: the SD1.5 InstructPix2Pix UNet alone, one variant per process.
+
+The batch editor's time is almost all UNet (100 steps x 3 guidance branches). This script times one UNet forward
+at the editor's shape (``3 x --batch`` samples, 512² -> 64² latents, 77 text tokens, fp16, random weights) for
+each variant of the levers in ``shared/docs/performance.md`` and prints the fraction of the roofline (UNet FLOPs
+over the measured bf16 matmul rate). It also times SDPA attention alone per backend at the UNet's attention
+shapes (head dim 40/80/160), since attention with head dim 40 is the part least suited to the tensor cores.
+
+Each variant runs in its own process (a clean ``torch.compile`` state) with a time limit; results are appended
+as JSON lines to ``--out`` so a cut-off run keeps what it measured. Needs a CUDA GPU, torch and diffusers.
+
+    python bench/bench_unet_levers.py --out levers.jsonl                  # all variants, ~8 minutes on an H200
+    python bench/bench_unet_levers.py --only eager,compile_cl_qkv         # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: name -> lever settings. ``attn``: SDPA backend (None = PyTorch's choice); ``inductor``: torch._inductor.config.
+VARIANTS: dict[str, dict] = {
+    "eager": {},
+    "eager_cl_qkv_cudnnbench": {"channels_last": True, "fuse_qkv": True, "cudnn_benchmark": True},
+    "compile_cl_qkv": {"channels_last": True, "fuse_qkv": True, "compile": "default"},
+    "compile_tuned": {"channels_last": True, "fuse_qkv": True, "compile": "default", "cudnn_benchmark": True,
+                      "inductor": {"conv_1x1_as_mm": True, "epilogue_fusion": False}},
+    "compile_tuned_cudnn_attn": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                                 "cudnn_benchmark": True, "attn": "cudnn",
+                                 "inductor": {"conv_1x1_as_mm": True, "epilogue_fusion": False}},
+    # cuDNN attention first in SDPA's priority order, as a context around each call (the way an editor would
+    # use it). On 2026-11-28 neither variant moved (2.857 / 2.047 ms per sample): that path did not engage the
+    # cuDNN kernel that is 1.8x faster alone; compile_tuned_cudnn_attn forces it with the global flags instead.
+    "eager_cudnn_first": {"attn_priority": True},
+    "compile_cl_qkv_cudnn_first": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                                   "attn_priority": True},
+    "compile_tuned_freezing": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                               "cudnn_benchmark": True,
+                               "inductor": {"conv_1x1_as_mm": True, "epilogue_fusion": False, "freezing": True}},
+    "compile_tuned_cudagraphs": {"channels_last": True, "fuse_qkv": True, "compile": "reduce-overhead",
+                                 "cudnn_benchmark": True,
+                                 "inductor": {"conv_1x1_as_mm": True, "epilogue_fusion": False}},
+    "compile_tuned_coordesc": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                               "cudnn_benchmark": True,
+                               "inductor": {"conv_1x1_as_mm": True, "epilogue_fusion": False,
+                                            "coordinate_descent_tuning": True,
+                                            "coordinate_descent_check_all_directions": True}},
+}
+
+#: (label, batch*heads multiplier, query tokens, key tokens, head dim) of the SD1.5 UNet's attention at 512².
+ATTN_SHAPES = [("self 64x64 d40", 8, 4096, 4096, 40), ("cross 64x64 d40", 8, 4096, 77, 40),
+               ("self 32x32 d80", 8, 1024, 1024, 80), ("self 16x16 d160", 8, 256, 256, 160)]
+
+
+def build_unet(torch):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        unet = UNet2DConditionModel(sample_size=64, in_channels=8, out_channels=4, cross_attention_dim=768,
+                                    block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
+                                    attention_head_dim=8)
+    return unet.to(torch.float16).eval()
+
+
+def cuda_time(torch, fn, reps: int) -> float:
+    """Median seconds of ``fn()`` over ``reps`` runs, timed with CUDA events."""
+    times = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        torch.cuda.synchronize()
+        times.append(a.elapsed_time(b) / 1000)
+    return statistics.median(times)
+
+
+def set_attention_backend(torch, name: str | None) -> None:
+    """Leave only SDPA backend ``name`` enabled (global flags, so a compiled graph sees them at trace time)."""
+    if name is None:
+        return
+    cuda = torch.backends.cuda
+    cuda.enable_flash_sdp(name == "flash")
+    cuda.enable_mem_efficient_sdp(name == "efficient")
+    cuda.enable_cudnn_sdp(name == "cudnn")
+    cuda.enable_math_sdp(name == "math")
+
+
+def run_variant(name: str, batch: int, reps: int) -> dict:
+    # No compiled-graph cache across variants: its key ignores the SDPA backend flags, so a variant that only
+    # changes attention would silently reuse the previous variant's graph (seen 2026-11-28).
+    os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
+    os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
+    import torch
+
+    cfg = VARIANTS[name]
+    torch.backends.cudnn.benchmark = bool(cfg.get("cudnn_benchmark"))
+    set_attention_backend(torch, cfg.get("attn"))
+    for key, value in cfg.get("inductor", {}).items():
+        setattr(torch._inductor.config, key, value)
+    unet = build_unet(torch)
+    if cfg.get("channels_last"):
+        unet.to(memory_format=torch.channels_last)
+    if cfg.get("fuse_qkv"):
+        unet.fuse_qkv_projections()
+    if cfg.get("compile"):
+        mode = None if cfg["compile"] == "default" else cfg["compile"]
+        unet = torch.compile(unet, mode=mode, dynamic=False)
+    n = 3 * batch
+    g = torch.Generator("cuda").manual_seed(0)
+    # Two input sets, alternated, so repeated runs do not just re-read one buffer.
+    inputs = [(torch.randn(n, 8, 64, 64, device="cuda", dtype=torch.float16, generator=g),
+               torch.randn(n, 77, 768, device="cuda", dtype=torch.float16, generator=g)) for _ in range(2)]
+    step = [0]
+
+    import contextlib
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    def attention():
+        if not cfg.get("attn_priority"):
+            return contextlib.nullcontext()
+        return sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION,
+                            SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH], set_priority=True)
+
+    def forward():
+        x, ctx = inputs[step[0] % 2]
+        step[0] += 1
+        with torch.inference_mode(), attention():
+            return unet(x, torch.tensor(500, device="cuda"), encoder_hidden_states=ctx, return_dict=False)[0]
+
+    t = time.perf_counter()
+    out = forward()
+    torch.cuda.synchronize()
+    first_s = time.perf_counter() - t
+    finite = bool(torch.isfinite(out).all())
+    for _ in range(2):
+        forward()
+    s = cuda_time(torch, forward, reps)
+    return {"variant": name, "settings": cfg, "batch_samples": n, "s_per_forward": round(s, 5),
+            "ms_per_sample": round(1000 * s / n, 4), "first_call_s": round(first_s, 1), "finite": finite,
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+
+
+def run_attention(batch: int, reps: int) -> list[dict]:
+    import torch
+    import torch.nn.functional as F
+
+    rows = []
+    for label, heads, nq, nk, d in ATTN_SHAPES:
+        b = 3 * batch
+        q = torch.randn(b, heads, nq, d, device="cuda", dtype=torch.float16)
+        k = torch.randn(b, heads, nk, d, device="cuda", dtype=torch.float16)
+        v = torch.randn_like(k)
+        flop = 4 * b * heads * nq * nk * d
+        for backend in ("flash", "efficient", "cudnn"):
+            set_attention_backend(torch, backend)
+            try:
+                F.scaled_dot_product_attention(q, k, v)
+                s = cuda_time(torch, lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v), reps)
+                rows.append({"attention": label, "backend": backend, "ms": round(1000 * s, 3),
+                             "tflops": round(flop / s / 1e12, 1)})
+            except RuntimeError as exc:
+                rows.append({"attention": label, "backend": backend, "error": str(exc).splitlines()[0][:120]})
+    return rows
+
+
+def roofline(batch: int) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        from diffusers import UNet2DConditionModel
+
+        unet = UNet2DConditionModel(sample_size=64, in_channels=8, out_channels=4, cross_attention_dim=768,
+                                    block_out_channels=(320, 640, 1280, 1280), layers_per_block=2,
+                                    attention_head_dim=8)
+        with FlopCounterMode(display=False) as fc:
+            unet(torch.randn(1, 8, 64, 64), torch.tensor([500]), encoder_hidden_states=torch.randn(1, 77, 768))
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn_like(a)
+    s = cuda_time(torch, lambda: a @ b, 10)
+    return {"unet_gflop": fc.get_total_flops() / 1e9, "matmul_tflops": 2 * 8192**3 / s / 1e12}
+
+
+def child(args) -> None:
+    out = run_attention(args.batch, args.reps) if args.child == "attention" else \
+        run_variant(args.child, args.batch, args.reps)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=48, help="editor micro-batch; the UNet sees 3x this many samples")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", help="comma-separated variants (default: all, in order)")
+    ap.add_argument("--budget", type=float, default=540, help="seconds for the whole sweep; later variants skip")
+    ap.add_argument("--variant-timeout", type=float, default=300)
+    ap.add_argument("--out", default="levers.jsonl")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        return child(args)
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    roof = roofline(args.batch)
+    ideal_ms = roof["unet_gflop"] / roof["matmul_tflops"]  # GFLOP / TFLOP/s = ms per sample
+    with out.open("a") as f:
+        f.write(json.dumps({"roofline": roof, "ideal_ms_per_sample": ideal_ms}) + "\n")
+    print(f"UNet {roof['unet_gflop']:.1f} GFLOP/sample, matmul {roof['matmul_tflops']:.0f} TFLOP/s, "
+          f"ideal {ideal_ms:.3f} ms/sample", flush=True)
+    names = ["attention"] + (args.only.split(",") if args.only else list(VARIANTS))
+    rows = []
+    for name in names:
+        left = args.budget - (time.perf_counter() - start)
+        if left < 30:
+            print(f"{name}: skipped (budget)", flush=True)
+            continue
+        cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch), "--reps", str(args.reps)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                  timeout=min(left, args.variant_timeout))
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            res = json.loads(lines[-1][7:]) if lines else {"variant": name, "error": proc.stderr[-800:]}
+        except subprocess.TimeoutExpired:
+            res = {"variant": name, "error": "timed out"}
+        if isinstance(res, dict) and "ms_per_sample" in res:
+            res["roofline_fraction"] = round(ideal_ms / res["ms_per_sample"], 3)
+            # Editor s/edit if the UNet were all: 100 steps x 3 branches.
+            res["unet_s_per_edit_100_steps"] = round(0.3 * res["ms_per_sample"], 4)
+        with out.open("a") as f:
+            f.write(json.dumps(res) + "\n")
+        rows.append(res)
+        print(json.dumps(res), flush=True)
+    print("\nvariant                        ms/sample  roofline  UNet s/edit  first call")
+    for r in rows:
+        if isinstance(r, dict) and "ms_per_sample" in r:
+            print(f"{r['variant']:<30} {r['ms_per_sample']:9.3f}  {r['roofline_fraction']:8.2f}  "
+                  f"{r['unet_s_per_edit_100_steps']:11.3f}  {r['first_call_s']:8.1f} s")
+        elif isinstance(r, dict):
+            print(f"{r.get('variant')}: {r.get('error', '')[-200:]}")
+        else:
+            for a in r:
+                print(f"  attention {a['attention']:<18} {a['backend']:<9} "
+                      + (f"{a['tflops']:6.1f} TFLOP/s" if "tflops" in a else a["error"]))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
