@@ -37,6 +37,8 @@ from genmix_core.errors import UserError
 from genmix_core.evaluate import DEFAULT_EPS, evaluate_model, parse_eps
 from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.jobs import JobReporter, request_cancel
+from genmix_core.mixing import DEFAULT_LAM_RANGE, check_lam_range
+from genmix_core.mixing.masks import check_fraction
 from genmix_core.models import BACKBONES, FINETUNE_MODES, build_model
 from genmix_core.seeds import content_key
 from genmix_core.train import CONDITIONS, NEEDS_EDITS, Budget, Cancelled, TrainConfig, pick_device, train_model
@@ -80,6 +82,7 @@ class CompareConfig:
     redraw: bool = True
     mask_set: str = "genmix"
     lam: float | None = None
+    lam_range: list[float] | None = None
     device: str = "auto"
     few_shot: list[int] = field(default_factory=list)
 
@@ -112,6 +115,14 @@ class CompareConfig:
         if not 0.0 < cfg.test_fraction < 1.0:
             raise UserError("err.train.bad_fraction", value=cfg.test_fraction)
         parse_eps(cfg.eps)
+        # λ of the re-drawn mixes: fixed with --lam, else drawn per mix from a range (recorded, default
+        # DEFAULT_LAM_RANGE). The stored GenMix images of the generation step always use one fixed λ.
+        if cfg.lam is not None:
+            if cfg.lam_range is not None:
+                raise UserError("err.train.lam_and_range", lam=cfg.lam, range=cfg.lam_range)
+            cfg.lam = check_fraction("lam", cfg.lam)
+        else:
+            cfg.lam_range = list(check_lam_range(DEFAULT_LAM_RANGE if cfg.lam_range is None else cfg.lam_range))
         try:
             cfg.few_shot = sorted({int(k) for k in cfg.few_shot})
         except (TypeError, ValueError):
@@ -142,6 +153,15 @@ class CompareConfig:
 
 # --- the job -------------------------------------------------------------------------------------------------
 
+def _stored_lam(cfg: CompareConfig) -> float:
+    """λ of the stored GenMix images (used with ``redraw=False``): the fixed λ, else the middle of the range
+    (0.2, the authors' value, for the default range)."""
+    if cfg.lam is not None:
+        return float(cfg.lam)
+    low, high = cfg.lam_range
+    return round((low + high) / 2, 6)
+
+
 def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -> Path:
     """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
     from genmix_core.generate import GenerateConfig, run_generation
@@ -153,7 +173,7 @@ def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -
     old = read_json(gen_dir / "config.json")
     fresh = not (isinstance(old, dict) and isinstance(old.get("args"), dict) and "include" not in old["args"])
     gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
-                          model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=cfg.lam,
+                          model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=_stored_lam(cfg),
                           prompt_set=prompt_set, include=list(train_rel) if fresh else None)
     def progress(done: int, total: int | None = None) -> None:
         reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
@@ -170,7 +190,8 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
              reporter: JobReporter, done_before: int, few_shot_k: int | None = None) -> dict:
     torch.manual_seed(seed)
     model = build_model(cfg.backbone, len(data.classes), size=cfg.size, finetune=cfg.finetune)
-    mix_options = {"mask_set": cfg.mask_set, **({"lam": cfg.lam} if cfg.lam is not None else {})}
+    mix_options = {"mask_set": cfg.mask_set,
+                   **({"lam": cfg.lam} if cfg.lam is not None else {"lam_range": tuple(cfg.lam_range)})}
     pool = build_pool(data, condition, seed=seed, redraw=cfg.redraw, mix_options=mix_options)
     tcfg = TrainConfig(condition=condition, lr=cfg.learning_rate)
     device = pick_device(cfg.device)

@@ -30,6 +30,16 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be integers separated by commas, got {text!r}") from None
 
 
+def _lam_range(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in _csv(text)]
+    except ValueError:
+        values = []
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"--lam-range needs two numbers LOW,HIGH, e.g. 0.1,0.3, got {text!r}")
+    return values
+
+
 def _ks(text: str) -> list[int]:
     try:
         ks = [int(k) for k in _csv(text)]
@@ -73,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-redraw", dest="redraw", action="store_false",
                    help="train on the stored GenMix images instead of re-drawing the mix every pass")
     p.add_argument("--mask-set", default="genmix")
-    p.add_argument("--lam", type=float, help="fractal blend weight λ (default 0.2)")
+    p.add_argument("--lam", type=float, help="fractal blend weight λ, fixed for every mix (default: drawn per "
+                                             "mix from --lam-range)")
+    p.add_argument("--lam-range", type=_lam_range, metavar="LOW,HIGH",
+                   help="range λ is drawn from for each re-drawn mix (default 0.1,0.3: the authors' 0.2 on average)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
     p.add_argument("--few-shot", type=_ks, default=[], metavar="K,...",
                    help="also train every condition and seed on k originals per class for each k, e.g. 1,2,5,10 "
@@ -89,7 +102,8 @@ def config_from_args(argv: list[str] | None = None) -> CompareConfig:
         batch_size=a.batch_size, backbone=a.backbone, finetune=a.finetune, size=a.size, lr=a.lr, eps=a.eps,
         pgd_steps=a.pgd_steps, test_fraction=a.test_fraction, split_seed=a.split_seed, edits=a.edits,
         editor=a.editor, model=a.model, prompts=a.prompts, prompt_set=a.prompt_set, gen_seed=a.gen_seed,
-        redraw=a.redraw, mask_set=a.mask_set, lam=a.lam, device=a.device, few_shot=a.few_shot)
+        redraw=a.redraw, mask_set=a.mask_set, lam=a.lam, lam_range=a.lam_range, device=a.device,
+        few_shot=a.few_shot)
 
 
 def cli_args(cfg: CompareConfig) -> list[str]:
@@ -112,6 +126,8 @@ def cli_args(cfg: CompareConfig) -> list[str]:
         args.append("--no-redraw")
     if cfg.few_shot:
         args += ["--few-shot", ",".join(str(k) for k in cfg.few_shot)]
+    if cfg.lam_range is not None:
+        args += ["--lam-range", ",".join(str(v) for v in cfg.lam_range)]
     return args
 
 

@@ -163,6 +163,15 @@ def _review(run_dir: Path) -> None:
                            mime="application/zip", key="gen_download_zip")
 
 
+def _editor_notes(job) -> None:
+    """What the editor had to change on the way (GPU memory ran short, torch.compile failed), in plain words."""
+    for event in (job.extra or {}).get("editor_events", []) if job else []:
+        if event.get("event") == "oom_backoff":
+            st.info(t("gen.page.event.oom_backoff", old=event.get("from"), new=event.get("to")))
+        elif event.get("event") == "compile_failed":
+            st.info(t("gen.page.event.compile_failed"))
+
+
 def _toggle(run_dir: Path, item_id: str, key: str) -> None:
     manifest.set_accepted(run_dir, item_id, bool(st.session_state[key]))
 
@@ -181,6 +190,7 @@ if not runs:
 run_dir = run_picker(runs, t("gen.page.run"), key="gen_run_pick", session_key=KEY_GEN_RUN)
 
 job = job_panel(run_dir, key="gen_job")
+_editor_notes(job)
 resume_button(job, t("gen.page.resume"), "gen_resume", lambda: _start(load_config(run_dir), run_dir))
 if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs
     _review(run_dir)

@@ -15,7 +15,7 @@ from genmix_core import manifest
 from genmix_core.compare import CompareConfig, list_train_runs, load_config, load_results
 from genmix_core.compare_cli import cli_args
 from genmix_core.evaluate import DEFAULT_EPS
-from genmix_core.mixing import DEFAULT_LAM
+from genmix_core.mixing import DEFAULT_LAM_RANGE
 from genmix_core.jobs import ACTIVE, read_job, start_process
 from genmix_core.models import BACKBONES
 from genmix_core.results import RESULTS_FILE
@@ -47,6 +47,14 @@ def _start(cfg: CompareConfig) -> None:
     st.session_state[KEY_TRAIN_RUN] = cfg.out
 
 
+def _lam_settings(lam_range: tuple[float, float] | None) -> dict:
+    """The slider's λ range as CompareConfig settings: both ends equal means one fixed λ."""
+    if lam_range is None:
+        return {}
+    low, high = (round(float(v), 4) for v in lam_range)
+    return {"lam": low} if low == high else {"lam_range": [low, high]}
+
+
 def _settings_form() -> None:
     """Conditions, budget, seeds, model and where the GenMix images come from; then Start."""
     labels = {c: t(f"train.cond.{c}") for c in CONDITIONS}
@@ -68,10 +76,10 @@ def _settings_form() -> None:
                          key="train_finetune", disabled=backbone == "small_cnn")
     size = right.selectbox(t("train.page.size"), SIZES, index=SIZES.index(112), key="train_size")
     eps = st.text_input(t("train.page.eps"), ",".join(DEFAULT_EPS), key="train_eps", help=t("train.page.eps_help"))
-    lam = None
+    lam_range = None
     if "genmix" in conditions:
-        lam = st.slider(t("mix.param.lam"), 0.0, 1.0, DEFAULT_LAM, 0.05, key="train_lam",
-                        help=t("train.page.lam_help"))
+        lam_range = st.slider(t("train.page.lam_range"), 0.0, 1.0, DEFAULT_LAM_RANGE, 0.05, key="train_lam",
+                              help=t("train.page.lam_help"))
     use_onsite = st.toggle(t("train.page.use_onsite", n=n_onsite), value=n_onsite > 0, disabled=n_onsite == 0,
                            key="train_use_onsite")
     ks_text = ""
@@ -108,7 +116,7 @@ def _settings_form() -> None:
             eps=[e for e in eps.replace(" ", "").split(",") if e],
             test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
             prompts=list(restore_active_prompts(proj) or []), few_shot=few_shot,
-            lam=None if lam is None or lam == DEFAULT_LAM else float(lam))
+            **_lam_settings(lam_range))
         try:
             cfg.validated()  # bad settings are shown here, before an empty run folder is made
             cfg.out = str(proj.new_run_dir("train"))

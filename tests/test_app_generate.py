@@ -138,3 +138,24 @@ def test_japanese_page_and_bad_setting_shows_the_error_in_japanese():
     assert not at.exception
     assert any("フラクタル画像フォルダ" in e.value for e in at.error)
     assert not proj.runs_dir.exists() or not any(proj.runs_dir.iterdir())  # no run folder for a refused start
+
+
+def test_what_the_editor_changed_on_the_way_is_told_in_the_users_language():
+    _project()
+    at = _page().run()
+    at.button(key="gen_start").click().run()
+    run_dir = Path(at.session_state["gen_run"])
+    _wait_done(run_dir)
+    job = json.loads((run_dir / "job.json").read_text())
+    assert job["extra"]["editor_events"] == []                     # the style filter changes nothing
+    # As a diffusion run on a small GPU records it:
+    job["extra"]["editor_events"] = [{"event": "oom_backoff", "stage": "denoise", "from": 8, "to": 4},
+                                     {"event": "compile_failed", "error": "no triton"}]
+    (run_dir / "job.json").write_text(json.dumps(job))
+    for lang in ("en", "ja"):
+        at = _page(lang).run()
+        assert not at.exception
+        infos = [i.value for i in at.info]
+        assert t("gen.page.event.oom_backoff", lang, old=8, new=4) in infos
+        assert t("gen.page.event.compile_failed", lang) in infos
+    assert "8" in t("gen.page.event.oom_backoff", "ja", old=8, new=4)

@@ -171,6 +171,26 @@ def test_cli_user_errors_exit_2_with_the_fix(tiny, tmp_path, capsys, argv, needl
     assert job["status"] == "failed" and job["error_key"].startswith("err.train.")
 
 
+def test_lambda_is_drawn_from_a_recorded_range_unless_fixed(tiny, tmp_path, capsys):
+    from genmix_core.compare import CompareConfig
+    from genmix_core.compare_cli import config_from_args
+
+    base = ["--data", str(tiny[0]), "--out", str(tmp_path / "o")]
+    assert config_from_args(base).validated().lam_range == [0.1, 0.3]     # recorded, so a rerun can check it
+    assert config_from_args([*base, "--lam-range", "0,0.1"]).validated().lam_range == [0.0, 0.1]
+    fixed = config_from_args([*base, "--lam", "0.05"]).validated()
+    assert fixed.lam == 0.05 and fixed.lam_range is None
+    with pytest.raises(UserError) as exc:
+        CompareConfig(data=str(tiny[0]), out=str(tmp_path / "o"), lam=0.1, lam_range=[0, 0.2]).validated()
+    assert exc.value.key == "err.train.lam_and_range"
+    with pytest.raises(UserError) as exc:
+        config_from_args([*base, "--lam-range", "0.3,0.1"]).validated()
+    assert exc.value.key == "err.mix.bad_lam_range"
+    with pytest.raises(SystemExit) as stop:
+        main([*base, "--lam-range", "0.1"])
+    assert stop.value.code == 2 and "two numbers" in capsys.readouterr().err
+
+
 def test_html_report_is_self_contained_in_both_languages(finished):
     from genmix_core.report import all_figures, export_html
 

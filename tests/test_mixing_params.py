@@ -184,3 +184,25 @@ def test_to_array_and_to_image_round_trip():
     assert to_array(source) is not source
     with pytest.raises(UserError, match=r"shape \(2, 2, 4\)"):
         to_image(np.zeros((2, 2, 4)))
+
+
+def test_lambda_range_draws_lambda_last_and_records_it():
+    from genmix_core.mixing import DEFAULT_LAM_RANGE
+
+    fixed = [sample_mix_params(s) for s in range(300)]
+    drawn = [sample_mix_params(s, lam_range=DEFAULT_LAM_RANGE) for s in range(300)]
+    # Same mask and fractal as without the range: λ is the only new draw.
+    assert [(p.mask, p.fractal_seed) for p in fixed] == [(p.mask, p.fractal_seed) for p in drawn]
+    lams = np.array([p.lam for p in drawn])
+    assert lams.min() >= 0.1 and lams.max() <= 0.3 and len(set(lams)) == 300
+    assert abs(lams.mean() - 0.2) < 0.02                      # the authors' λ on average
+    assert drawn == [sample_mix_params(s, lam_range=(0.1, 0.3)) for s in range(300)]
+    assert {sample_mix_params(s, lam_range=(0.05, 0.05)).lam for s in range(5)} == {0.05}
+
+
+@pytest.mark.parametrize("bad", [(0.3, 0.1), (0.1,), (-0.1, 0.2), (0.1, 1.5), "0.1-0.3"])
+def test_bad_lambda_range_teaches(bad):
+    with pytest.raises(UserError) as exc:
+        sample_mix_params(0, lam_range=bad)
+    assert exc.value.key in ("err.mix.bad_lam_range", "err.mix.out_of_range", "err.mix.not_a_number")
+    assert exc.value.message("ja") and exc.value.message("en")

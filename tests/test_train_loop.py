@@ -164,3 +164,15 @@ def test_training_learns_an_easy_task():
     with torch.no_grad():
         acc = (model(x).argmax(1).numpy() == labels).mean()
     assert acc > 0.95 and stats.final_loss < 0.5
+
+
+def test_redrawn_lambda_follows_the_pool_range_and_stays_reproducible():
+    pool = _pool(20, genmix=True, seed=3)
+    mixed = [i for i, it in enumerate(pool.items) if it.edit >= 0]
+    pool.mix_options = {"lam_range": (0.0, 0.1)}
+    lams = [pool.mix_params(i, p).lam for i in mixed for p in range(4)]
+    assert all(0.0 <= v <= 0.1 for v in lams) and len(set(lams)) == len(lams)    # a fresh λ per draw
+    twin = _pool(20, genmix=True, seed=3)
+    twin.mix_options = {"lam_range": (0.0, 0.1)}
+    assert [twin.mix_params(i, p).lam for i in mixed for p in range(4)] == lams
+

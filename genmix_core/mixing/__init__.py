@@ -13,7 +13,7 @@ Example:
     (64, 64, 3)
 """
 
-from genmix_core.mixing.blend import DEFAULT_LAM, fractal_blend, hybrid
+from genmix_core.mixing.blend import DEFAULT_LAM, DEFAULT_LAM_RANGE, fractal_blend, hybrid
 from genmix_core.mixing.fractal_folder import FractalFolder
 from genmix_core.mixing.fractals import procedural_fractal
 from genmix_core.mixing.masks import (
@@ -29,6 +29,7 @@ from genmix_core.mixing.params import (
     MixParams,
     MixResult,
     apply_mix,
+    check_lam_range,
     sample_mix_params,
     to_array,
     to_image,
@@ -36,6 +37,7 @@ from genmix_core.mixing.params import (
 
 __all__ = [
     "DEFAULT_LAM",
+    "DEFAULT_LAM_RANGE",
     "DEFAULT_RADIUS",
     "DEFAULT_RAMP",
     "DEFAULT_SOFTNESS",
@@ -46,6 +48,7 @@ __all__ = [
     "MixParams",
     "MixResult",
     "apply_mix",
+    "check_lam_range",
     "fractal_blend",
     "hybrid",
     "make_mask",

@@ -17,6 +17,9 @@ from genmix_core.mixing.masks import check_fraction
 
 DEFAULT_LAM = 0.2
 """Fractal blend weight λ of the released DiffuseMix/GenMix code."""
+DEFAULT_LAM_RANGE = (0.1, 0.3)
+"""λ range of the mixes re-drawn during training (``sample_mix_params(lam_range=...)``): a fresh λ for every
+draw, like the fresh mask and fractal, centred on the authors' 0.2 so that its mean stays theirs."""
 
 
 def as_image_array(value: object, name: str) -> np.ndarray:

@@ -115,8 +115,10 @@ def sample_mix_params(
     softness: float = DEFAULT_SOFTNESS,
     lam: float = DEFAULT_LAM,
     fractal_source: str = "procedural",
+    lam_range: tuple[float, float] | None = None,
 ) -> MixParams:
-    """Draw the random choices of one mix: the mask kind (uniform over the set), then a 63-bit fractal seed.
+    """Draw the random choices of one mix: the mask kind (uniform over the set), then a 63-bit fractal seed,
+    then — only with ``lam_range`` — λ.
 
     Args:
         rng: a seeded ``numpy.random.Generator`` (or an int seed for one), e.g.
@@ -125,6 +127,8 @@ def sample_mix_params(
             mask kinds to draw from.
         ramp, radius, softness, lam: fixed values recorded as given (see :func:`make_mask`, :func:`fractal_blend`).
         fractal_source: ``"procedural"`` or ``"folder"``.
+        lam_range: ``(low, high)`` in [0, 1]: λ is drawn uniformly from it (and recorded) instead of taking
+            ``lam``. Drawn last, so the mask kind and fractal seed are the same as without it.
 
     Returns:
         A validated :class:`MixParams`.
@@ -143,8 +147,24 @@ def sample_mix_params(
             raise UserError("err.mix.mask_set", value="()", choices=", ".join(MASK_SETS))
     mask = kinds[int(rng.integers(len(kinds)))]
     seed = int(rng.integers(0, _SEED_LIMIT, dtype=np.int64))
+    if lam_range is not None:
+        low, high = check_lam_range(lam_range)
+        lam = float(rng.uniform(low, high)) if high > low else low
     return MixParams(mask=mask, ramp=ramp, radius=radius, softness=softness, lam=lam, fractal_seed=seed,
                      fractal_source=fractal_source)
+
+
+def check_lam_range(lam_range: object) -> tuple[float, float]:
+    """``(low, high)`` as floats with 0 <= low <= high <= 1, else ``UserError`` naming the bad bound."""
+    try:
+        low, high = lam_range  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise UserError("err.mix.bad_lam_range", value=lam_range) from None
+    low = check_fraction("λ low", low)
+    high = check_fraction("λ high", high)
+    if low > high:
+        raise UserError("err.mix.bad_lam_range", value=f"{low:g}, {high:g}")
+    return low, high
 
 
 def to_array(image: Image.Image | np.ndarray) -> np.ndarray:
