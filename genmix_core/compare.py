@@ -247,7 +247,7 @@ def _few_shot_results(cfg: CompareConfig, data: TrainingData, runs: dict[int, li
 
 
 def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[dict], status: str,
-             gen_dir: Path | None, few_runs: dict[int, list[dict]] | None = None,
+             generation: dict | None, few_runs: dict[int, list[dict]] | None = None,
              timings: dict | None = None) -> dict:
     return {
         "version": RESULTS_VERSION, "kind": "train", "status": status, "updated": time.time(),
@@ -261,7 +261,7 @@ def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[
                   "n_test": len(data.test), "by": "original image (content hash)",
                   "test_images": data.test["rel"].tolist()},
         "cross_domain": ({"path": cfg.test, "n": len(data.cross)} if data.cross is not None else None),
-        "generation": ({"path": str(gen_dir), "n_edits": len(data.edits)} if data.edits is not None else None),
+        "generation": generation,
         "conditions": summarize(runs, cfg.conditions, data.classes),
         "runs": runs,
         "few_shot": _few_shot_results(cfg, data, few_runs or {}),
@@ -286,13 +286,19 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
                         test_dir=cfg.test)
     timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
-    gen_dir = None
+    generation = None
     if any(c in NEEDS_EDITS for c in cfg.conditions):
         t0 = time.perf_counter()
         gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist())
         attach_edits(data, gen_dir, raw=cfg.redraw or "edits" in cfg.conditions,
                      mixed=not cfg.redraw and "genmix" in cfg.conditions)
         timings["generation_s"] = round(time.perf_counter() - t0, 2)
+        # Which editor made the edits, so a report can say whether they are diffusion edits (honest labels).
+        gen_config = read_json(gen_dir / "config.json")
+        made_by = gen_config.get("args") if isinstance(gen_config, dict) else None
+        made_by = made_by if isinstance(made_by, dict) else {}
+        generation = {"path": str(gen_dir), "n_edits": len(data.edits), "editor": made_by.get("editor"),
+                      "model": made_by.get("model")}
     budget = Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)
     runs_dir = out / RUNS_DIR
     # One list of (k or None, condition, seed): the full-data runs, then the few-shot ones, smallest k first.
@@ -317,7 +323,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     budgets = {k: (budget if k is None else _few_shot_budget(cfg, data, k)) for k in [None, *cfg.few_shot]}
     reporter.update(done=0, total=sum(budgets[k].steps for k, _, _ in todo), force=True)
     status = "running"
-    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, gen_dir, few_runs, timings))
+    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, generation, few_runs, timings))
     try:
         done = 0
         for k, cond, seed in todo:
@@ -327,7 +333,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
             atomic_write_json(path_of(k, cond, seed), run)
             keep(k, run)
             atomic_write_json(out / RESULTS_FILE,
-                              _results(cfg, data, budget, runs, status, gen_dir, few_runs, timings))
+                              _results(cfg, data, budget, runs, status, generation, few_runs, timings))
         status = "done"
         reporter.update(done=reporter.state.total, message_key="train.job.done", force=True)
     except Cancelled:
@@ -338,7 +344,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         raise
     finally:
         runs.sort(key=lambda r: (cfg.conditions.index(r["condition"]), r["seed"]))
-        results = _results(cfg, data, budget, runs, status, gen_dir, few_runs, timings)
+        results = _results(cfg, data, budget, runs, status, generation, few_runs, timings)
         atomic_write_json(out / RESULTS_FILE, results)
         if own_reporter:  # main() reports the outcome itself (with the error text)
             reporter.finish(status)

@@ -138,6 +138,28 @@ def budget_text(results: dict, lang: str = "en") -> str:
              n_text=count_text("originals", b["n_train_originals"], lang))
 
 
+def genmix_text(results: dict, lang: str = "en") -> str:
+    """One sentence on how the GenMix images and edits were made: which editor (so a style-filter run is never
+    read as diffusion edits), the masks and λ; "" when no condition used them."""
+    gen, cfg = results.get("generation"), results.get("config", {})
+    if not gen or not any(c in ("genmix", "edits") for c in cfg.get("conditions", [])):
+        return ""
+    from genmix_core.editing.registry import LABEL_KEYS
+
+    editor = gen.get("editor")
+    made_by = t(LABEL_KEYS[editor], lang) if editor in LABEL_KEYS else t("train.report.editor_unknown", lang)
+    if gen.get("model") and editor != "offline":
+        made_by += f" ({gen['model']})"
+    if cfg.get("lam") is not None:
+        lam = t("train.report.lam_fixed", lang, lam=f"{cfg['lam']:g}")
+    elif cfg.get("lam_range"):
+        lam = t("train.report.lam_range", lang, low=f"{cfg['lam_range'][0]:g}", high=f"{cfg['lam_range'][1]:g}")
+    else:  # results from before λ was re-drawn: the fixed default of the time
+        lam = t("train.report.lam_fixed", lang, lam="0.2")
+    return t("train.report.genmix_settings", lang, editor=made_by, mask_set=cfg.get("mask_set", "genmix"),
+             lam=lam, redraw=t(f"train.report.redraw.{bool(cfg.get('redraw', True))}", lang))
+
+
 def has_few_shot(results: dict) -> bool:
     """Whether the results hold at least one finished point of a few-shot curve."""
     points = (results.get("few_shot") or {}).get("points") or {}
@@ -236,6 +258,7 @@ def export_html(results: dict, lang: str = "en") -> str:
             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
             f"<h1>{title}</h1><p>{html.escape(budget_text(results, lang))}</p><p>{html.escape(settings)}</p>"
+            f"<p>{html.escape(genmix_text(results, lang))}</p>"
             f"<p>{html.escape(t('train.report.std_note', lang))}</p>"
             + (f"<p>{html.escape(few_shot_text(results, lang))}</p>" if has_few_shot(results) else "") +
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -141,6 +141,8 @@ def _results(run_dir: Path) -> None:
         return
     ln = lang()
     st.caption(report.budget_text(results, ln))
+    if report.genmix_text(results, ln):
+        st.caption(report.genmix_text(results, ln))
     st.dataframe(report.summary_rows(results, ln), hide_index=True)
     st.caption(t("train.report.std_note"))
     for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):

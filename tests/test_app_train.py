@@ -146,3 +146,8 @@ def test_fractal_weight_is_offered_for_genmix_only_and_reaches_the_run():
     # The stored GenMix images (for --no-redraw) take the middle of the range.
     mixes = pd.read_csv(run_dir / "generation" / "manifest.csv")["lam"]
     assert set(mixes) == {0.1}
+    # The results say how the GenMix images were made: by the style filter, λ drawn from the chosen range.
+    at.run()
+    assert not at.exception
+    made = [c.value for c in at.caption if c.value.startswith("GenMix images and edits")]
+    assert len(made) == 1 and "Style filter" in made[0] and "0.05–0.15" in made[0]

@@ -191,6 +191,27 @@ def test_lambda_is_drawn_from_a_recorded_range_unless_fixed(tiny, tmp_path, caps
     assert stop.value.code == 2 and "two numbers" in capsys.readouterr().err
 
 
+def test_report_says_which_editor_made_the_edits_and_how_they_were_mixed(finished):
+    from genmix_core.report import export_html, genmix_text
+
+    res = load_results(finished)
+    assert res["generation"]["editor"] == "offline"
+    en, ja = genmix_text(res, "en"), genmix_text(res, "ja")
+    assert "Style filter (offline, no AI model)" in en and "AI edit" not in en
+    assert "0.1–0.3" in en and "re-drawn" in en
+    assert "スタイルフィルタ" in ja and "0.1〜0.3" in ja
+    assert en in export_html(res, "en")
+    pix2pix = {**res, "generation": {**res["generation"], "editor": "instruct-pix2pix", "model": "my/p2p"},
+               "config": {**res["config"], "lam": 0.05, "lam_range": None, "redraw": False}}
+    text = genmix_text(pix2pix, "en")
+    assert "InstructPix2Pix" in text and "my/p2p" in text and "fixed at 0.05" in text and "stored" in text
+    # Results from before λ was re-drawn have no lam_range: they used the fixed 0.2 of the time.
+    old = {**res, "config": {k: v for k, v in res["config"].items() if k != "lam_range"}}
+    assert "fixed at 0.2" in genmix_text(old, "en")
+    baseline_only = {**res, "config": {**res["config"], "conditions": ["baseline", "mixup"]}}
+    assert genmix_text(baseline_only, "en") == ""
+
+
 def test_html_report_is_self_contained_in_both_languages(finished):
     from genmix_core.report import all_figures, export_html
 
