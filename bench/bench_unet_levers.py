@@ -172,7 +172,7 @@ def run_attention(batch: int, reps: int) -> list[dict]:
     return rows
 
 
-def roofline(batch: int) -> dict:
+def roofline() -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -211,7 +211,7 @@ def main(argv=None) -> None:
 
     start = time.perf_counter()
     out = Path(args.out)
-    roof = roofline(args.batch)
+    roof = roofline()
     ideal_ms = roof["unet_gflop"] / roof["matmul_tflops"]  # GFLOP / TFLOP/s = ms per sample
     with out.open("a") as f:
         f.write(json.dumps({"roofline": roof, "ideal_ms_per_sample": ideal_ms}) + "\n")

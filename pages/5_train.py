@@ -141,8 +141,9 @@ def _results(run_dir: Path) -> None:
         return
     ln = lang()
     st.caption(report.budget_text(results, ln))
-    if report.genmix_text(results, ln):
-        st.caption(report.genmix_text(results, ln))
+    made_by = report.genmix_text(results, ln)
+    if made_by:
+        st.caption(made_by)
     st.dataframe(report.summary_rows(results, ln), hide_index=True)
     st.caption(t("train.report.std_note"))
     for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):
