@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from genmix_core.data import list_projects, open_project
 from genmix_core.errors import UserError
 from genmix_core.i18n import LANGS
 from genmix_core.paths import safe_name
@@ -28,12 +29,7 @@ init_session()
 
 
 def _project_names() -> list[str]:
-    try:
-        from genmix_core.project import list_projects
-        names = list(list_projects())
-    except ImportError:  # the project module is optional while the app is assembled
-        names = []
-    return sorted(set(names) | {project_name()})
+    return sorted(set(list_projects()) | {project_name()})
 
 
 def _create_project() -> None:
@@ -45,8 +41,6 @@ def _create_project() -> None:
     try:
         name = safe_name(raw)
         existed = name in _project_names()
-        from genmix_core.project import open_project
-
         open_project(name, create=True)
     except UserError as exc:
         st.session_state[FLASH_KEY] = ("error", exc.key, exc.params)

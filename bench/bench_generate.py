@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genmix_core import manifest  # noqa: E402
+from genmix_core.generate import manifest  # noqa: E402
 from genmix_core.editing.offline import OfflineStyleEditor  # noqa: E402
 from genmix_core.generate import GenerateConfig, create_editor_for, run_generation  # noqa: E402
-from genmix_core.generate_pipeline import available_cpus  # noqa: E402
+from genmix_core.generate.pipeline import available_cpus  # noqa: E402
 from genmix_core.mixing import fractals  # noqa: E402
 from genmix_core.paths import SAMPLE_DATA_DIR  # noqa: E402
 

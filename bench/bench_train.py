@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from genmix_core.compare import CompareConfig, format_table, run_compare  # noqa: E402
+from genmix_core.train import CompareConfig, format_table, run_compare  # noqa: E402
 from genmix_core.paths import SAMPLE_DATA_DIR  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

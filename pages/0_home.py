@@ -62,8 +62,6 @@ def _pictures() -> None:
 st.subheader(t("ui.home.pictures"))
 try:
     _pictures()
-except ImportError:  # mixing core or offline editor not installed yet
-    st.info(t("ui.home.no_sample"))
 except Exception as exc:  # the home page must always render
     show_error(exc)
 
@@ -71,10 +69,8 @@ except Exception as exc:  # the home page must always render
 @st.cache_resource(show_spinner=False)
 def _device_info() -> dict | None:
     """``describe_device()`` once per process (it imports torch, which takes seconds)."""
-    try:
-        from genmix_core.editing.loading import describe_device
-    except ImportError:
-        return None
+    from genmix_core.editing.loading import describe_device
+
     return describe_device()
 
 
@@ -92,10 +88,8 @@ def _device_text() -> str | None:
 
 def _editor_rows(notes: list[str]) -> list[dict[str, str]] | None:
     """Table rows of the editors; their long "why not / how fast" notes go to ``notes`` (shown below)."""
-    try:
-        from genmix_core.editing.registry import editor_choices
-    except ImportError:
-        return None
+    from genmix_core.editing.registry import editor_choices
+
     rows = []
     for choice in editor_choices():
         reason = getattr(choice, "reason_key", None)

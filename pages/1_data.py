@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from genmix_core import data as data_core
 from ui.datafiles import delete_class
 from ui.state import lang as session_lang
 from ui.state import ensure_app_navigation, project, project_name, t
@@ -58,15 +59,12 @@ def _show_report() -> None:
 
 
 def _scan(proj, split: str) -> pd.DataFrame:
-    from genmix_core.data import scan_split
-
-    return scan_split(proj, split)
+    return data_core.scan_split(proj, split)
 
 
 try:
     proj = project()
-    from genmix_core import data as data_core
-except Exception as exc:  # an unusable project name, or the data module not installed yet
+except Exception as exc:  # an unusable project name
     show_error(exc)
     st.stop()
 

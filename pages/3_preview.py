@@ -20,7 +20,6 @@ from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, e
                       prompt_filters, restore_active_prompts, t)
 from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
 
-FALLBACK_PROMPT_SET = "factory"
 SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
 SEED_KEY = "preview_fractal_seed"
 
@@ -48,11 +47,9 @@ def _prompt_choices() -> list[str]:
     active = restore_active_prompts(proj)
     if active:
         return active
-    from genmix_core.prompts import list_prompt_sets
+    from genmix_core.prompts import list_prompt_sets, pick_prompt_set
 
-    sets = {s.name: s for s in list_prompt_sets(None)}
-    chosen = sets.get(FALLBACK_PROMPT_SET) or next(iter(sets.values()))
-    return [p.text for p in chosen.prompts]
+    return [p.text for p in pick_prompt_set(list_prompt_sets(None)).prompts]
 
 
 def _editor_choices(model: str | None) -> dict:

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from genmix_core import manifest
-from genmix_core.generate import GenerateConfig, cli_args, load_config
-from genmix_core.jobs import ACTIVE, read_job, start_process
+from genmix_core.generate import GenerateConfig, manifest
+from genmix_core.jobconfig import launch, resume
+from genmix_core.jobs import ACTIVE, read_job
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
                       restore_active_prompts, t)
 from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
                         square_thumbnail)
 
-FALLBACK_PROMPT_SET = "factory"
 PAGE_SIZE = 12
-MODULE = "genmix_core.generate"
 
 ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("gen.page.title"))
@@ -31,7 +29,7 @@ try:
     from genmix_core.data import scan_split
     from genmix_core.editing.registry import editor_choices
     from genmix_core.mixing import DEFAULT_LAM, DEFAULT_RAMP, MASK_SETS
-    from genmix_core.prompts import list_prompt_sets
+    from genmix_core.prompts import list_prompt_sets, pick_prompt_set
 
     proj = project()
     images = scan_split(proj, "train")
@@ -42,7 +40,8 @@ except Exception as exc:
 
 
 def _start(cfg: GenerateConfig, run_dir: Path) -> None:
-    start_process(run_dir, MODULE, cli_args(cfg), kind="generate")
+    """Write the run's config.json (checked settings) and start the worker on it."""
+    launch(run_dir, cfg.resolved())
     st.session_state[KEY_GEN_RUN] = str(run_dir)
 
 
@@ -50,7 +49,7 @@ def _settings_form() -> None:
     """Prompts, editor and mixing settings, then Start (a new run folder)."""
     active = restore_active_prompts(proj)
     set_name = st.session_state.get(KEY_PROMPT_SET)
-    pset = prompt_sets.get(set_name) or prompt_sets.get(FALLBACK_PROMPT_SET) or next(iter(prompt_sets.values()))
+    pset = pick_prompt_set(prompt_sets.values(), set_name)
     options = list(dict.fromkeys([*(active or []), *(p.text for p in pset.prompts)]))
     st.caption(t("gen.page.prompt_set", name=localized(pset.title, pset.name)))
     prompts = st.multiselect(t("gen.page.prompts"), options, default=active or options[:4], key="gen_prompts")
@@ -191,6 +190,6 @@ run_dir = run_picker(runs, t("gen.page.run"), key="gen_run_pick", session_key=KE
 
 job = job_panel(run_dir, key="gen_job")
 _editor_notes(job)
-resume_button(job, t("gen.page.resume"), "gen_resume", lambda: _start(load_config(run_dir), run_dir))
+resume_button(job, t("gen.page.resume"), "gen_resume", lambda: resume(run_dir, GenerateConfig))
 if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs
     _review(run_dir)

@@ -1,8 +1,8 @@
 """Train & Compare: fine-tune a small classifier with and without GenMix at a matched budget, then compare.
 
-The run is ``python -m genmix_core.compare`` in its own process (``genmix_core.jobs.start_process``) writing
+The run is ``python -m genmix_core.train`` in its own process (``genmix_core.jobs.start_process``) writing
 into a new run folder of the project; ``job_panel`` follows it, and the charts come from ``results.json``
-(``genmix_core.report``), also while later seeds still run. Earlier runs stay selectable.
+(``genmix_core.train.report``), also while later seeds still run. Earlier runs stay selectable.
 """
 
 from __future__ import annotations
@@ -11,19 +11,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from genmix_core import manifest
-from genmix_core.compare import CompareConfig, list_train_runs, load_config, load_results
-from genmix_core.compare_cli import cli_args
-from genmix_core.evaluate import DEFAULT_EPS
+from genmix_core.generate import manifest
+from genmix_core.jobconfig import launch, resume
+from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
-from genmix_core.jobs import ACTIVE, read_job, start_process
-from genmix_core.models import BACKBONES
-from genmix_core.results import RESULTS_FILE
-from genmix_core.train import CONDITIONS, NEEDS_EDITS
+from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, NEEDS_EDITS, RESULTS_FILE, CompareConfig,
+                               list_train_runs, load_results, planned_budget)
 from ui.state import KEY_TRAIN_RUN, ensure_app_navigation, lang, project, restore_active_prompts, t
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
-MODULE = "genmix_core.compare"
 NEW_GENERATION = "__new__"
 SIZES = (64, 96, 112, 128, 160, 224)
 
@@ -35,7 +31,8 @@ try:
     from genmix_core.data import scan_split
 
     proj = project()
-    n_train = len(scan_split(proj, "train"))
+    class_counts = scan_split(proj, "train")["label"].value_counts().tolist()
+    n_train = sum(class_counts)
     n_onsite = len(scan_split(proj, "onsite"))
 except Exception as exc:
     show_error(exc)
@@ -43,7 +40,8 @@ except Exception as exc:
 
 
 def _start(cfg: CompareConfig) -> None:
-    start_process(cfg.out, MODULE, cli_args(cfg), kind="train")
+    """Write the run's config.json (checked settings) and start the worker on it."""
+    launch(cfg.out, cfg.validated())
     st.session_state[KEY_TRAIN_RUN] = cfg.out
 
 
@@ -65,7 +63,7 @@ def _settings_form() -> None:
                                    help=t("train.page.epochs_help")))
     batch = int(mid.number_input(t("train.page.batch"), 1, 512, 32, key="train_batch"))
     seeds_text = right.text_input(t("train.page.seeds"), "0,1,2", key="train_seeds")
-    st.caption(t("train.page.budget_preview", steps=epochs * -(-max(1, round(n_train * 0.8)) // batch),
+    st.caption(t("train.page.budget_preview", steps=planned_budget(class_counts, epochs, batch).steps,
                  batch=batch))
     left, mid, right = st.columns(3)
     backbone_labels = {b: t(f"train.page.backbone.{b}") for b in BACKBONES}
@@ -129,7 +127,7 @@ def _settings_form() -> None:
 
 def _results(run_dir: Path) -> None:
     """Table, charts and the HTML report of a run (partial while it runs)."""
-    from genmix_core import report
+    from genmix_core.train import report
 
     try:
         results = load_results(run_dir)
@@ -172,6 +170,6 @@ if not runs:
 run_dir = run_picker(runs, t("train.page.run"), key="train_run_pick", session_key=KEY_TRAIN_RUN)
 
 job = job_panel(run_dir, key="train_job")
-resume_button(job, t("train.page.resume"), "train_resume", lambda: _start(load_config(run_dir)))
+resume_button(job, t("train.page.resume"), "train_resume", lambda: resume(run_dir, CompareConfig))
 if (run_dir / RESULTS_FILE).is_file():
     _results(run_dir)

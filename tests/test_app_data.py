@@ -6,7 +6,7 @@ from test_app_helpers import (add_images, app_at, image_captions, navigation_mod
 
 from genmix_core.data import scan_split
 from genmix_core.paths import SAMPLE_DATA_DIR
-from genmix_core.project import open_project
+from genmix_core.data.project import open_project
 
 PAGE = "pages/1_data.py"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from genmix_core import manifest
+from genmix_core.generate import manifest
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
-from genmix_core.project import open_project
+from genmix_core.data.project import open_project
 from test_app_helpers import run_pick
 from test_generate_fakes import make_data
 

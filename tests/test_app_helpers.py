@@ -69,7 +69,7 @@ def zip_bytes(members):
 def add_images(project_name="default", classes=("ok", "scratch"), per_class=5, split="train"):
     """Import ``per_class`` random PNGs per class into a project through the real data module."""
     from genmix_core.data import import_uploads
-    from genmix_core.project import open_project
+    from genmix_core.data.project import open_project
 
     proj = open_project(project_name)
     for c, label in enumerate(classes):

@@ -6,7 +6,7 @@ import streamlit
 from test_app_helpers import add_images, app_at, image_captions, navigation_mode  # noqa: F401
 
 from genmix_core.errors import UserError
-from genmix_core.project import open_project
+from genmix_core.data.project import open_project
 from genmix_core.prompts import load_prompt_set
 
 PAGE = "pages/2_prompts.py"

@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 from test_app_helpers import TIMEOUT, app_at, navigation_mode  # noqa: F401
 
 from genmix_core.jobs import CANCEL_FILE, JobReporter
-from genmix_core.project import list_projects
+from genmix_core.data.project import list_projects
 
 
 def _app(locale=None):

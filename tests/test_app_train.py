@@ -11,10 +11,10 @@ import pandas as pd
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genmix_core.compare import CompareConfig, load_config, load_results, run_compare
+from genmix_core.train import CompareConfig, load_config, load_results, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
-from genmix_core.project import open_project
+from genmix_core.data.project import open_project
 from test_app_helpers import run_pick
 
 PAGE = "../pages/5_train.py"

@@ -1,4 +1,4 @@
-"""One picture at a time: validation, colour normalisation, orientation and size limits (genmix_core.imageio)."""
+"""One picture at a time: validation, colour normalisation, orientation and size limits (genmix_core.data.imageio)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageFile
 
-from genmix_core import imageio
+from genmix_core.data import imageio
 from genmix_core.data import load_image_bytes
 from genmix_core.errors import UserError
-from genmix_core.imageio import decode_image
+from genmix_core.data.imageio import decode_image
 
 
 def encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:

@@ -18,10 +18,10 @@ from genmix_core.data import (ImportReport, check_dataset, import_folder, import
 from genmix_core.errors import UserError
 from genmix_core.i18n import catalog, t
 from genmix_core.paths import SAMPLE_DATA_DIR
-from genmix_core.project import open_project
+from genmix_core.data.project import open_project
 
-GENMIX = Path(data_mod.__file__).parent
-MY_MODULES = ["data.py", "dataset.py", "imageio.py", "archive.py", "project.py"]
+GENMIX = Path(data_mod.__file__).parent.parent
+MY_MODULES = ["data/importing.py", "data/dataset.py", "data/imageio.py", "data/archive.py", "data/project.py"]
 
 
 def png(colour=(10, 20, 30), size=(16, 16), fmt="PNG") -> bytes:

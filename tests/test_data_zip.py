@@ -1,4 +1,4 @@
-"""Uploaded zips: layout, junk, hostile names, bombs and other crafted archives (genmix_core.archive via data)."""
+"""Uploaded zips: layout, junk, hostile names, bombs and other crafted archives (genmix_core.data.archive via data)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from genmix_core import archive
+from genmix_core.data import archive
 from genmix_core.data import import_uploads
-from genmix_core.project import open_project
+from genmix_core.data.project import open_project
 
 
 def png(colour=(10, 20, 30), size=(16, 16)) -> bytes:

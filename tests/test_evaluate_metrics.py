@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from genmix_core.errors import UserError
-from genmix_core.evaluate import (attack_accuracy, classification_metrics, evaluate_model, fgsm, parse_eps, pgd,
+from genmix_core.train.evaluate import (attack_accuracy, classification_metrics, evaluate_model, fgsm, parse_eps, pgd,
                                   predict)
 
 CLASSES = ["ok", "scratch", "dent"]

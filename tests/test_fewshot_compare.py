@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genmix_core import manifest
-from genmix_core.compare import CompareConfig, load_results
-from genmix_core.compare_cli import cli_args, config_from_args, main
+from genmix_core.generate import manifest
+from genmix_core.train import CompareConfig, load_results
+from genmix_core.jobconfig import to_argv as cli_args
+from genmix_core.train.cli import config_from_args, main
 from genmix_core.errors import UserError
-from genmix_core.train_data import few_shot_indices
+from genmix_core.train.data import few_shot_indices
 from test_compare_cli import make_folder
 
 ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", "16", "--batch-size", "4",
@@ -125,7 +126,7 @@ def test_generation_edits_training_originals_only(curve):
 
 
 def test_report_shows_the_curve_only_when_present(curve):
-    from genmix_core.report import all_figures, export_html, fig_few_shot
+    from genmix_core.train.report import all_figures, export_html, fig_few_shot
 
     _, _, out = curve
     res = load_results(out)

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from genmix_core import manifest
+from genmix_core.generate import manifest
 from genmix_core.errors import UserError
 from genmix_core.generate import run_generation
-from genmix_core.generate_cli import _config_from, build_parser, main
-from genmix_core.generate_config import GenerateConfig, cli_args
+from genmix_core.generate.cli import build_parser, main, parse_config
+from genmix_core.generate.config import GenerateConfig
 from test_generate_fakes import FakeEditor, make_data
 
 PROMPTS = ["snowy", "sunset"]
@@ -58,12 +58,10 @@ def test_cli_include_file_round_trip(data, tmp_path, capsys, monkeypatch):
     listing = tmp_path / "list.txt"
     listing.write_text("# training originals\nok/img1.png\n\nscratch/img0.png\n", encoding="utf-8")
     out = tmp_path / "cli"
-    parsed = _config_from(build_parser().parse_args(["--data", str(data), "--out", str(out), "--include",
+    parsed = parse_config((["--data", str(data), "--out", str(out), "--include",
                                                      str(listing), "--prompts", "snowy"]))
     assert parsed.include == ["ok/img1.png", "scratch/img0.png"]
-    again = _config_from(build_parser().parse_args(cli_args(parsed)))
-    assert again.include == parsed.include
-    import genmix_core.generate as gen
+    import genmix_core.generate.run as gen
 
     monkeypatch.setattr(gen, "create_editor_for", lambda c: FakeEditor())
     assert main(["--data", str(data), "--out", str(out), "--include", str(listing), "--prompts", "snowy"]) == 0

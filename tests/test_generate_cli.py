@@ -16,19 +16,19 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from genmix_core.generate_cli import main
-from genmix_core.manifest import RECORDS_FILE
+from genmix_core.generate.cli import main
+from genmix_core.generate.manifest import RECORDS_FILE
 from genmix_core.paths import REPO_ROOT
 from test_generate_fakes import make_data
 
 TESTS_DIR = Path(__file__).resolve().parent
 
-# Runs the real CLI (genmix_core.generate_cli.main) with a slowed fake editor in place of the registry's.
+# Runs the real CLI (genmix_core.generate.cli.main) with a slowed fake editor in place of the registry's.
 RUNNER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
-    import genmix_core.generate as gen
-    from genmix_core.generate_cli import main
+    import genmix_core.generate.run as gen
+    from genmix_core.generate.cli import main
     from test_generate_fakes import FakeEditor
     gen.create_editor_for = lambda cfg: FakeEditor(delay={delay}, diffusion={diffusion})
     raise SystemExit(main(sys.argv[1:]))
@@ -38,7 +38,7 @@ RUNNER = textwrap.dedent("""
 @pytest.mark.parametrize("argv, fragment", [
     (["--out", "x", "--prompts", "snowy"], "the following arguments are required: --data"),
     (["--data", "{data}", "--out", "{out}", "--prompts", "snowy", "--editor", "dalle"], "invalid choice: 'dalle'"),
-    (["--data", "{data}", "--out", "{out}", "--prompts", "snowy", "--lam", "abc"], "invalid float value"),
+    (["--data", "{data}", "--out", "{out}", "--prompts", "snowy", "--lam", "abc"], "--lam takes numbers, got 'abc'"),
     (["--data", "{data}", "--out", "{out}", "--prompts", "snowy", "--lam", "2"], "between 0 and 1, not 2.0"),
     (["--data", "{data}", "--out", "{out}"], "No prompts were given"),
     (["--data", "{tmp}/missing", "--out", "{out}", "--prompts", "snowy"], "does not exist"),
@@ -55,17 +55,18 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
 
 
 def test_cli_args_round_trip_through_the_parser(tmp_path):
-    from genmix_core.generate_cli import _config_from, build_parser
-    from genmix_core.generate_config import GenerateConfig, cli_args
+    from genmix_core.generate.cli import parse_config
+    from genmix_core.generate.config import GenerateConfig
+    from genmix_core.jobconfig import to_argv as cli_args
 
     cfg = GenerateConfig(data=str(tmp_path), out=str(tmp_path / "o"), prompts=["a sketch, with crayon", "snowy"],
                          editor="img2img", model="some/model", steps=3, size=64, per_image=1, seed=9, batch_size=2,
                          mask_set="diffusemix", ramp=0.0, lam=0.5, fractals="/f", prompt_set="factory", cache="/c",
                          workers=3)
-    assert _config_from(build_parser().parse_args(cli_args(cfg))) == cfg
+    assert parse_config((cli_args(cfg))) == cfg
     assert "--compile" not in cli_args(cfg)
     cfg.compile = True
-    assert "--compile" in cli_args(cfg) and _config_from(build_parser().parse_args(cli_args(cfg))) == cfg
+    assert "--compile" in cli_args(cfg) and parse_config((cli_args(cfg))) == cfg
 
 
 def _run_cli(args, delay=0.0, diffusion=False, **kw):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from genmix_core import manifest
+from genmix_core.generate import manifest
 from genmix_core.errors import UserError
 from genmix_core.generate import (GenerateConfig, SourceImage, plan_items, retry_seed, run_generation,
                                   scan_sources)

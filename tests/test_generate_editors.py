@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from genmix_core import manifest
+from genmix_core.generate import manifest
 from genmix_core.generate import GenerateConfig, run_generation
-from genmix_core.generate_cli import main
+from genmix_core.generate.cli import main
 from test_generate_fakes import make_data
 
 

@@ -14,10 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genmix_core import generate_pipeline, manifest
+from genmix_core.generate import pipeline as generate_pipeline
+
+from genmix_core.generate import manifest
 from genmix_core.errors import UserError
 from genmix_core.generate import GenerateConfig, run_generation
-from genmix_core.generate_batch import BatchWorker
+from genmix_core.generate.batch import BatchWorker
 from genmix_core.jobs import read_job
 from test_generate_fakes import FakeEditor, make_data
 

@@ -1,4 +1,4 @@
-"""Project folders: creation, listing, run folders, project.json, guarded deletes (genmix_core.project)."""
+"""Project folders: creation, listing, run folders, project.json, guarded deletes (genmix_core.data.project)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from genmix_core.data import import_uploads, scan_split
 from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
 from genmix_core.paths import workspace_root
-from genmix_core.project import SPLITS, Project, list_projects, open_project
+from genmix_core.data.project import SPLITS, Project, list_projects, open_project
 
 
 def png(colour=(1, 2, 3)) -> bytes:

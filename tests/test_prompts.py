@@ -265,9 +265,9 @@ def test_table_errors():
 # --- catalog ---------------------------------------------------------------------------------------------------
 
 def test_every_prompts_error_key_has_english_and_japanese():
-    from genmix_core import prompt_checks
+    from genmix_core.prompts import checks as prompt_checks
 
-    source = "".join(Path(m.__file__).read_text(encoding="utf-8") for m in (P, prompt_checks))
+    source = "".join(Path(m.__file__).read_text(encoding="utf-8") for m in (P.sets, prompt_checks))
     keys = set(re.findall(r'"(err\.prompts\.[a-z_]+)"', source))
     assert len(keys) >= 14
     for key in keys:

@@ -1,13 +1,13 @@
-"""Augmentation kernels (genmix_core.augment) and the budget sampler (train_pool): properties, not examples."""
+"""Augmentation kernels (genmix_core.train.augment) and the budget sampler (train_pool): properties, not examples."""
 
 import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genmix_core.augment import (cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box,
+from genmix_core.train.augment import (cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box,
                                   sample_mixup)
-from genmix_core.train_pool import budget_order
+from genmix_core.train.pool import budget_order
 
 
 def _batch(n=4, h=8, w=10, seed=0):

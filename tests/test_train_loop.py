@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from genmix_core.models import build_model
-from genmix_core.train import Budget, Cancelled, TrainConfig, train_model
-from genmix_core.train_pool import PoolItem, TrainPool
+from genmix_core.train.models import build_model
+from genmix_core.train.loop import Budget, Cancelled, TrainConfig, train_model
+from genmix_core.train.pool import PoolItem, TrainPool
 
 SIZE = 16
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genmix_core.errors import UserError
-from genmix_core.models import build_model, trainable_parameters
+from genmix_core.train.models import build_model, trainable_parameters
 
 
 def test_efficientnet_lite0_loads_imagenet_weights_and_trains_the_head_only():

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from genmix_core.models import build_model
-from genmix_core.train import Budget, TrainConfig, train_model
-from genmix_core.train_data import TrainingData, build_pool
+from genmix_core.train.models import build_model
+from genmix_core.train.loop import Budget, TrainConfig, train_model
+from genmix_core.train.data import TrainingData, build_pool
 
 SIZE = 16
 

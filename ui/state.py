@@ -98,12 +98,12 @@ def project_name() -> str:
 
 
 def project():
-    """The current :class:`genmix_core.project.Project`, created on first use.
+    """The current :class:`genmix_core.data.project.Project`, created on first use.
 
     Raises:
         UserError: from ``open_project`` for an unusable name.
     """
-    from genmix_core.project import open_project
+    from genmix_core.data import open_project
 
     return open_project(project_name(), create=True)
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genmix_core.editing.base import Editor
-from genmix_core.editing.diffusion import is_bad_edit  # noqa: F401  (re-exported for the batch job)
 from genmix_core.errors import UserError
 
 EDITOR_IDS = ("offline", "instruct-pix2pix", "img2img")

@@ -2,7 +2,7 @@
 
 CLI (headless; the Train page starts exactly this through ``genmix_core.jobs.start_process``)::
 
-    python -m genmix_core.compare --data DIR [--test DIR] --conditions baseline,genmix,mixup,cutmix \
+    python -m genmix_core.train --data DIR [--test DIR] --conditions baseline,genmix,mixup,cutmix \
         --epochs 5 --seeds 0,1,2 --out DIR [--edits GEN_RUN_DIR | --editor offline --prompt-set factory] \
         [--backbone efficientnet_lite0|small_cnn] [--finetune head|all] [--size 112] [--eps 1/255,2/255,4/255] \
         [--few-shot 1,2,5,10]
@@ -14,11 +14,11 @@ Steps:
    they are matched to originals by content hash, so even a duplicate file cannot leak.
 2. If ``genmix`` or ``edits`` is asked for and no ``--edits`` run is given, run the generation job
    (``genmix_core.generate``, offline style filter by default) into ``<out>/generation``.
-3. For every (condition, seed): train under the shared :class:`~genmix_core.train.Budget`, evaluate in-domain,
+3. For every (condition, seed): train under the shared :class:`~genmix_core.train.loop.Budget`, evaluate in-domain,
    on ``--test`` (second domain) and under FGSM/PGD, and write ``<out>/runs/<condition>_seed<seed>.json``
    atomically. A rerun with the same settings skips finished runs (resume after a crash or cancel).
 4. With ``--few-shot K,...``: for every k, (condition, seed) again on k originals per class of the training
-   split (:func:`genmix_core.train_data.few_shot_subset`; edits only of those k; the same held-out test set;
+   split (:func:`genmix_core.train.data.few_shot_subset`; edits only of those k; the same held-out test set;
    the same budget rule over the k × classes originals) into ``<out>/fewshot/k<k>/``, also resumable.
 5. Aggregate mean ± std over seeds into ``<out>/results.json`` (rewritten after every run).
 
@@ -28,127 +28,25 @@ Progress goes to ``<out>/job.json`` (``genmix_core.jobs``); a ``CANCEL`` file st
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from genmix_core.errors import UserError
-from genmix_core.evaluate import DEFAULT_EPS, evaluate_model, parse_eps
 from genmix_core.fileio import atomic_write_json, read_json
+from genmix_core.jobconfig import read_stored_args, write_config
 from genmix_core.jobs import JobReporter, request_cancel
-from genmix_core.mixing import DEFAULT_LAM_RANGE, check_lam_range
-from genmix_core.mixing.masks import check_fraction
-from genmix_core.models import BACKBONES, FINETUNE_MODES, build_model
-from genmix_core.seeds import content_key
-from genmix_core.train import CONDITIONS, NEEDS_EDITS, Budget, Cancelled, TrainConfig, pick_device, train_model
-from genmix_core.results import (RESULTS_FILE, format_table, list_train_runs, load_results,  # noqa: F401
-                                  summarize, summarize_few_shot)
-from genmix_core.train_data import TrainingData, attach_edits, build_pool, few_shot_subset, prepare_data
+from genmix_core.train.config import CompareConfig
+from genmix_core.train.data import TrainingData, attach_edits, build_pool, few_shot_subset, prepare_data
+from genmix_core.train.evaluate import evaluate_model, parse_eps
+from genmix_core.train.loop import NEEDS_EDITS, Budget, Cancelled, TrainConfig, pick_device, train_model
+from genmix_core.train.models import build_model
+from genmix_core.train.results import RESULTS_FILE, summarize, summarize_few_shot
 
-CONFIG_FILE = "config.json"
 RUNS_DIR = "runs"
 GENERATION_DIR = "generation"
 FEW_SHOT_DIR = "fewshot"
 RESULTS_VERSION = 1
-DEFAULT_LR = {"head": 3e-3, "all": 5e-4, "small_cnn": 3e-3}
-
-
-@dataclass
-class CompareConfig:
-    """Every setting of a comparison (stored in ``results.json``; a change invalidates finished runs)."""
-
-    data: str
-    out: str
-    test: str | None = None
-    conditions: list[str] = field(default_factory=lambda: ["baseline", "genmix"])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: int = 5
-    batch_size: int = 32
-    backbone: str = "efficientnet_lite0"
-    finetune: str = "head"
-    size: int = 112
-    lr: float | None = None
-    eps: list[str] = field(default_factory=lambda: list(DEFAULT_EPS))
-    pgd_steps: int = 10
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    edits: str | None = None
-    editor: str = "offline"
-    model: str | None = None
-    prompts: list[str] = field(default_factory=list)
-    prompt_set: str | None = None
-    gen_seed: int = 0
-    redraw: bool = True
-    mask_set: str = "genmix"
-    lam: float | None = None
-    lam_range: list[float] | None = None
-    device: str = "auto"
-    few_shot: list[int] = field(default_factory=list)
-
-    def validated(self) -> "CompareConfig":
-        """A checked copy with absolute paths. Raises ``UserError`` (``err.train.*``) naming the bad value."""
-        cfg = CompareConfig(**asdict(self))
-        for name in ("data", "out", "test", "edits"):
-            if getattr(cfg, name):
-                setattr(cfg, name, str(Path(getattr(cfg, name)).expanduser().resolve()))
-        for name in ("data", "test", "edits"):
-            if getattr(cfg, name) and not Path(getattr(cfg, name)).is_dir():
-                raise UserError("err.train.no_folder", name=name, path=getattr(cfg, name))
-        bad = [c for c in cfg.conditions if c not in CONDITIONS]
-        if bad or not cfg.conditions:
-            raise UserError("err.train.bad_condition", value=",".join(bad) or "(none)",
-                            choices=", ".join(CONDITIONS))
-        cfg.conditions = list(dict.fromkeys(cfg.conditions))
-        cfg.seeds = list(dict.fromkeys(int(s) for s in cfg.seeds))
-        if not cfg.seeds:
-            raise UserError("err.train.not_positive", name="seeds", value="(none)")
-        for name in ("epochs", "batch_size", "pgd_steps"):
-            if int(getattr(cfg, name)) < 1:
-                raise UserError("err.train.not_positive", name=name.replace("_", "-"), value=getattr(cfg, name))
-        if cfg.backbone not in BACKBONES:
-            raise UserError("err.train.bad_backbone", value=cfg.backbone, choices=", ".join(BACKBONES))
-        if cfg.finetune not in FINETUNE_MODES:
-            raise UserError("err.train.bad_finetune", value=cfg.finetune, choices=", ".join(FINETUNE_MODES))
-        if not 16 <= int(cfg.size) <= 512:
-            raise UserError("err.train.bad_size", value=cfg.size)
-        if not 0.0 < cfg.test_fraction < 1.0:
-            raise UserError("err.train.bad_fraction", value=cfg.test_fraction)
-        parse_eps(cfg.eps)
-        # λ of the re-drawn mixes: fixed with --lam, else drawn per mix from a range (recorded, default
-        # DEFAULT_LAM_RANGE). The stored GenMix images of the generation step always use one fixed λ.
-        if cfg.lam is not None:
-            if cfg.lam_range is not None:
-                raise UserError("err.train.lam_and_range", lam=cfg.lam, range=cfg.lam_range)
-            cfg.lam = check_fraction("lam", cfg.lam)
-        else:
-            cfg.lam_range = list(check_lam_range(DEFAULT_LAM_RANGE if cfg.lam_range is None else cfg.lam_range))
-        try:
-            cfg.few_shot = sorted({int(k) for k in cfg.few_shot})
-        except (TypeError, ValueError):
-            raise UserError("err.train.bad_few_shot", value=",".join(map(str, cfg.few_shot))) from None
-        if cfg.few_shot and cfg.few_shot[0] < 1:
-            raise UserError("err.train.bad_few_shot", value=",".join(map(str, cfg.few_shot)))
-        return cfg
-
-    @property
-    def learning_rate(self) -> float:
-        if self.lr is not None:
-            return float(self.lr)
-        return DEFAULT_LR["small_cnn" if self.backbone == "small_cnn" else self.finetune]
-
-    def fingerprint(self) -> str:
-        """Key of everything that changes a run's result (not the output folder, device or condition list)."""
-        # few_shot only adds runs (with their own key, see few_shot_fingerprint): it never invalidates these.
-        keep = {k: v for k, v in asdict(self).items()
-                if k not in ("out", "conditions", "seeds", "device", "few_shot")}
-        return content_key(keep)
-
-    def few_shot_fingerprint(self, k: int) -> str:
-        """Key of a few-shot run at ``k`` originals per class."""
-        return content_key({"compare": self.fingerprint(), "few_shot_k": int(k)})
-
-
 
 
 # --- the job -------------------------------------------------------------------------------------------------
@@ -167,11 +65,13 @@ def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -
     from genmix_core.generate import GenerateConfig, run_generation
 
     gen_dir = Path(cfg.out) / GENERATION_DIR
-    prompt_set = cfg.prompt_set or (None if cfg.prompts else "factory")
+    from genmix_core.prompts import DEFAULT_PROMPT_SET
+
+    prompt_set = cfg.prompt_set or (None if cfg.prompts else DEFAULT_PROMPT_SET)
     # Only the training originals are edited (held-out ones would be dropped anyway), except in a generation
     # folder begun before this option: keeping its arguments lets it resume.
-    old = read_json(gen_dir / "config.json")
-    fresh = not (isinstance(old, dict) and isinstance(old.get("args"), dict) and "include" not in old["args"])
+    old = read_stored_args(gen_dir, GenerateConfig)
+    fresh = old is None or "include" in old
     gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
                           model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=_stored_lam(cfg),
                           prompt_set=prompt_set, include=list(train_rel) if fresh else None)
@@ -280,7 +180,7 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     out = Path(cfg.out)
     own_reporter = reporter is None
     reporter = reporter or JobReporter(out, kind="train")
-    atomic_write_json(out / CONFIG_FILE, {"kind": "train", "args": asdict(cfg)})
+    write_config(out, cfg)
     reporter.update(message_key="train.job.loading", force=True)
     t0 = time.perf_counter()
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
@@ -294,9 +194,9 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
                      mixed=not cfg.redraw and "genmix" in cfg.conditions)
         timings["generation_s"] = round(time.perf_counter() - t0, 2)
         # Which editor made the edits, so a report can say whether they are diffusion edits (honest labels).
-        gen_config = read_json(gen_dir / "config.json")
-        made_by = gen_config.get("args") if isinstance(gen_config, dict) else None
-        made_by = made_by if isinstance(made_by, dict) else {}
+        from genmix_core.generate import GenerateConfig
+
+        made_by = read_stored_args(gen_dir, GenerateConfig) or {}
         generation = {"path": str(gen_dir), "n_edits": len(data.edits), "editor": made_by.get("editor"),
                       "model": made_by.get("model")}
     budget = Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)
@@ -349,21 +249,3 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         if own_reporter:  # main() reports the outcome itself (with the error text)
             reporter.finish(status)
     return results
-
-
-def load_config(run_dir: str | Path) -> CompareConfig:
-    """The settings a run folder was started with (to resume it).
-
-    Raises:
-        UserError: ``err.train.not_results`` when the folder holds no Train & Compare run.
-    """
-    data = read_json(Path(run_dir) / CONFIG_FILE)
-    if not isinstance(data, dict) or data.get("kind") != "train" or not isinstance(data.get("args"), dict):
-        raise UserError("err.train.not_results", path=str(run_dir))
-    return CompareConfig(**data["args"])
-
-
-if __name__ == "__main__":
-    from genmix_core.compare_cli import main
-
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Figures and a self-contained HTML report of a Train & Compare result (``results.json``).
 
-Every function takes the results dict (:func:`genmix_core.compare.load_results`) and a language; every
+Every function takes the results dict (:func:`genmix_core.train.compare.load_results`) and a language; every
 visible label comes from the catalog (``train.*`` keys). The HTML export embeds plotly.js once
 (``include_plotlyjs=True`` on the first figure), so the file opens offline in any browser: no CDN.
 """
@@ -73,7 +73,7 @@ def fig_domains(results: dict, lang: str = "en") -> go.Figure:
 
 def eps_value(label: str) -> float:
     """``"4/255"`` → 0.0157 (labels as written in the results)."""
-    from genmix_core.evaluate import parse_eps
+    from genmix_core.train.evaluate import parse_eps
 
     return parse_eps(label)[0][1]
 

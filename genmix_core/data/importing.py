@@ -1,10 +1,10 @@
 """Bring photos into a project (uploads, zips, folders, sample data), list them, and check the data set.
 
-Listing and checking a data set on disk live in :mod:`genmix_core.dataset` (re-exported here).
+Listing and checking a data set on disk live in :mod:`genmix_core.data.dataset` (re-exported here).
 
-Every picture is validated and normalised by :mod:`genmix_core.imageio` (upright, RGB, at most
+Every picture is validated and normalised by :mod:`genmix_core.data.imageio` (upright, RGB, at most
 ``imageio.MAX_SIDE`` px) and stored as ``data/<split>/<class>/<name>.png``. Zips are read by
-:mod:`genmix_core.archive`. One bad file never costs the user the good ones: each problem becomes a
+:mod:`genmix_core.data.archive`. One bad file never costs the user the good ones: each problem becomes a
 :class:`Rejection` in the :class:`ImportReport` and the import goes on. The exception is a full disk (or
 another write failure): the import stops, ``ImportReport.stopped`` says why, and everything stored before it
 stays intact (files are written atomically).
@@ -24,14 +24,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genmix_core import archive, fileio
-from genmix_core.archive import Listing, Member
+from genmix_core import fileio
+from genmix_core.data import archive
+from genmix_core.data.archive import Listing, Member
+from genmix_core.data.dataset import Rejection
+from genmix_core.data.imageio import decode_image, encode_png
+from genmix_core.data.project import Project, check_split
 from genmix_core.errors import UserError
-from genmix_core.dataset import (COLUMNS, MIN_IMAGES_PER_CLASS, Rejection, check_dataset,  # noqa: F401
-                                 scan_folder, scan_project, scan_split)
-from genmix_core.imageio import decode_image, encode_png, load_image_bytes  # noqa: F401 - re-exported
 from genmix_core.paths import SAMPLE_DATA_DIR, safe_join, safe_name
-from genmix_core.project import SPLITS, Project, check_split  # noqa: F401 - SPLITS re-exported
 
 MAX_FILE_BYTES = archive.MAX_MEMBER_BYTES
 

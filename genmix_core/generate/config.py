@@ -1,74 +1,82 @@
 """Arguments of a generation run: validation, prompt resolution, ``config.json`` and the matching CLI args.
 
-A run folder's ``config.json`` stores every argument; :func:`genmix_core.generate.check_run_folder` refuses a
+A run folder's ``config.json`` stores every argument; :func:`genmix_core.generate.run.check_run_folder` refuses a
 rerun with other output-affecting arguments and resumes one with the same.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
-from genmix_core import manifest
 from genmix_core.errors import UserError
-from genmix_core.fileio import atomic_write_bytes, read_json
+from genmix_core.jobconfig import JobSpec, free_fields, read_config, read_lines, setting
 
 CONFIG_VERSION = 1
-# Arguments that do not change any output: a rerun may change them and still resume.
-FREE_ARGS = ("out", "batch_size", "cache", "workers", "compile")
+
+
+def _editor_ids() -> tuple[str, ...]:
+    from genmix_core.editing.registry import EDITOR_IDS
+
+    return EDITOR_IDS
+
+
+def _mask_sets() -> tuple[str, ...]:
+    from genmix_core.mixing import MASK_SETS
+
+    return tuple(MASK_SETS)
+
+
+def _read_include(path: str) -> list[str]:
+    """The image paths listed in an ``--include`` file (blank lines and ``#`` comments skipped)."""
+    return [ln for ln in read_lines(path) if not ln.startswith("#")]
 
 
 @dataclass
 class GenerateConfig:
-    """All arguments of a generation run (stored in ``<out>/config.json``).
+    """All settings of a generation run, written once: the command line, ``<out>/config.json`` and the
+    Generate page's launch are derived from these fields (:mod:`genmix_core.jobconfig`).
 
-    Attributes:
-        data: folder of class folders (``<data>/<class>/*.png``).
-        out: run folder (created).
-        prompts: edit prompts, in order (empty: every prompt of ``prompt_set``).
-        editor: ``"offline"``, ``"instruct-pix2pix"`` or ``"img2img"``.
-        model: hub id or local folder of a diffusion model (diffusion editors only).
-        steps, size: diffusion steps and working size in pixels (None: the editor's default).
-        per_image: prompts drawn per image (None: all prompts).
-        seed: job seed; every per-item seed derives from it.
-        batch_size: items per editor call (halved on out-of-memory).
-        mask_set: ``"genmix"`` (5 smooth masks) or ``"diffusemix"`` (2 half masks).
-        ramp: mask transition width as a fraction of the image side (0 = binary mask), None = default.
-        lam: fractal blend weight λ in [0, 1], None = default (0.2, authors' code).
-        fractals: folder of fractal images (None: procedural fractals).
-        prompt_set: curated prompt-set name or a prompt-set YAML file: supplies the prompts when ``prompts``
-            is empty, and the offline style filter's ``filter:`` hints in any case.
-        cache: edit cache folder (None: ``<out>/cache/edits``).
-        workers: threads for mixing/writing (and, with CPU editors, editing) beside the editor; None: auto
-            from the cores, 1: serial. Outputs are the same for any value.
-        compile: ``torch.compile`` the diffusion UNet (CUDA only; about a minute once, then each edit about a
-            quarter faster, so it pays from a few hundred edits). Same edits within fp16 rounding.
-        include: only these images, as paths relative to ``data`` (``"ok/a.png"``); None: every image.
-            Train & Compare passes its training originals, so held-out images are never edited. Left out of
-            ``config.json`` when None, so folders of runs made before this option still resume.
+    ``include`` and ``compile`` are left out of ``config.json`` when unset, so folders of runs made before
+    those options still resume.
     """
 
-    data: str
-    out: str
-    prompts: list[str] = field(default_factory=list)
-    editor: str = "offline"
-    model: str | None = None
-    steps: int | None = None
-    size: int | None = None
-    per_image: int | None = None
-    seed: int = 0
-    batch_size: int = 4
-    mask_set: str = "genmix"
-    ramp: float | None = None
-    lam: float | None = None
-    fractals: str | None = None
-    prompt_set: str | None = None
-    cache: str | None = None
-    workers: int | None = None
-    include: list[str] | None = None
-    compile: bool = False
+    job: ClassVar[JobSpec] = JobSpec(kind="generate", module="genmix_core.generate",
+                                     not_a_run_key="err.gen.not_a_run", version=CONFIG_VERSION)
+
+    data: str = setting(help="folder of class folders: DATA/<class>/*.png")
+    out: str = setting(help="run folder (images/, manifest.csv, config.json, job.json)", free=True)
+    prompts: list[str] = setting(default_factory=list, lines_file=True,
+                                 help='edit prompts, comma-separated ("snowy,sunset") or one per line; '
+                                      'default: every prompt of --prompt-set')
+    prompt_set: str | None = setting(None, help="curated prompt-set name or prompt-set YAML file: its prompts when "
+                                                "--prompts is not given, and the style filter's 'filter:' hints")
+    editor: str = setting("offline", choices=_editor_ids,
+                          help="offline = style filter (no AI model); instruct-pix2pix / img2img = diffusion edit")
+    model: str | None = setting(None, help="hub id or local folder of the diffusion model")
+    steps: int | None = setting(None, help="diffusion steps (editor default if omitted)")
+    size: int | None = setting(None, help="diffusion working size in pixels (editor default if omitted)")
+    per_image: int | None = setting(None, help="prompts drawn per image (default: all prompts)")
+    seed: int = setting(0, help="job seed; every per-item seed derives from it (default 0)")
+    batch_size: int = setting(4, free=True, help="items per editor call (halved on out-of-memory)")
+    mask_set: str = setting("genmix", choices=_mask_sets,
+                            help="genmix (5 smooth masks) or diffusemix (2 half masks)")
+    ramp: float | None = setting(None, help="mask transition width, fraction of the image side (0 = binary mask)")
+    lam: float | None = setting(None, help="fractal blend weight lambda in [0, 1] (default 0.2, authors' code)")
+    fractals: str | None = setting(None, help="folder of fractal images (default: procedural fractals)")
+    cache: str | None = setting(None, free=True, help="edit cache folder (default OUT/cache/edits)")
+    workers: int | None = setting(None, free=True,
+                                  help="threads for mixing and PNG writes beside the editor, and for editing with "
+                                       "the style filter (default: auto from the CPU cores; 1 = serial). Outputs "
+                                       "are the same for any value")
+    include: list[str] | None = setting(None, parse=_read_include, metavar="FILE",
+                                        help="only the images listed in FILE (paths relative to --data, one per "
+                                             "line, e.g. ok/a.png); Train & Compare passes its training originals")
+    compile: bool = setting(False, free=True,
+                            help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, "
+                                 "then each edit about a quarter faster: worth it from a few hundred edits)")
 
     def resolved(self) -> "GenerateConfig":
         """A validated copy with absolute paths, the prompt set expanded and mixing defaults filled in.
@@ -108,7 +116,7 @@ class GenerateConfig:
             cfg.include = sorted({_rel_key(p) for p in cfg.include} - {""})
         return cfg
 
-    def config_args(self) -> dict:
+    def stored_args(self) -> dict:
         """The arguments as stored in ``config.json``: ``include`` and ``compile`` only when set (older runs
         lack the keys)."""
         args = asdict(self)
@@ -157,36 +165,14 @@ def _resolve_prompts(prompt_set: str | None, prompts: Sequence[str]) -> list[str
     return validate_prompts(texts, source=prompt_set or "--prompts")
 
 
-def cli_args(cfg: GenerateConfig) -> list[str]:
-    """The command-line arguments that run ``cfg`` (``python -m genmix_core.generate *cli_args(cfg)``)."""
-    args: list[str] = []
-    for name, value in asdict(cfg).items():
-        if value is None or value == [] or value is False:
-            continue
-        if value is True:  # a switch (--compile)
-            args.append(f"--{name.replace('_', '-')}")
-            continue
-        if name == "include":
-            # The CLI reads a file of paths (one per line); keep it beside the run's config.json.
-            listing = Path(cfg.out) / "include.txt"
-            listing.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(listing, ("\n".join(value) + "\n").encode("utf-8"))
-            value = str(listing)
-        if name == "prompts":
-            # One prompt per line: prompts may contain commas; the CLI splits on both.
-            value = "\n".join(value)
-        args += [f"--{name.replace('_', '-')}", str(value)]
-    return args
-
-
 def load_config(out_dir: str | os.PathLike) -> GenerateConfig:
     """The arguments a run was started with (from its ``config.json``), e.g. to resume it.
 
     Raises:
         UserError: ``err.gen.not_a_run`` when the folder holds no generation run.
     """
-    data = read_json(Path(out_dir) / manifest.CONFIG_FILE, default=None)
-    if not isinstance(data, dict) or data.get("kind") != "generate" or not isinstance(data.get("args"), dict):
-        raise UserError("err.gen.not_a_run", path=str(out_dir))
-    known = GenerateConfig.__dataclass_fields__
-    return GenerateConfig(**{k: v for k, v in data["args"].items() if k in known})
+    return read_config(out_dir, GenerateConfig)
+
+
+# Arguments that do not change any output: a rerun may change them and still resume.
+FREE_ARGS = free_fields(GenerateConfig)

@@ -11,6 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,8 @@ import torch
 from PIL import Image, ImageOps
 
 from genmix_core.errors import UserError
-from genmix_core.train import NEEDS_EDITS
-from genmix_core.train_pool import PoolItem, TrainPool
+from genmix_core.train.loop import NEEDS_EDITS
+from genmix_core.train.pool import PoolItem, TrainPool
 
 def load_image_array(path: str | os.PathLike, size: int) -> np.ndarray:
     """An image file as ``uint8 (size, size, 3)``: EXIF-rotated, RGB, resized (bicubic, aspect not kept)."""
@@ -46,6 +47,19 @@ def scan_images(folder: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def held_out_count(n_class_images: int, test_fraction: float) -> int:
+    """How many of a class's originals the split holds out: the rounded fraction, at least 1, at most all but 1."""
+    return min(max(1, int(round(n_class_images * test_fraction))), n_class_images - 1)
+
+
+def planned_budget(class_counts: Iterable[int], epochs: int, batch_size: int, test_fraction: float = 0.2):
+    """The budget a comparison will get on classes of these sizes (before it starts, for the Train page)."""
+    from genmix_core.train.loop import Budget
+
+    n_train = sum(max(0, int(n) - held_out_count(int(n), test_fraction)) for n in class_counts if int(n) >= 2)
+    return Budget.for_epochs(max(1, n_train), epochs, batch_size)
+
+
 def split_originals(df: pd.DataFrame, test_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified split of the original images into (train, test), seeded; at least one test image per class.
 
@@ -62,7 +76,7 @@ def split_originals(df: pd.DataFrame, test_fraction: float, seed: int) -> tuple[
     test_idx = []
     for label in sorted(counts.index):
         idx = df.index[df["label"] == label].to_numpy()
-        n_test = min(max(1, int(round(len(idx) * test_fraction))), len(idx) - 1)
+        n_test = held_out_count(len(idx), test_fraction)
         test_idx.extend(rng.permutation(idx)[:n_test].tolist())
     test_mask = df.index.isin(test_idx)
     return df[~test_mask].reset_index(drop=True), df[test_mask].reset_index(drop=True)
@@ -75,7 +89,7 @@ def load_edits(gen_dir: str | os.PathLike, train: pd.DataFrame, held_out_hashes:
         ``[orig_index, label, prompt, edit_path, mix_path, key]`` with absolute paths; items of held-out
         originals (or of images not in the training split) are dropped.
     """
-    from genmix_core.manifest import load_manifest
+    from genmix_core.generate.manifest import load_manifest
 
     gen = Path(gen_dir)
     man = load_manifest(gen)

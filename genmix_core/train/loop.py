@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmix_core.augment import cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box, sample_mixup
-from genmix_core.models import trainable_parameters
-from genmix_core.train_pool import TrainPool, budget_order
+from genmix_core.train.augment import cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box, sample_mixup
+from genmix_core.train.models import trainable_parameters
+from genmix_core.train.pool import TrainPool, budget_order
 
 CONDITIONS = ("baseline", "genmix", "mixup", "cutmix", "edits")
 NEEDS_EDITS = ("genmix", "edits")

@@ -1,6 +1,6 @@
 """The results of a Train & Compare run: aggregation over seeds, reading ``results.json``, listing runs.
 
-``results.json`` (written by :mod:`genmix_core.compare`) holds ``config``, ``classes``, ``eps`` (labels in the
+``results.json`` (written by :mod:`genmix_core.train.compare`) holds ``config``, ``classes``, ``eps`` (labels in the
 order asked), ``budget`` (steps, batch size, samples: the same for every condition), ``split`` (seed, fraction,
 held-out file names), ``cross_domain``, ``generation``, ``conditions`` (per condition: mean/std/values over
 seeds of ``accuracy``, ``cross_domain_accuracy``, ``fgsm_accuracy[eps]``, ``pgd_accuracy[eps]``, per-class

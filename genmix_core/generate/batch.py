@@ -1,6 +1,6 @@
 """The per-batch work of a generation run: cache lookup, editing (with OOM halving and one retry), mixing.
 
-:class:`BatchWorker` is driven by :mod:`genmix_core.generate_pipeline`. A batch goes through two stages:
+:class:`BatchWorker` is driven by :mod:`genmix_core.generate.pipeline`. A batch goes through two stages:
 
 * :meth:`BatchWorker.prepare` (the driving thread): load the originals, take edits from the cache, edit the
   rest (diffusion editors: one ``edit_batch`` call per batch on this thread, halved on out-of-memory; CPU
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from PIL import Image
 
-from genmix_core.edit_cache import EditCache
+from genmix_core.generate.edit_cache import EditCache
 from genmix_core.editing.diffusion import is_bad_edit
 from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_save_image
@@ -155,7 +155,7 @@ class BatchWorker:
 
     def _edit_serial(self, todo: list, images: dict[str, Image.Image]) -> dict[str, tuple[Image.Image, int, bool]]:
         """Edit ``todo`` on this thread, then retry the bad edits together with their retry seeds."""
-        from genmix_core.generate import retry_seed
+        from genmix_core.generate.plan import retry_seed
 
         good = self._edit_good([(it, it.seed) for it in todo], images, retried=False)
         retry = [(it, retry_seed(self.cfg.seed, it)) for it in todo if it.id not in good]
@@ -171,7 +171,7 @@ class BatchWorker:
             ``(edit or None, seed, retried, editor calls)``; the same edit as :meth:`_edit_serial` gives, since
             an edit depends only on (image, prompt, seed).
         """
-        from genmix_core.generate import retry_seed
+        from genmix_core.generate.plan import retry_seed
 
         for calls, (seed, retried) in enumerate(((item.seed, False), (retry_seed(self.cfg.seed, item), True)), 1):
             try:
@@ -206,9 +206,9 @@ class BatchWorker:
         """Take the edits of ``batch`` from the cache or make them (on this thread, or on ``pool`` for CPU
         editors when :attr:`parallel_edits`); writes nothing.
 
-        Bad edits are retried once with :func:`genmix_core.generate.retry_seed`, then left as ``edit=None``.
+        Bad edits are retried once with :func:`genmix_core.generate.plan.retry_seed`, then left as ``edit=None``.
         """
-        from genmix_core.generate import retry_seed
+        from genmix_core.generate.plan import retry_seed
 
         t0 = time.perf_counter()
         images: dict[str, Image.Image] = {}
@@ -245,7 +245,7 @@ class BatchWorker:
         Thread-safe (touches no counter; every file it writes has its own name and is written atomically).
         The files the record names exist when this returns.
         """
-        from genmix_core.generate import mix_rng
+        from genmix_core.generate.plan import mix_rng
         from genmix_core.mixing import apply_mix, sample_mix_params, to_image
 
         item = ready.item

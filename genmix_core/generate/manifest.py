@@ -88,7 +88,7 @@ def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 
 def read_plan(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The planned items of a run (see :func:`genmix_core.generate.plan_items`).
+    """The planned items of a run (see :func:`genmix_core.generate.plan.plan_items`).
 
     Raises:
         UserError: ``err.gen.not_a_run`` when the folder holds no generation run.

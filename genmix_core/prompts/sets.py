@@ -29,14 +29,13 @@ import yaml
 from genmix_core import fileio
 from genmix_core.errors import UserError
 from genmix_core.paths import CURATED_PROMPTS_DIR, safe_join, safe_name
-from genmix_core.prompt_checks import MAX_PROMPT_CHARS, optional_str, prompt_key, text_pair, validate_prompts
+from genmix_core.prompts.checks import MAX_PROMPT_CHARS, optional_str, prompt_key, text_pair, validate_prompts
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PROMPT_CHARS", "Prompt", "PromptSet", "list_prompt_sets", "load_prompt_set", "prompt_key",
-           "prompt_set_to_table", "save_user_prompt_set", "table_to_prompts", "validate_prompts"]
-
 CURATED_NAMES = ("classification", "domain_adaptation", "factory")
+# The set used when the user has chosen none: the workbench is for factory photos.
+DEFAULT_PROMPT_SET = "factory"
 TABLE_COLUMNS = ("text", "ja", "filter")
 PROMPT_FIELDS = ("text", "ja", "filter", "note")
 SET_FIELDS = ("name", "title", "description", "source", "prompts")
@@ -335,3 +334,16 @@ def table_to_prompts(table: Any) -> list[Prompt]:
             raise UserError("err.prompts.empty", file="table", index=i)
         prompts.append(Prompt(text=cells["text"], ja=cells["ja"], filter=cells["filter"]))
     return check_prompt_entries(prompts, source="table")
+
+
+def pick_prompt_set(sets: Iterable[PromptSet], name: str | None = None) -> PromptSet:
+    """The set called ``name``, else :data:`DEFAULT_PROMPT_SET`, else the first one.
+
+    Raises:
+        UserError: ``err.gen.unknown_prompt_set`` when there is no set at all.
+    """
+    by_name = {s.name: s for s in sets}
+    chosen = by_name.get(name or "") or by_name.get(DEFAULT_PROMPT_SET) or next(iter(by_name.values()), None)
+    if chosen is None:
+        raise UserError("err.gen.unknown_prompt_set", name=name or DEFAULT_PROMPT_SET, choices="(none)")
+    return chosen

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from genmix_core import archive
+from genmix_core.data import archive
 from genmix_core.errors import UserError
 from genmix_core.i18n import t
-from genmix_core.project import SPLITS, Project, check_split
+from genmix_core.data.project import SPLITS, Project, check_split
 
 MIN_IMAGES_PER_CLASS = 5
 """Below this many images a class gets a warning: too few to learn from or to measure accuracy on."""

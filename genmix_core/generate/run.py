@@ -12,11 +12,11 @@ Steps of a run (Islam et al., GenMix, arXiv 2412.02366, §3; one augmented image
    out-of-memory the batch is halved and the work continues.
 3. **Mix.** Per item, mix parameters are drawn once from its own generator, the GenMix image
    (mask hybrid + fractal blend) is written to ``<out>/images/<class>/<image-stem>__<prompt-slug>.png``, and
-   only then is the item recorded as done (see :mod:`genmix_core.manifest` for the resume design).
+   only then is the item recorded as done (see :mod:`genmix_core.generate.manifest` for the resume design).
 
 With ``workers > 1`` (default: auto) a thread pool mixes and writes batch k while the editor works on batch
 k+1, and CPU editors edit a batch's items in parallel; outputs are identical (see
-:mod:`genmix_core.generate_pipeline`).
+:mod:`genmix_core.generate.pipeline`).
 
 CLI: ``python -m genmix_core.generate --data DIR --out DIR --prompts "snowy,sunset" --editor offline`` (see
 ``--help``). A rerun with the same arguments resumes; other arguments into the same folder are refused.
@@ -24,144 +24,19 @@ CLI: ``python -m genmix_core.generate --data DIR --out DIR --prompts "snowy,suns
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable
 
-import numpy as np
-
-from genmix_core import manifest
-from genmix_core.edit_cache import EditCache, clean_incomplete
-from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_write_json, read_json
-from genmix_core.generate_config import (CONFIG_VERSION, FREE_ARGS, GenerateConfig, cli_args,  # noqa: F401
-                                         load_config, load_prompt_set)
+from genmix_core.generate import manifest
+from genmix_core.generate.config import FREE_ARGS, GenerateConfig, load_prompt_set
+from genmix_core.generate.edit_cache import EditCache, clean_incomplete
+from genmix_core.generate.plan import include_only, plan_items, scan_sources
+from genmix_core.jobconfig import flag, read_stored_args, stored_args, write_config
 from genmix_core.jobs import JOB_FILE, JobReporter, process_alive
-from genmix_core.manifest import export_manifest, export_zip, load_manifest, set_accepted  # noqa: F401
-from genmix_core.paths import safe_name
-from genmix_core.seeds import item_seed
-
-_RETRY_TAG = "\x1fretry"
-_MIX_TAG = "\x1fmix"
-_PICK_TAG = "\x1fprompts"
-
-
-# ---------------------------------------------------------------------------------------------- planning
-
-@dataclass(frozen=True)
-class SourceImage:
-    """One original: its path, path relative to the data folder, class label and content hash (sha256)."""
-
-    path: str
-    rel: str
-    label: str
-    image_hash: str
-
-
-@dataclass(frozen=True)
-class Item:
-    """One planned (image, prompt) edit. ``id`` is ``<class>/<image-stem>__<prompt-slug>`` (unique)."""
-
-    id: str
-    source: SourceImage
-    prompt: str
-    seed: int
-
-    @property
-    def mix_rel(self) -> str:
-        return f"{manifest.IMAGES_DIR}/{self.id}.png"
-
-    def to_plan(self) -> dict[str, Any]:
-        return {"id": self.id, "image": self.source.rel, "label": self.source.label, "prompt": self.prompt,
-                "seed": self.seed, "image_hash": self.source.image_hash, "mix_path": self.mix_rel}
-
-
-def scan_sources(data_dir: str | os.PathLike) -> list[SourceImage]:
-    """The images of a folder of class folders, sorted by (label, relative path), with content hashes.
-
-    Raises:
-        UserError: from :func:`genmix_core.data.scan_folder`; ``err.gen.no_images`` when none is found.
-    """
-    from genmix_core.data import scan_folder
-
-    df = scan_folder(data_dir)
-    sources = []
-    for row in df.sort_values(["label", "rel"]).itertuples(index=False):
-        digest = hashlib.sha256(Path(row.path).read_bytes()).hexdigest()
-        sources.append(SourceImage(str(row.path), str(row.rel), str(row.label), digest))
-    if not sources:
-        raise UserError("err.gen.no_images", path=str(data_dir))
-    return sources
-
-
-def prompt_slug(prompt: str) -> str:
-    """A short file-name part for a prompt: lower case, words joined by ``-`` (Unicode letters kept)."""
-    slug = re.sub(r"[^\w]+", "-", prompt.lower(), flags=re.UNICODE).strip("-_")[:40].strip("-_")
-    return safe_name(slug, fallback="p" + hashlib.sha256(prompt.encode()).hexdigest()[:8])
-
-
-def plan_items(sources: Sequence[SourceImage], prompts: Sequence[str], *, seed: int,
-               per_image: int | None = None) -> list[Item]:
-    """Plan the (image, prompt) items of a run, grouped by image.
-
-    Args:
-        sources: the originals (see :func:`scan_sources`).
-        prompts: the prompt texts, in order.
-        seed: job seed.
-        per_image: draw this many prompts per image (without replacement) from a generator seeded by
-            ``item_seed(seed, image_hash, "\\x1fprompts")``; None takes every prompt.
-
-    Returns:
-        Items in (source order, prompt order). An item's seed and prompt choice depend only on the job seed,
-        the image bytes and the prompt, never on the other images or prompts' positions in the batch.
-    """
-    items: list[Item] = []
-    used: set[str] = set()
-    slugs = {p: prompt_slug(p) for p in prompts}
-    for src in sources:
-        chosen = list(prompts)
-        if per_image is not None and per_image < len(prompts):
-            rng = np.random.default_rng(item_seed(seed, src.image_hash, _PICK_TAG))
-            picked = set(rng.choice(len(prompts), size=per_image, replace=False).tolist())
-            chosen = [p for i, p in enumerate(prompts) if i in picked]
-        label = safe_name(src.label, fallback="class")
-        stem = safe_name(Path(src.rel).stem, fallback="image")
-        for prompt in chosen:
-            item_id = f"{label}/{stem}__{slugs[prompt]}"
-            if item_id.lower() in used:  # same stem with another extension, or two prompts with one slug
-                item_id += "-" + hashlib.sha256(f"{src.rel}\x1f{prompt}".encode()).hexdigest()[:8]
-            used.add(item_id.lower())
-            items.append(Item(item_id, src, prompt, item_seed(seed, src.image_hash, prompt)))
-    return items
-
-
-def include_only(items: Sequence[Item], include: Sequence[str], data_dir: str) -> list[Item]:
-    """The planned items of the images listed in ``include`` (paths relative to the data folder).
-
-    Filtering after planning keeps every item's id, seed and prompt choice what it is in a full run.
-
-    Raises:
-        UserError: ``err.gen.include_unknown`` when a listed path is no image of the data folder.
-    """
-    wanted = set(include)
-    unknown = sorted(wanted - {it.source.rel for it in items})
-    if unknown or not wanted:
-        raise UserError("err.gen.include_unknown", path=str(data_dir), count=len(unknown),
-                        paths=", ".join(unknown[:5]) or "(none)")
-    return [it for it in items if it.source.rel in wanted]
-
-
-def retry_seed(job_seed: int, item: Item) -> int:
-    """The seed of the one retry after a bad edit (derived, so a resumed retry is identical too)."""
-    return item_seed(job_seed, item.source.image_hash, item.prompt + _RETRY_TAG)
-
-
-def mix_rng(job_seed: int, item: Item) -> np.random.Generator:
-    """The item's own generator for its mix parameters (independent of the edit seed and of retries)."""
-    return np.random.default_rng(item_seed(job_seed, item.source.image_hash, item.prompt + _MIX_TAG))
+from genmix_core.errors import UserError
 
 
 # ------------------------------------------------------------------------------------------ run folder
@@ -179,16 +54,16 @@ def check_run_folder(cfg: GenerateConfig) -> None:
     if job.get("status") == "running" and job.get("pid") not in (None, os.getpid()) and process_alive(
             job["pid"], job.get("pid_token", "")):
         raise UserError("err.gen.already_running", out=str(out), pid=job["pid"])
-    args = cfg.config_args()
-    old = read_json(out / manifest.CONFIG_FILE, default=None)
-    if isinstance(old, dict) and isinstance(old.get("args"), dict):
-        changed = sorted(k for k in {*args, "include"} if k not in FREE_ARGS and old["args"].get(k) != args.get(k))
+    args = stored_args(cfg)
+    old = read_stored_args(out, GenerateConfig)
+    if old is not None:
+        changed = sorted(k for k in {*args, "include"} if k not in FREE_ARGS and old.get(k) != args.get(k))
         if changed:
-            detail = "; ".join(f"--{k.replace('_', '-')} {old['args'].get(k)!r} -> {args.get(k)!r}" for k in changed)
+            detail = "; ".join(f"{flag(k)} {old.get(k)!r} -> {args.get(k)!r}" for k in changed)
             raise UserError("err.gen.config_changed", out=str(out), changes=detail)
     elif (out / manifest.RECORDS_FILE).exists():
         raise UserError("err.gen.config_changed", out=str(out), changes="config.json is missing")
-    atomic_write_json(out / manifest.CONFIG_FILE, {"kind": "generate", "version": CONFIG_VERSION, "args": args})
+    write_config(out, cfg)
 
 
 def create_editor_for(cfg: GenerateConfig):
@@ -222,7 +97,7 @@ class RunSummary:
     cache_hits: int        # edits taken from the cache in this call
     editor_calls: int      # edit_batch calls in this call
     batch_size: int        # final batch size (after any halving)
-    workers: int = 1       # threads used (1: serial; see genmix_core.generate_pipeline)
+    workers: int = 1       # threads used (1: serial; see genmix_core.generate.pipeline)
 
 
 def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[int, int], None] | None = None,
@@ -241,8 +116,8 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     Raises:
         UserError: bad arguments or data, another run's folder, or out of memory at batch size 1.
     """
-    from genmix_core.generate_batch import BatchWorker
-    from genmix_core.generate_pipeline import resolve_workers, run_batches
+    from genmix_core.generate.batch import BatchWorker
+    from genmix_core.generate.pipeline import resolve_workers, run_batches
 
     cfg = config.resolved()
     check_run_folder(cfg)
@@ -303,9 +178,3 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     reporter.finish(status)
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
                       worker.editor_calls, worker.batch_size, workers)
-
-
-if __name__ == "__main__":
-    from genmix_core.generate_cli import main
-
-    raise SystemExit(main())

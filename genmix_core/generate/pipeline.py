@@ -1,4 +1,4 @@
-"""Drives a :class:`genmix_core.generate_batch.BatchWorker` over the items of a run: serial, or overlapped.
+"""Drives a :class:`genmix_core.generate.batch.BatchWorker` over the items of a run: serial, or overlapped.
 
 Per item, a generation run has editor work (GPU, or CPU for the style filter) and CPU work (cache PNG, mix,
 PNG encode, fsync; ~30–40 ms at 512²). Done one after the other, the GPU idles during the CPU part: on an H200
@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from genmix_core import manifest
+from genmix_core.generate import manifest
 
 #: Batches being finished by the pool while the next one is edited.
 IN_FLIGHT = 1
@@ -66,7 +66,7 @@ def run_batches(worker, items: Sequence, *, out: str | os.PathLike, workers: int
     """Edit, finish and record ``items`` batch by batch; returns True when ``cancelled()`` stopped the run.
 
     Args:
-        worker: the run's :class:`genmix_core.generate_batch.BatchWorker` (its ``workers`` should match).
+        worker: the run's :class:`genmix_core.generate.batch.BatchWorker` (its ``workers`` should match).
         items: the items still to do, grouped by image.
         out: run folder (its ``items.jsonl`` gets the records).
         workers: 1 = serial on this thread; more = a pool of that many threads (see the module docstring).
