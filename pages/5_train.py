@@ -15,8 +15,8 @@ from genmix_core.generate import manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
-from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, NEEDS_EDITS, RESULTS_FILE, CompareConfig,
-                               list_train_runs, load_results, planned_budget)
+from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
+                               load_results, needs_edits, planned_budget)
 from ui.state import KEY_TRAIN_RUN, ensure_app_navigation, lang, project, restore_active_prompts, t
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
@@ -55,7 +55,7 @@ def _lam_settings(lam_range: tuple[float, float] | None) -> dict:
 
 def _settings_form() -> None:
     """Conditions, budget, seeds, model and where the GenMix images come from; then Start."""
-    labels = {c: t(f"train.cond.{c}") for c in CONDITIONS}
+    labels = {name: t(c.label_key) for name, c in CONDITIONS.items()}
     conditions = st.multiselect(t("train.page.conditions"), list(CONDITIONS), default=["baseline", "genmix"],
                                 format_func=labels.get, key="train_conditions")
     left, mid, right = st.columns(3)
@@ -84,7 +84,7 @@ def _settings_form() -> None:
     if st.toggle(t("train.page.few_shot"), value=False, key="train_few_shot", help=t("train.page.few_shot_help")):
         ks_text = st.text_input(t("train.page.few_shot_ks"), "1,2,5,10", key="train_few_shot_ks")
     edits = None
-    if any(c in NEEDS_EDITS for c in conditions):
+    if needs_edits(conditions):
         gen_runs = [r for r in manifest.list_runs(proj.runs_dir) if (r / manifest.PLAN_FILE).is_file()]
         options = [r.name for r in gen_runs] + [NEW_GENERATION]
         source_labels = {r.name: t("train.page.edits_run", name=r.name) for r in gen_runs}

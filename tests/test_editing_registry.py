@@ -25,7 +25,7 @@ def offline_empty(tmp_path, monkeypatch):
 
 
 def test_ids_and_creation(tiny):
-    assert registry.EDITOR_IDS == ("offline", "instruct-pix2pix", "img2img")
+    assert registry.editor_ids() == ("offline", "instruct-pix2pix", "img2img")
     offline = registry.create_editor("offline")
     assert offline.info.id == "offline" and not offline.info.is_diffusion
     ed = registry.create_editor("instruct-pix2pix", str(tiny), preset="fast", size=32)
@@ -39,7 +39,7 @@ def test_ids_and_creation(tiny):
 
 def test_choices_offline_without_models(offline_empty):
     choices = {c.id: c for c in registry.editor_choices()}
-    assert set(choices) == set(registry.EDITOR_IDS)
+    assert set(choices) == set(registry.editor_ids())
     assert choices["offline"].available and not choices["offline"].is_diffusion
     for eid in ("instruct-pix2pix", "img2img"):
         c = choices[eid]

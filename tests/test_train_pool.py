@@ -7,7 +7,8 @@ import torch
 
 from genmix_core.train.models import build_model
 from genmix_core.train.loop import Budget, TrainConfig, train_model
-from genmix_core.train.data import TrainingData, build_pool
+from genmix_core.train.conditions import build_pool
+from genmix_core.train.data import TrainingData
 
 SIZE = 16
 

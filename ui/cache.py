@@ -17,7 +17,6 @@ from genmix_core import preview
 EDIT_CACHE_ENTRIES = 64
 # Interactive pages take InstructPix2Pix's 20-step preset (performance.md: 20 steps to the preview); the batch
 # job on the Generate page keeps the paper's 100 steps unless the user sets fewer.
-INTERACTIVE_PIX2PIX_PRESET = "fast"
 
 
 Filters = tuple[tuple[str, str], ...]
@@ -38,11 +37,11 @@ def get_editor(editor_id: str = "offline", model: str | None = None, filters: Fi
     Raises:
         UserError: from the registry when the backend or its model is not available.
     """
-    from genmix_core.editing.registry import create_editor
+    from genmix_core.editing.registry import create_editor, editor_spec
 
-    settings = {"filters": dict(filters)} if editor_id == "offline" and filters else {}
-    if editor_id == "instruct-pix2pix":
-        settings["preset"] = INTERACTIVE_PIX2PIX_PRESET
+    spec = editor_spec(editor_id)
+    settings = {"filters": dict(filters)} if not spec.is_diffusion and filters else {}
+    settings.update(spec.preview_settings)
     return create_editor(editor_id, model=model, **settings) if model else create_editor(editor_id, **settings)
 
 

@@ -27,9 +27,10 @@ from typing import Any
 
 from genmix_core.editing.diffusion import DiffusionEditor, default_micro_batch, generators
 from genmix_core.editing.pix2pix import check_common, set_scheduler
+from genmix_core.editing.registry import EDITORS
 from genmix_core.errors import UserError
 
-DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_MODEL = EDITORS["img2img"].default_model  # the editor table holds it
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "sd15": {"size": 512, "steps": 30, "strength": 0.5, "guidance_scale": 7.5},

@@ -23,9 +23,10 @@ import numpy as np
 from PIL import Image
 
 from genmix_core.editing.diffusion import DiffusionEditor, generators, image_key, to_arrays
+from genmix_core.editing.registry import EDITORS
 from genmix_core.errors import UserError
 
-DEFAULT_MODEL = "timbrooks/instruct-pix2pix"
+DEFAULT_MODEL = EDITORS["instruct-pix2pix"].default_model  # the editor table holds it
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"scheduler": "euler_a", "steps": 100, "guidance_scale": 4.0, "image_guidance_scale": 1.5},

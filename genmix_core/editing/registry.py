@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from genmix_core.editing.base import Editor
 from genmix_core.errors import UserError
-
-EDITOR_IDS = ("offline", "instruct-pix2pix", "img2img")
-LABEL_KEYS = {"offline": "editor.offline.name", "instruct-pix2pix": "editor.pix2pix.name",
-              "img2img": "editor.img2img.name"}
 
 # --- time model -------------------------------------------------------------------------------------------------
 # Work per edit in GFLOP, counted with torch's FlopCounterMode on the SD1.5 architectures at 512²
@@ -33,8 +29,75 @@ LABEL_KEYS = {"offline": "editor.offline.name", "instruct-pix2pix": "editor.pix2
 _UNET_LIN, _UNET_QUAD, _VAE = 696.0, 107.0, 1780.0
 CPU_GFLOPS_PER_CORE = 43.0
 GPU_TFLOPS = {"cuda": 270.0, "mps": 5.0}
-OFFLINE_SECONDS_512 = 0.05
-DEFAULT_STEPS = {"instruct-pix2pix": 100, "img2img": 30, "offline": 0}
+
+
+
+@dataclass(frozen=True)
+class EditorSpec:
+    """One row of the editor table: everything the workbench needs to know about a backend.
+
+    Attributes:
+        id: editor id (CLI ``--editor``, ``config.json``, manifest).
+        factory: ``"module:Class"`` of the backend, imported only when an editor is created (listing the
+            choices must not import diffusers/torch model code).
+        label_key: i18n key of its human name.
+        is_diffusion: True only for real diffusion editors (the UI labels only these "AI edit").
+        default_model: hub id used when the user names none (None: needs no model).
+        default_steps: denoising steps of its default preset (0: not a diffusion editor).
+        unet_passes: UNet passes per step with guidance (cost model; 0 for editors without a UNet).
+        steps_times_strength: the editor runs ``int(steps × strength)`` steps (image-to-image).
+        seconds_512: fixed seconds per 512² edit for editors outside the FLOP model (None: use the model).
+        preview_settings: settings for the interactive Preview page (a faster preset), on top of the defaults.
+    """
+
+    id: str
+    factory: str
+    label_key: str
+    is_diffusion: bool
+    default_model: str | None = None
+    default_steps: int = 0
+    unet_passes: int = 0
+    steps_times_strength: bool = False
+    seconds_512: float | None = None
+    preview_settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def editor_class(self) -> type[Editor]:
+        module, _, name = self.factory.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+#: The editor table: one row per backend. A new backend is one new row (and its own file).
+EDITORS: dict[str, EditorSpec] = {spec.id: spec for spec in (
+    EditorSpec("offline", "genmix_core.editing.offline:OfflineStyleEditor", "editor.offline.name", False,
+               seconds_512=0.05),
+    EditorSpec("instruct-pix2pix", "genmix_core.editing.pix2pix:InstructPix2PixEditor", "editor.pix2pix.name",
+               True, default_model="timbrooks/instruct-pix2pix", default_steps=100, unet_passes=3,
+               preview_settings={"preset": "fast"}),  # 20 steps: a preview in seconds on a GPU
+    EditorSpec("img2img", "genmix_core.editing.img2img:Img2ImgEditor", "editor.img2img.name", True,
+               default_model="stable-diffusion-v1-5/stable-diffusion-v1-5", default_steps=30, unet_passes=2,
+               steps_times_strength=True),
+)}
+
+
+def register_editor(spec: EditorSpec) -> None:
+    """Add (or replace) a row of the editor table, e.g. a site-specific backend or a test double."""
+    EDITORS[spec.id] = spec
+
+
+def editor_ids() -> tuple[str, ...]:
+    """The ids of every registered editor, in table order (the first is the offline default)."""
+    return tuple(EDITORS)
+
+
+def editor_spec(editor_id: str) -> EditorSpec:
+    """The table row of ``editor_id``.
+
+    Raises:
+        UserError: ``err.editor.unknown`` naming the id and the choices.
+    """
+    if editor_id not in EDITORS:
+        raise UserError("err.editor.unknown", editor=editor_id, choices=", ".join(EDITORS))
+    return EDITORS[editor_id]
 
 
 @dataclass(frozen=True)
@@ -42,7 +105,7 @@ class EditorChoice:
     """One entry of the editor picker.
 
     Attributes:
-        id: editor id (one of :data:`EDITOR_IDS`). label_key: i18n key of its name.
+        id: editor id (a row of :data:`EDITORS`). label_key: i18n key of its name.
         is_diffusion: True for real diffusion editors (the UI labels only these "AI edit").
         available: whether it can run here now. reason_key / reason_params: i18n key and parameters of a note
             (why it is unavailable, or that it will be slow on this CPU); None when there is nothing to say.
@@ -63,7 +126,7 @@ def estimate_seconds_per_edit(editor_id: str, device: str = "cpu", steps: int | 
     """Seconds one edit takes, from the documented FLOP model above (before the user starts a job).
 
     Args:
-        editor_id: one of :data:`EDITOR_IDS`. device: ``"cpu"``, ``"cuda"``, ``"mps"``.
+        editor_id: a row of :data:`EDITORS`. device: ``"cpu"``, ``"cuda"``, ``"mps"``.
         steps: denoising steps (default: the editor's default preset). size: working long side (square assumed,
             the worst case) or ``(width, height)``. cores: CPU cores (default: this machine's).
         strength: img2img strength (steps actually run = int(steps × strength)); None: the default 0.5.
@@ -71,14 +134,13 @@ def estimate_seconds_per_edit(editor_id: str, device: str = "cpu", steps: int | 
     """
     w, h = (size, size) if isinstance(size, int) else size
     r = (w * h) / 512**2
-    if editor_id == "offline":
-        return OFFLINE_SECONDS_512 * r
-    if editor_id not in DEFAULT_STEPS:
-        raise UserError("err.editor.unknown", editor=editor_id, choices=", ".join(EDITOR_IDS))
-    steps = DEFAULT_STEPS[editor_id] if steps is None else steps
-    passes = (3 if editor_id == "instruct-pix2pix" else 2) if guidance else 1
+    spec = editor_spec(editor_id)
+    if spec.seconds_512 is not None:
+        return spec.seconds_512 * r
+    steps = spec.default_steps if steps is None else steps
+    passes = spec.unet_passes if guidance else 1
     strength = 0.5 if strength is None else strength
-    run_steps = steps if editor_id == "instruct-pix2pix" else int(steps * strength)
+    run_steps = int(steps * strength) if spec.steps_times_strength else steps
     gflop = passes * run_steps * (_UNET_LIN * r + _UNET_QUAD * r * r) + _VAE * r
     if device == "cpu":
         if cores is None:
@@ -91,7 +153,8 @@ def estimate_seconds_per_edit(editor_id: str, device: str = "cpu", steps: int | 
 
 
 def create_editor(editor_id: str, model: str | None = None, **settings: Any) -> Editor:
-    """Create an editor: ``"offline"`` (style filters, no model), ``"instruct-pix2pix"`` or ``"img2img"``.
+    """Create an editor from its table row: ``"offline"`` (style filters, no model), ``"instruct-pix2pix"``,
+    ``"img2img"``, or any registered row.
 
     Diffusion editors resolve and check their model here (a missing or unsafe model fails now, with the fix);
     weights load on the first edit or ``editor.load()``.
@@ -100,28 +163,12 @@ def create_editor(editor_id: str, model: str | None = None, **settings: Any) -> 
         UserError: ``err.editor.unknown`` for an unknown id, ``err.editor.no_diffusers`` when diffusers is missing,
             or a model error from :mod:`genmix_core.editing.loading`.
     """
-    if editor_id == "offline":
-        from genmix_core.editing.offline import OfflineStyleEditor
-
-        return OfflineStyleEditor(**settings)
-    if editor_id not in EDITOR_IDS:
-        raise UserError("err.editor.unknown", editor=editor_id, choices=", ".join(EDITOR_IDS))
+    spec = editor_spec(editor_id)
+    if not spec.is_diffusion:
+        return spec.editor_class()(**settings)
     if importlib.util.find_spec("diffusers") is None:
         raise UserError("err.editor.no_diffusers")
-    if editor_id == "instruct-pix2pix":
-        from genmix_core.editing.pix2pix import InstructPix2PixEditor
-
-        return InstructPix2PixEditor(model, **settings)
-    from genmix_core.editing.img2img import Img2ImgEditor
-
-    return Img2ImgEditor(model, **settings)
-
-
-def _default_model(editor_id: str) -> str:
-    # Module constants, read without importing the editor modules' heavy dependencies (they import lazily).
-    from genmix_core.editing import img2img, pix2pix
-
-    return pix2pix.DEFAULT_MODEL if editor_id == "instruct-pix2pix" else img2img.DEFAULT_MODEL
+    return spec.editor_class()(model or spec.default_model, **settings)
 
 
 def editor_choices(models: dict[str, str] | None = None) -> list[EditorChoice]:
@@ -132,30 +179,32 @@ def editor_choices(models: dict[str, str] | None = None) -> list[EditorChoice]:
     """
     from genmix_core.editing import loading
 
-    choices = [EditorChoice("offline", LABEL_KEYS["offline"], False, True)]
+    choices = []
     has_diffusers = importlib.util.find_spec("diffusers") is not None
     device = loading.choose_device() if has_diffusers else "cpu"
-    for editor_id in EDITOR_IDS[1:]:
-        label = LABEL_KEYS[editor_id]
-        if not has_diffusers:
-            choices.append(EditorChoice(editor_id, label, True, False, "editor.reason.no_diffusers"))
+    for spec in EDITORS.values():
+        if not spec.is_diffusion:
+            choices.append(EditorChoice(spec.id, spec.label_key, False, True))
             continue
-        model = (models or {}).get(editor_id) or _default_model(editor_id)
+        if not has_diffusers:
+            choices.append(EditorChoice(spec.id, spec.label_key, True, False, "editor.reason.no_diffusers"))
+            continue
+        model = (models or {}).get(spec.id) or spec.default_model
         try:
             loading.resolve_model(model, allow_download=False)
         except UserError as exc:
             if exc.key == "err.editor.model.offline_missing" and not loading.is_offline():
-                choices.append(EditorChoice(editor_id, label, True, True, "editor.reason.will_download",
+                choices.append(EditorChoice(spec.id, spec.label_key, True, True, "editor.reason.will_download",
                                             {"model": model}))
             else:
-                choices.append(EditorChoice(editor_id, label, True, False, exc.key, dict(exc.params)))
+                choices.append(EditorChoice(spec.id, spec.label_key, True, False, exc.key, dict(exc.params)))
             continue
         if device == "cpu":
-            seconds = estimate_seconds_per_edit(editor_id, "cpu", size=512)
-            choices.append(EditorChoice(editor_id, label, True, True, "editor.reason.slow_cpu",
+            seconds = estimate_seconds_per_edit(spec.id, "cpu", size=512)
+            choices.append(EditorChoice(spec.id, spec.label_key, True, True, "editor.reason.slow_cpu",
                                         {"seconds": round(seconds), "model": model}))
         else:
-            choices.append(EditorChoice(editor_id, label, True, True, None, {"model": model}))
+            choices.append(EditorChoice(spec.id, spec.label_key, True, True, None, {"model": model}))
     return choices
 
 

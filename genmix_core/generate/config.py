@@ -18,9 +18,9 @@ CONFIG_VERSION = 1
 
 
 def _editor_ids() -> tuple[str, ...]:
-    from genmix_core.editing.registry import EDITOR_IDS
+    from genmix_core.editing.registry import editor_ids
 
-    return EDITOR_IDS
+    return editor_ids()
 
 
 def _mask_sets() -> tuple[str, ...]:

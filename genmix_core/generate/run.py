@@ -72,12 +72,12 @@ def create_editor_for(cfg: GenerateConfig):
     The offline style filter gets the prompt set's ``filter:`` hints for the chosen prompts; diffusion editors
     get ``steps``/``size`` when set.
     """
-    from genmix_core.editing.registry import create_editor
+    from genmix_core.editing.registry import create_editor, editor_spec
 
-    if cfg.editor == "offline":
+    if not editor_spec(cfg.editor).is_diffusion:
         chosen = set(cfg.prompts)
         hints = [p for p in load_prompt_set(cfg.prompt_set).prompts if p.text in chosen] if cfg.prompt_set else []
-        return create_editor("offline", filters=hints) if hints else create_editor("offline")
+        return create_editor(cfg.editor, filters=hints) if hints else create_editor(cfg.editor)
     settings = {k: v for k, v in (("steps", cfg.steps), ("size", cfg.size)) if v is not None}
     if cfg.compile:
         settings["compile"] = True

@@ -8,12 +8,13 @@ from genmix_core.train.compare import run_compare
 from genmix_core.train.config import CompareConfig, load_config
 from genmix_core.train.data import planned_budget
 from genmix_core.train.evaluate import DEFAULT_EPS, parse_eps
-from genmix_core.train.loop import CONDITIONS, NEEDS_EDITS, Budget, Cancelled, TrainConfig, train_model
+from genmix_core.train.conditions import CONDITIONS, Condition, get_condition, needs_edits, register_condition
+from genmix_core.train.loop import Budget, Cancelled, TrainConfig, train_model
 from genmix_core.train.models import BACKBONES, FINETUNE_MODES, build_model
 from genmix_core.train.results import RESULTS_FILE, format_table, list_train_runs, load_results
 
 __all__ = [
-    "BACKBONES", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "NEEDS_EDITS", "RESULTS_FILE", "Budget",
-    "Cancelled", "CompareConfig", "TrainConfig", "build_model", "format_table", "list_train_runs", "load_config",
+    "BACKBONES", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
+    "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig", "build_model", "format_table", "list_train_runs", "load_config",
     "load_results", "parse_eps", "planned_budget", "report", "run_compare", "train_model",
 ]

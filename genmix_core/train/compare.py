@@ -37,9 +37,10 @@ from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.jobconfig import read_stored_args, write_config
 from genmix_core.jobs import JobReporter, request_cancel
 from genmix_core.train.config import CompareConfig
-from genmix_core.train.data import TrainingData, attach_edits, build_pool, few_shot_subset, prepare_data
+from genmix_core.train.conditions import build_pool, edit_data_needed, needs_edits
+from genmix_core.train.data import TrainingData, attach_edits, few_shot_subset, prepare_data
 from genmix_core.train.evaluate import evaluate_model, parse_eps
-from genmix_core.train.loop import NEEDS_EDITS, Budget, Cancelled, TrainConfig, pick_device, train_model
+from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import build_model
 from genmix_core.train.results import RESULTS_FILE, summarize, summarize_few_shot
 
@@ -187,11 +188,11 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
                         test_dir=cfg.test)
     timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
     generation = None
-    if any(c in NEEDS_EDITS for c in cfg.conditions):
+    if needs_edits(cfg.conditions):
         t0 = time.perf_counter()
         gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist())
-        attach_edits(data, gen_dir, raw=cfg.redraw or "edits" in cfg.conditions,
-                     mixed=not cfg.redraw and "genmix" in cfg.conditions)
+        wanted = edit_data_needed(cfg.conditions, cfg.redraw)
+        attach_edits(data, gen_dir, raw="raw" in wanted, mixed="mixed" in wanted)
         timings["generation_s"] = round(time.perf_counter() - t0, 2)
         # Which editor made the edits, so a report can say whether they are diffusion edits (honest labels).
         from genmix_core.generate import GenerateConfig

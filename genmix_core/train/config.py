@@ -14,14 +14,10 @@ from genmix_core.mixing import DEFAULT_LAM_RANGE, check_lam_range
 from genmix_core.mixing.masks import check_fraction
 from genmix_core.seeds import content_key
 from genmix_core.train.evaluate import DEFAULT_EPS, parse_eps
-from genmix_core.train.loop import CONDITIONS
+from genmix_core.train.conditions import CONDITIONS
 from genmix_core.train.models import BACKBONES, FINETUNE_MODES
 
 DEFAULT_LR = {"head": 3e-3, "all": 5e-4, "small_cnn": 3e-3}
-
-
-def _conditions() -> tuple[str, ...]:
-    return tuple(CONDITIONS)
 
 
 @dataclass

@@ -19,8 +19,6 @@ import torch
 from PIL import Image, ImageOps
 
 from genmix_core.errors import UserError
-from genmix_core.train.loop import NEEDS_EDITS
-from genmix_core.train.pool import PoolItem, TrainPool
 
 def load_image_array(path: str | os.PathLike, size: int) -> np.ndarray:
     """An image file as ``uint8 (size, size, 3)``: EXIF-rotated, RGB, resized (bicubic, aspect not kept)."""
@@ -196,32 +194,6 @@ def attach_edits(data: TrainingData, gen_dir: str | os.PathLike, *, raw: bool = 
     data.edit_images = _load_stack(edits["edit_path"], data.size) if raw else None
     data.mix_images = _load_stack(edits["mix_path"], data.size) if mixed else None
     return len(edits)
-
-
-def build_pool(data: TrainingData, condition: str, *, seed: int, redraw: bool = True,
-               mix_options: dict | None = None, fractals=None) -> TrainPool:
-    """The training pool of one condition.
-
-    ``baseline``/``mixup``/``cutmix``: the originals. ``edits``: originals + raw edits. ``genmix``: originals +
-    one GenMix item per edit, mixed at draw time from (original, edit) when ``redraw`` (fresh mask, λ and
-    fractal each pass), else the stored GenMix image.
-    """
-    n = len(data.train_images)
-    items = [PoolItem(image=i, label=int(data.train_labels[i])) for i in range(n)]
-    images = [data.train_images]
-    if condition in NEEDS_EDITS:
-        if data.edits is None:
-            raise UserError("err.train.no_edits", path="(none)")
-        labels = [int(data.train_labels[i]) for i in data.edits["orig_index"]]
-        if condition == "genmix" and redraw:
-            images.append(data.edit_images)
-            items += [PoolItem(image=int(o), label=lab, edit=n + k, key=key) for k, (o, lab, key)
-                      in enumerate(zip(data.edits["orig_index"], labels, data.edits["key"]))]
-        else:
-            images.append(data.mix_images if condition == "genmix" else data.edit_images)
-            items += [PoolItem(image=n + k, label=lab) for k, lab in enumerate(labels)]
-    return TrainPool(np.concatenate(images), items, mix_seed=seed, redraw=redraw, mix_options=mix_options,
-                     fractals=fractals)
 
 
 def few_shot_indices(train: pd.DataFrame, k: int, seed: int) -> list[int]:

@@ -1,16 +1,7 @@
 """Fine-tuning under a matched budget: the training loop (kernels in ``augment``, pool in ``train_pool``).
 
-Conditions (``CONDITIONS``), all on top of the same random flips and crops:
-
-- ``baseline``: the original images only.
-- ``genmix``: originals + GenMix images. By default the mix (mask kind and fractal; λ stays at its recorded
-  value, 0.2 as in the authors' code) is **re-drawn** from the cached edit every pass over the pool, seeded
-  per (run seed, pass, item), so stored edits give fresh mixes
-  (Islam et al., arXiv 2412.02366, Fig. 2: hybrid ``M⊙I + (1−M)⊙E`` then ``(1−λ)H + λF``). The fractal is
-  drawn from a pool of 256 seeds per run, rendered once; the mixing runs batched on the training device.
-- ``mixup`` (Zhang et al., 2018) and ``cutmix`` (Yun et al., 2019): batch-level mixing of the originals with
-  soft labels.
-- ``edits``: originals + raw edits without mixing (the authors' ablation: edits alone hurt).
+Conditions (:mod:`genmix_core.train.conditions`) all train on top of the same random flips and crops; each
+adds its own pool and, for Mixup/CutMix, a batch-level mix.
 
 **Matched budget.** Every condition takes the same number of optimizer steps with the same batch size,
 whatever the size of its pool: the pool is cycled in seeded random permutations until the budget is spent.
@@ -34,12 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genmix_core.train.augment import cutmix, hflip, mixup, resized_crop, sample_crop_boxes, sample_cutmix_box, sample_mixup
+from genmix_core.train.augment import hflip, resized_crop, sample_crop_boxes
+from genmix_core.train.conditions import get_condition
 from genmix_core.train.models import trainable_parameters
 from genmix_core.train.pool import TrainPool, budget_order
-
-CONDITIONS = ("baseline", "genmix", "mixup", "cutmix", "edits")
-NEEDS_EDITS = ("genmix", "edits")
 
 
 # --- the loop ------------------------------------------------------------------------------------------------
@@ -114,13 +103,14 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
     """Train ``model`` in place for exactly ``budget.steps`` steps of ``budget.batch_size`` samples.
 
     AdamW on the trainable parameters, cosine learning-rate decay to 0. On CUDA the forward pass runs under
-    bf16 autocast. Every condition gets flips and crops; ``mixup``/``cutmix`` mix each batch afterwards.
+    bf16 autocast. Every condition gets flips and crops, then its own batch mix (``Condition.mix_batch``).
 
     Args:
         on_step: Called as ``on_step(step, loss)`` after each step (progress reporting).
         should_stop: Checked before each step; when true, :class:`Cancelled` is raised.
     """
     dev = pick_device(device) if isinstance(device, str) else device
+    condition = get_condition(cfg.condition)
     torch.manual_seed(seed)  # dropout in the head
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -143,12 +133,7 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
             x = hflip(x, (torch.rand(n, generator=gen) < 0.5).to(dev))
         x = resized_crop(x, sample_crop_boxes(gen, n, cfg.crop_scale))
         y = F.one_hot(labels, num_classes).float()
-        if cfg.condition == "mixup":
-            lam, perm = sample_mixup(gen, n, cfg.mixup_alpha)
-            x, y = mixup(x, y, lam, perm.to(dev))
-        elif cfg.condition == "cutmix":
-            box = sample_cutmix_box(gen, x.shape[-2], x.shape[-1], cfg.cutmix_alpha)
-            x, y = cutmix(x, y, box, torch.randperm(n, generator=gen).to(dev))
+        x, y = condition.mix_batch(x, y, gen, cfg)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             logits = model(x)
         loss = soft_cross_entropy(logits, y)

@@ -13,15 +13,19 @@ import plotly.graph_objects as go
 from plotly.io import to_html
 
 from genmix_core.i18n import t
+from genmix_core.train.conditions import CONDITIONS
 
 # A fixed colour per condition, so every chart of a report reads the same way.
-COLORS = {"baseline": "#7f7f7f", "genmix": "#d62728", "mixup": "#1f77b4", "cutmix": "#2ca02c",
-          "edits": "#ff7f0e"}
+def _color(condition: str) -> str | None:
+    """The condition's fixed chart colour (None for a condition this version does not know)."""
+    found = CONDITIONS.get(condition)
+    return found.color if found else None
 
 
 def condition_label(condition: str, lang: str = "en") -> str:
-    """Display name of a condition (``train.cond.<name>``)."""
-    return t(f"train.cond.{condition}", lang)
+    """Display name of a condition (``train.cond.<name>``; the bare name for one this version does not know)."""
+    found = CONDITIONS.get(condition)
+    return t(found.label_key, lang) if found else condition
 
 
 def conditions_in_order(results: dict) -> list[str]:
@@ -51,7 +55,7 @@ def fig_accuracy(results: dict, lang: str = "en") -> go.Figure:
     stats = [_mean_std(results["conditions"][c]["accuracy"]) for c in conds]
     fig = go.Figure(go.Bar(
         x=[condition_label(c, lang) for c in conds], y=[m for m, _ in stats],
-        error_y=dict(type="data", array=[s for _, s in stats]), marker_color=[COLORS.get(c) for c in conds],
+        error_y=dict(type="data", array=[s for _, s in stats]), marker_color=[_color(c) for c in conds],
         text=[f"{m:.1%}" if m is not None else "" for m, _ in stats], textposition="outside"))
     return _layout(fig, t("train.fig.accuracy", lang), t("train.fig.condition", lang), t("train.fig.top1", lang))
 
@@ -89,7 +93,7 @@ def fig_robustness(results: dict, lang: str = "en") -> go.Figure:
         for attack, dash in (("fgsm", "dash"), ("pgd", "solid")):
             pts = [clean] + [_mean_std(s.get(f"{attack}_accuracy", {}).get(e)) for e in eps]
             fig.add_scatter(x=xs, y=[m for m, _ in pts], error_y=dict(type="data", array=[d for _, d in pts]),
-                            mode="lines+markers", line=dict(color=COLORS.get(cond), dash=dash),
+                            mode="lines+markers", line=dict(color=_color(cond), dash=dash),
                             name=f"{condition_label(cond, lang)} · {attack.upper()}")
     return _layout(fig, t("train.fig.robustness", lang), t("train.fig.eps", lang), t("train.fig.top1", lang))
 
@@ -103,7 +107,7 @@ def fig_per_class(results: dict, lang: str = "en", domain: str = "in") -> go.Fig
         s = results["conditions"][cond]
         stats = [_mean_std((s.get(key) or {}).get(c)) for c in classes]
         fig.add_bar(x=classes, y=[m for m, _ in stats], name=condition_label(cond, lang),
-                    marker_color=COLORS.get(cond), error_y=dict(type="data", array=[d for _, d in stats]))
+                    marker_color=_color(cond), error_y=dict(type="data", array=[d for _, d in stats]))
     fig.update_layout(barmode="group")
     title = t("train.fig.per_class" if domain == "in" else "train.fig.per_class_cross", lang)
     return _layout(fig, title, t("train.fig.class", lang), t("train.fig.recall", lang))
@@ -142,13 +146,13 @@ def genmix_text(results: dict, lang: str = "en") -> str:
     """One sentence on how the GenMix images and edits were made: which editor (so a style-filter run is never
     read as diffusion edits), the masks and λ; "" when no condition used them."""
     gen, cfg = results.get("generation"), results.get("config", {})
-    if not gen or not any(c in ("genmix", "edits") for c in cfg.get("conditions", [])):
+    if not gen or not any(c in CONDITIONS and CONDITIONS[c].needs_edits for c in cfg.get("conditions", [])):
         return ""
-    from genmix_core.editing.registry import LABEL_KEYS
+    from genmix_core.editing.registry import EDITORS
 
-    editor = gen.get("editor")
-    made_by = t(LABEL_KEYS[editor], lang) if editor in LABEL_KEYS else t("train.report.editor_unknown", lang)
-    if gen.get("model") and editor != "offline":
+    spec = EDITORS.get(gen.get("editor"))
+    made_by = t(spec.label_key, lang) if spec else t("train.report.editor_unknown", lang)
+    if gen.get("model") and (spec is None or spec.is_diffusion):
         made_by += f" ({gen['model']})"
     if cfg.get("lam") is not None:
         lam = t("train.report.lam_fixed", lang, lam=f"{cfg['lam']:g}")
@@ -186,7 +190,7 @@ def fig_few_shot(results: dict, lang: str = "en") -> go.Figure:
             if all(m is None for m, _ in pts):
                 continue
             fig.add_scatter(x=ks, y=[m for m, _ in pts], error_y=dict(type="data", array=[d for _, d in pts]),
-                            mode="lines+markers", line=dict(color=COLORS.get(cond), dash=dash),
+                            mode="lines+markers", line=dict(color=_color(cond), dash=dash),
                             name=f"{condition_label(cond, lang)} · {t(domain, lang)}")
     fig.update_xaxes(type="log", tickvals=ks, ticktext=[str(k) for k in ks])
     return _layout(fig, t("train.fig.few_shot", lang), t("train.fig.k_per_class", lang), t("train.fig.top1", lang))
