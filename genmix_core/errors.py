@@ -23,3 +23,24 @@ class UserError(ValueError):
         from genmix_core.i18n import t
 
         return t(self.key, lang, **self.params)
+
+
+# Subclasses for what code branches on; each keeps its catalog key (huggingface_hub's errors.py does the same).
+
+class StorageError(UserError):
+    """Writing to disk failed: a full disk, a read-only folder, missing permissions (``err.io.*``).
+
+    Every following write would fail too, so a job stops and says so once, keeping what it already wrote.
+    """
+
+
+class DiskFullError(StorageError):
+    """The disk is full (``err.io.disk_full``)."""
+
+
+class ModelUnavailableError(UserError):
+    """The chosen diffusion model is not on this PC and cannot be downloaded now (offline, no hub access)."""
+
+
+class OutOfMemoryError(UserError):
+    """The accelerator ran out of memory even for a single image."""

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from genmix_core.errors import UserError
+from genmix_core.errors import DiskFullError, StorageError
 
 INCOMPLETE_SUFFIX = ".incomplete"
 
@@ -25,7 +25,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; creates parent folders. Returns the final path.
 
     Raises:
-        UserError: ``err.io.disk_full`` when the disk is full, ``err.io.write_failed`` for other OS errors.
+        DiskFullError: ``err.io.disk_full`` when the disk is full. StorageError: ``err.io.write_failed`` for other
+            OS errors (both are ``UserError``s).
             The previous content of ``path`` (if any) is untouched in both cases.
     """
     path = Path(path)
@@ -42,8 +43,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         return path
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise UserError("err.io.disk_full", path=str(path)) from exc
-        raise UserError("err.io.write_failed", path=str(path), reason=exc.strerror or str(exc)) from exc
+            raise DiskFullError("err.io.disk_full", path=str(path)) from exc
+        raise StorageError("err.io.write_failed", path=str(path), reason=exc.strerror or str(exc)) from exc
     finally:
         if tmp_name is not None:
             try:

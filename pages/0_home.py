@@ -69,7 +69,7 @@ except Exception as exc:  # the home page must always render
 @st.cache_resource(show_spinner=False)
 def _device_info() -> dict | None:
     """``describe_device()`` once per process (it imports torch, which takes seconds)."""
-    from genmix_core.editing.loading import describe_device
+    from genmix_core.editing import describe_device
 
     return describe_device()
 
@@ -88,7 +88,7 @@ def _device_text() -> str | None:
 
 def _editor_rows(notes: list[str]) -> list[dict[str, str]] | None:
     """Table rows of the editors; their long "why not / how fast" notes go to ``notes`` (shown below)."""
-    from genmix_core.editing.registry import editor_choices
+    from genmix_core.editing import editor_choices
 
     rows = []
     for choice in editor_choices():

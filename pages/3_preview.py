@@ -54,7 +54,7 @@ def _prompt_choices() -> list[str]:
 
 def _editor_choices(model: str | None) -> dict:
     """Every editor backend by id, with whether it runs here (the session's model for diffusion editors)."""
-    from genmix_core.editing.registry import EDITORS, editor_choices
+    from genmix_core.editing import EDITORS, editor_choices
 
     models = {e: model for e, spec in EDITORS.items() if spec.is_diffusion} if model else None
     return {c.id: c for c in editor_choices(models)}

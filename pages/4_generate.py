@@ -27,7 +27,7 @@ st.caption(t("gen.page.intro"))
 
 try:
     from genmix_core.data import scan_split
-    from genmix_core.editing.registry import editor_choices
+    from genmix_core.editing import editor_choices
     from genmix_core.mixing import DEFAULT_LAM, DEFAULT_RAMP, MASK_SETS
     from genmix_core.prompts import list_prompt_sets, pick_prompt_set
 
@@ -95,7 +95,7 @@ def _settings_form() -> None:
         cfg = GenerateConfig(
             data=str(proj.data_dir("train")), out="", prompts=list(prompts), editor=editor, model=model or None,
             steps=steps, size=size, per_image=per_image, seed=seed, mask_set=mask_set, ramp=ramp, lam=lam,
-            fractals=fractals.strip() or None, prompt_set=str(pset.path) if pset.path else pset.name,
+            fractals=fractals.strip() or None, prompt_set=pset.ref,
             cache=str(proj.cache_dir / "edits"))
         try:
             cfg.out = str(proj.runs_dir)
@@ -110,8 +110,8 @@ def _settings_form() -> None:
 
 
 def _show_estimate(editor: str, steps: int, size: int, n_items: int) -> None:
-    from genmix_core.editing.loading import choose_device
-    from genmix_core.editing.registry import estimate_seconds_per_edit
+    from genmix_core.editing import choose_device
+    from genmix_core.editing import estimate_seconds_per_edit
 
     device = choose_device()
     seconds = estimate_seconds_per_edit(editor, device, steps, size) * n_items

@@ -17,7 +17,8 @@ from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
 from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
                                load_results, needs_edits, planned_budget)
-from ui.state import KEY_TRAIN_RUN, ensure_app_navigation, lang, project, restore_active_prompts, t
+from ui.state import (KEY_TRAIN_RUN, active_prompt_set, ensure_app_navigation, lang, project, restore_active_prompts,
+                      t)
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
@@ -113,7 +114,8 @@ def _settings_form() -> None:
             epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
             eps=[e for e in eps.replace(" ", "").split(",") if e],
             test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
-            prompts=list(restore_active_prompts(proj) or []), few_shot=few_shot,
+            prompts=list(restore_active_prompts(proj) or []), prompt_set=active_prompt_set(proj).ref,
+            few_shot=few_shot,
             **_lam_settings(lam_range))
         try:
             cfg.validated()  # bad settings are shown here, before an empty run folder is made

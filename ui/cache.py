@@ -37,7 +37,7 @@ def get_editor(editor_id: str = "offline", model: str | None = None, filters: Fi
     Raises:
         UserError: from the registry when the backend or its model is not available.
     """
-    from genmix_core.editing.registry import create_editor, editor_spec
+    from genmix_core.editing import create_editor, editor_spec
 
     spec = editor_spec(editor_id)
     settings = {"filters": dict(filters)} if not spec.is_diffusion and filters else {}

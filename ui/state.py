@@ -161,6 +161,15 @@ def restore_active_prompts(proj) -> list[str] | None:
     return prompts
 
 
+def active_prompt_set(proj):
+    """The prompt set the active prompts were chosen from (the default set when none was chosen); jobs take
+    the style filter's ``filter:`` hints from it."""
+    from genmix_core.prompts import list_prompt_sets, pick_prompt_set
+
+    restore_active_prompts(proj)
+    return pick_prompt_set(list_prompt_sets(proj.prompts_dir), st.session_state.get(KEY_PROMPT_SET))
+
+
 def prompt_filters() -> tuple[tuple[str, str], ...]:
     """The active prompts' style-filter recipes as sorted ``(text, recipe)`` pairs (for ``ui.cache``)."""
     value = st.session_state.get(KEY_PROMPT_FILTERS) or {}

@@ -30,7 +30,7 @@ from genmix_core.data.archive import Listing, Member
 from genmix_core.data.dataset import Rejection
 from genmix_core.data.imageio import decode_image, encode_png
 from genmix_core.data.project import Project, check_split
-from genmix_core.errors import UserError
+from genmix_core.errors import StorageError, UserError
 from genmix_core.paths import SAMPLE_DATA_DIR, safe_join, safe_name
 
 MAX_FILE_BYTES = archive.MAX_MEMBER_BYTES
@@ -130,7 +130,7 @@ class _Importer:
         except UserError as err:
             # A full disk (or a read-only folder) fails every following file too: stop and say so once.
             self.report.rejected.append(_rejection(member.name, err))
-            if err.key.startswith("err.io."):
+            if isinstance(err, StorageError):
                 self.report.stopped = self.report.rejected[-1]
             return
         known[digest] = file_name

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from genmix_core.errors import UserError
+from genmix_core.errors import StorageError, UserError
 from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.paths import safe_join, safe_name, workspace_root
 
@@ -92,7 +92,7 @@ class Project:
                 return path
             except FileExistsError:
                 continue
-        raise UserError("err.io.write_failed", path=str(self.runs_dir / stem), reason="too many runs this second")
+        raise StorageError("err.io.write_failed", path=str(self.runs_dir / stem), reason="too many runs this second")
 
     # project.json ------------------------------------------------------------------------------------------
 

@@ -1,5 +1,16 @@
-"""Editor backends behind one contract (:mod:`genmix_core.editing.base`)."""
+"""Editor backends behind one contract (:mod:`genmix_core.editing.base`), one file each, listed in one table
+(:mod:`genmix_core.editing.registry`). Public face of the editing package.
+
+Importing this package imports no diffusers or torch model code: backends load when an editor is created.
+"""
 
 from genmix_core.editing.base import Editor, EditorInfo
+from genmix_core.editing.loading import choose_device, describe_device
+from genmix_core.editing.registry import (EDITORS, EditorChoice, EditorSpec, create_editor, editor_choices, editor_ids,
+                                          editor_record, editor_spec, estimate_seconds_per_edit, register_editor)
 
-__all__ = ["Editor", "EditorInfo"]
+__all__ = [
+    "EDITORS", "Editor", "EditorChoice", "EditorInfo", "EditorSpec", "choose_device", "create_editor",
+    "describe_device", "editor_choices", "editor_ids", "editor_record", "editor_spec", "estimate_seconds_per_edit",
+    "register_editor",
+]

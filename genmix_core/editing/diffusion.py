@@ -23,7 +23,8 @@ from PIL import Image
 
 from genmix_core.editing import loading
 from genmix_core.editing.base import Editor, EditorInfo
-from genmix_core.errors import UserError
+from genmix_core.editing.memory import run_halving
+from genmix_core.errors import OutOfMemoryError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,6 @@ def generators(seeds: list[int]) -> list:
     import torch
 
     return [torch.Generator("cpu").manual_seed(int(s) % (2**63)) for s in seeds]
-
-
-def is_oom(exc: BaseException) -> bool:
-    """CUDA ``OutOfMemoryError``, or the RuntimeError MPS and older CUDA builds raise when memory runs out."""
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 def is_compile_error(exc: BaseException) -> bool:
@@ -254,40 +247,22 @@ class DiffusionEditor(Editor):
         log.warning("torch.compile failed, editing without it: %s", exc)
 
     def chunked(self, n: int, fn: Callable[[int, int], list], stage: str) -> list:
-        """Run ``fn(start, stop)`` over ``range(n)`` in micro-batches, halving the micro-batch on out-of-memory.
+        """Run ``fn(start, stop)`` over ``range(n)`` in micro-batches, halving the micro-batch on out-of-memory
+        (:func:`genmix_core.editing.memory.run_halving`).
 
         Raises:
-            UserError: ``err.editor.diffusion.out_of_memory`` when even one item does not fit.
+            OutOfMemoryError: ``err.editor.diffusion.out_of_memory`` when even one item does not fit.
         """
-        out: list = []
-        start = 0
-        while start < n:
-            stop = min(n, start + self.micro_batch)
-            try:
-                res = fn(start, stop)
-            except Exception as exc:
-                if not is_oom(exc):
-                    raise
-                self._free_memory()
-                if stop - start <= 1:
-                    raise UserError("err.editor.diffusion.out_of_memory", device=self.device,
-                                    size=self.size) from exc
-                old, self.micro_batch = self.micro_batch, max(1, (stop - start) // 2)
-                self.events.append({"event": "oom_backoff", "stage": stage, "from": old, "to": self.micro_batch})
-                log.warning("out of memory in %s: micro-batch %d -> %d", stage, old, self.micro_batch)
-                continue
-            out.extend(res)
-            start = stop
+        def halved(old: int, new: int) -> None:
+            self.micro_batch = new
+            self.events.append({"event": "oom_backoff", "stage": stage, "from": old, "to": new})
+            log.warning("out of memory in %s: micro-batch %d -> %d", stage, old, new)
+
+        out, self.micro_batch = run_halving(
+            n, fn, self.micro_batch, on_halve=halved,
+            too_big=lambda exc: OutOfMemoryError("err.editor.diffusion.out_of_memory", device=self.device,
+                                                 size=self.size))
         return out
-
-    def _free_memory(self) -> None:
-        import gc
-
-        import torch
-
-        gc.collect()
-        if self.device == "cuda":
-            torch.cuda.empty_cache()
 
     def settings(self) -> dict[str, Any]:
         return {"editor": self.editor_id, "model": self.model, "size": self.size,

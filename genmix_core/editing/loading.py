@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from genmix_core.errors import UserError
+from genmix_core.errors import ModelUnavailableError, UserError
 from genmix_core.paths import safe_join, safe_name, workspace_root
 
 #: ``progress(done, total, what)``: ``done``/``total`` in the bar's unit (bytes or files); ``total`` may be None.
@@ -187,9 +187,9 @@ def download_model(repo_id: str, progress: ProgressFn | None = None) -> Path:
     return target
 
 
-def offline_missing_error(repo_id: str, reason: str = "offline mode (HF_HUB_OFFLINE=1)") -> UserError:
+def offline_missing_error(repo_id: str, reason: str = "offline mode (HF_HUB_OFFLINE=1)") -> ModelUnavailableError:
     """The error that tells how to bring ``repo_id`` to an offline PC."""
-    return UserError("err.editor.model.offline_missing", model=repo_id, reason=reason,
+    return ModelUnavailableError("err.editor.model.offline_missing", model=repo_id, reason=reason,
                      command=download_command(repo_id), folder=local_folder_name(repo_id),
                      models_dir=str(models_dir()), target=str(models_dir() / local_folder_name(repo_id)))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from genmix_core.editing.base import Editor
-from genmix_core.errors import UserError
+from genmix_core.errors import ModelUnavailableError, UserError
 
 # --- time model -------------------------------------------------------------------------------------------------
 # Work per edit in GFLOP, counted with torch's FlopCounterMode on the SD1.5 architectures at 512²
@@ -193,7 +193,7 @@ def editor_choices(models: dict[str, str] | None = None) -> list[EditorChoice]:
         try:
             loading.resolve_model(model, allow_download=False)
         except UserError as exc:
-            if exc.key == "err.editor.model.offline_missing" and not loading.is_offline():
+            if isinstance(exc, ModelUnavailableError) and not loading.is_offline():
                 choices.append(EditorChoice(spec.id, spec.label_key, True, True, "editor.reason.will_download",
                                             {"model": model}))
             else:

@@ -14,7 +14,6 @@ batch exists.
 
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -25,26 +24,12 @@ from PIL import Image
 
 from genmix_core.generate.edit_cache import EditCache
 from genmix_core.editing.diffusion import is_bad_edit
-from genmix_core.errors import UserError
+from genmix_core.editing.memory import is_out_of_memory, run_halving
+from genmix_core.errors import OutOfMemoryError
 from genmix_core.fileio import atomic_save_image
 from genmix_core.paths import safe_join
 
 _BAD_EDIT_ERROR = "The edit was black or flat twice (with two seeds); the item was skipped."
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for ``torch.cuda.OutOfMemoryError`` (and the older ``RuntimeError: CUDA out of memory``)."""
-    torch = sys.modules.get("torch")
-    oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None) if torch else None
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _free_accelerator_memory() -> None:
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def load_source(path: str) -> Image.Image:
@@ -125,25 +110,21 @@ class BatchWorker:
     # ---------------------------------------------------------------------------------------- editing
 
     def _edit(self, images: list[Image.Image], prompts: list[str], seeds: list[int]) -> list[Image.Image]:
-        """``editor.edit_batch`` in chunks of the batch size, halving it on out-of-memory."""
-        results: list[Image.Image] = []
-        i = 0
-        while i < len(images):
-            n = min(self.batch_size, len(images) - i)
-            try:
-                self.editor_calls += 1
-                results.extend(self.editor.edit_batch(images[i:i + n], prompts[i:i + n], seeds[i:i + n]))
-            except Exception as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                _free_accelerator_memory()
-                if n == 1:
-                    raise UserError("err.gen.out_of_memory", editor=self.editor.info.id) from exc
-                self.batch_size = max(1, n // 2)
-                self.log(f"Out of memory with {n} images per batch; continuing with {self.batch_size}.")
-                continue
-            i += n
+        """``editor.edit_batch`` in chunks of the batch size, halving it on out-of-memory (for any backend;
+        diffusion editors also back off inside a call)."""
+        def call(a: int, b: int) -> list[Image.Image]:
+            self.editor_calls += 1
+            return self.editor.edit_batch(images[a:b], prompts[a:b], seeds[a:b])
+
+        def halved(old: int, new: int) -> None:
+            self.log(f"Out of memory with {old} images per batch; continuing with {new}.")
+
+        results, self.batch_size = run_halving(len(images), call, self.batch_size, on_halve=halved,
+                                               too_big=self._out_of_memory)
         return results
+
+    def _out_of_memory(self, exc: BaseException) -> OutOfMemoryError:
+        return OutOfMemoryError("err.gen.out_of_memory", editor=self.editor.info.id)
 
     def _edit_good(self, pairs: list, images: dict[str, Image.Image],
                    retried: bool) -> dict[str, tuple[Image.Image, int, bool]]:
@@ -178,7 +159,7 @@ class BatchWorker:
                 edit = self.editor.edit_batch([image], [item.prompt], [seed])[0]
             except Exception as exc:
                 if is_out_of_memory(exc):  # one image is the smallest batch there is
-                    raise UserError("err.gen.out_of_memory", editor=self.editor.info.id) from exc
+                    raise self._out_of_memory(exc) from exc
                 raise
             if not is_bad_edit(edit):
                 return edit, seed, retried, calls

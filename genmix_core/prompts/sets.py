@@ -91,6 +91,11 @@ class PromptSet:
         """The prompt texts, as given to an editor."""
         return [p.text for p in self.prompts]
 
+    @property
+    def ref(self) -> str:
+        """How a job names this set (``--prompt-set``): its YAML file when it has one, else its name."""
+        return str(self.path) if self.path else self.name
+
     def title_in(self, lang: str = "en") -> str:
         """The title in ``lang`` (English, then the name, as fallbacks)."""
         return self.title.get(lang) or self.title.get("en") or self.name
