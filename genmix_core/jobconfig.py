@@ -148,6 +148,10 @@ def build_parser(cls: type, prog: str, description: str) -> argparse.ArgumentPar
             continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         help_text = meta["help"] + (" (required)" if required else "")
+        default = None if required else (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        if default not in (None, False, []) and "default" not in help_text:
+            shown = ",".join(map(str, default)) if isinstance(default, list) else default
+            help_text += f" (default {shown})"
         tp = _unwrap(hints[f.name])
         choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
         if tp is bool:
