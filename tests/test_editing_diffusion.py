@@ -146,7 +146,9 @@ def test_compiled_unet_gets_fixed_shapes_by_padding_the_last_micro_batch(folders
     ed.pipe = recorder = _OomOnce(ed.load())
     recorder.calls = [0]  # past its first call: it only records from now on
     padded = ed.edit_batch(images, ["a", "b", "c"], [1, 2, 3])
-    assert recorder.calls[1:] == [2, 2, 2]  # sizes differ per image, so 3 groups of one, each padded to 2
+    # Two shape buckets at this size: 33x97 alone (padded to 2), then 50x40 with 64x64 (both near 1:1).
+    assert [ed.batch_key(im.size) for im in images] == [(24, 48), (32, 32), (32, 32)]
+    assert recorder.calls[1:] == [2, 2]
     for p, q in zip(plain, padded):
         assert np.abs(np.asarray(p, np.int16) - np.asarray(q, np.int16)).max() <= 2
 

@@ -55,6 +55,11 @@ class Editor(abc.ABC):
         """Whether this editor can render ``prompt`` (diffusion editors: any prompt)."""
         return True
 
+    def batch_key(self, image_size: tuple[int, int]) -> Any:
+        """Items whose images share this key can share one batch (diffusion editors: the working shape).
+        ``None`` (the default): any items can."""
+        return None
+
     def check_prompts(self, prompts: Sequence[str]) -> None:
         """Raise ``UserError('err.editor.needs_diffusion')`` naming the first prompt this editor cannot render."""
         for p in prompts:

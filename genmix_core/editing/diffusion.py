@@ -2,19 +2,27 @@
 
 Both backends (:mod:`.pix2pix`, :mod:`.img2img`) run the same outer recipe:
 
-1. resize every input, keeping its aspect ratio, so its long side is the working size (dims multiple of 8);
-2. group the items by working size (a diffusion batch needs one shape) and run each group in micro-batches, each
+1. resize every input to its **shape bucket**: the one of a few fixed shapes of about ``size``² pixels whose aspect
+   ratio is nearest its own (SDXL-style aspect-ratio bucketing), so a photo set of any mix of shapes needs only a
+   few UNet shapes (one compilation each, full batches); ``shapes="aspect"`` instead keeps each photo's own aspect
+   ratio at long side ``size`` (one shape per aspect ratio);
+2. group the items by working shape (a diffusion batch needs one shape) and run each group in micro-batches, each
    item with its own ``torch.Generator`` so an item's edit does not depend on its batch (diffusers'
    ``test_inference_batch_single_identical``);
 3. on out-of-memory, halve the micro-batch and retry (recorded in ``events``);
 4. resize each edit back to its input's exact size: the whole image was scaled, never cropped or padded, so the
    edit stays aligned pixel for pixel with the original for the GenMix mask.
+
+The generation job orders its items by :meth:`DiffusionEditor.batch_key` (the bucket), so its batches hold one
+shape each.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import os
 import threading
 from typing import Any, Callable
 
@@ -45,6 +53,41 @@ def working_size(size: tuple[int, int], long_side: int, multiple: int = SIZE_MUL
     scale = long_side / max(w, h)
     return (max(multiple, int(round(w * scale / multiple)) * multiple),
             max(multiple, int(round(h * scale / multiple)) * multiple))
+
+
+#: Aspect ratios (width / height) of the shape buckets, from 1:2 to 2:1.
+BUCKET_ASPECTS = (1 / 2, 9 / 16, 2 / 3, 3 / 4, 1.0, 4 / 3, 3 / 2, 16 / 9, 2.0)
+SHAPE_MODES = ("buckets", "aspect")
+
+
+def bucket_multiple(size: int) -> int:
+    """Bucket sides are multiples of this: 64 px at 512 (a latent grid divisible by the UNet's 3 downsamplings),
+    down to 8 px for tiny working sizes."""
+    return SIZE_MULTIPLE * min(8, max(1, int(size) // 64))
+
+
+def shape_buckets(size: int) -> list[tuple[int, int]]:
+    """The (width, height) buckets of about ``size``² pixels, one per :data:`BUCKET_ASPECTS`, widest last.
+
+    Example: at 512, 1:1 -> (512, 512), 4:3 -> (576, 448), 16:9 -> (704, 384), 3:4 -> (448, 576).
+    """
+    m = bucket_multiple(size)
+    out: list[tuple[int, int]] = []
+    for ar in BUCKET_ASPECTS:
+        wh = (max(m, int(round(size * math.sqrt(ar) / m)) * m), max(m, int(round(size / math.sqrt(ar) / m)) * m))
+        if wh not in out:
+            out.append(wh)
+    return out
+
+
+def bucket_for(image_size: tuple[int, int], size: int) -> tuple[int, int]:
+    """The bucket an image of ``image_size`` (width, height) is edited at: nearest aspect ratio (in log scale;
+    the first bucket on a tie), so the choice depends on the image's shape alone."""
+    w, h = int(image_size[0]), int(image_size[1])
+    if w < 1 or h < 1:
+        raise ValueError(f"image size must be positive, got {image_size}")
+    target = math.log(w / h)
+    return min(shape_buckets(size), key=lambda b: abs(math.log(b[0] / b[1]) - target))
 
 
 def is_bad_edit(img: Any) -> bool:
@@ -115,22 +158,36 @@ def default_micro_batch(device: str, long_side: int) -> int:
 
 
 def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = False, compile: bool = False,
-                        compile_mode: str | None = None) -> None:
+                        compile_mode: str | None = None, compile_dynamic: bool = False) -> None:
     """UNet speed levers (see ``shared/docs/performance.md``). Attention already runs through PyTorch SDPA
-    (diffusers' default ``AttnProcessor2_0``). ``compile`` compiles at fixed shapes (``dynamic=False``): the
-    editors pad partial micro-batches so one compilation serves every call. It brings channels_last and fused
-    QKV projections with it: both pay once compiled and slow the eager UNet down (``bench/bench_unet_levers.py``).
+    (diffusers' default ``AttnProcessor2_0``).
+
+    ``compile`` compiles at fixed shapes (``dynamic=False``), one graph per shape bucket: the editors pad partial
+    micro-batches so one compilation serves every call of a bucket. ``compile_dynamic`` compiles one graph with
+    symbolic batch and spatial sizes instead (no padding, one compilation for every shape). Compiled artefacts
+    go to the workspace's ``cache/torch_compile`` (``TORCHINDUCTOR_CACHE_DIR``), so a later run reuses them.
+    Compiling brings channels_last and fused QKV projections with it: both pay once compiled and slow the eager
+    UNet down (``bench/bench_unet_levers.py``).
     """
     import torch
 
     if compile:
         channels_last = fuse_qkv = True
+        from genmix_core.paths import workspace_root
+
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(workspace_root() / "cache" / "torch_compile"))
+        # One graph per bucket (plus a spare): more shapes than dynamo's default limit of 8 must not silently
+        # fall back to eager.
+        limit = len(BUCKET_ASPECTS) + 4
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, name) and getattr(torch._dynamo.config, name) < limit:
+                setattr(torch._dynamo.config, name, limit)
     if channels_last:
         pipe.unet.to(memory_format=torch.channels_last)
     if fuse_qkv:
         pipe.unet.fuse_qkv_projections()
     if compile:
-        pipe.unet = torch.compile(pipe.unet, mode=compile_mode, dynamic=False)
+        pipe.unet = torch.compile(pipe.unet, mode=compile_mode, dynamic=True if compile_dynamic else False)
 
 
 class DiffusionEditor(Editor):
@@ -150,12 +207,16 @@ class DiffusionEditor(Editor):
     def __init__(self, model: str | None, *, pipeline=None, device: str | None = None, precision: str = "auto",
                  size: int = 512, micro_batch: int | None = None, channels_last: bool = False,
                  fuse_qkv: bool = False, compile: bool = False, compile_mode: str | None = None,
+                 compile_dynamic: bool = False, shapes: str = "buckets",
                  progress: loading.ProgressFn | None = None, allow_download: bool = True) -> None:
         import torch
 
         if not isinstance(size, int) or not 16 <= size <= 4096:
             raise UserError("err.editor.diffusion.bad_size", size=size)
+        if shapes not in SHAPE_MODES:
+            raise ValueError(f"shapes must be one of {', '.join(SHAPE_MODES)}, got {shapes!r}")
         self.size = size
+        self.shapes = shapes
         self._pipe = pipeline
         if pipeline is not None:
             self.model = model or "in-memory pipeline"
@@ -175,7 +236,7 @@ class DiffusionEditor(Editor):
             log.info("torch.compile is only used on CUDA GPUs; running %s eagerly", self.device)
             compile = False
         self.speed = {"channels_last": channels_last, "fuse_qkv": fuse_qkv, "compile": compile,
-                      "compile_mode": compile_mode}
+                      "compile_mode": compile_mode, "compile_dynamic": bool(compile_dynamic and compile)}
         self.stats = {"edits": 0, "bad_edits": 0}
         self._lock = threading.Lock()
         self._speed_applied = False
@@ -218,7 +279,7 @@ class DiffusionEditor(Editor):
             self.load()
             groups: dict[tuple[int, int], list[int]] = {}
             for i, im in enumerate(images):
-                groups.setdefault(working_size(im.size, self.size), []).append(i)
+                groups.setdefault(self.batch_key(im.size), []).append(i)
             out: list[Image.Image | None] = [None] * len(images)
             for wh, idx in groups.items():
                 work = [images[i] if images[i].size == wh else images[i].resize(wh, Image.LANCZOS) for i in idx]
@@ -236,6 +297,16 @@ class DiffusionEditor(Editor):
                     res = to_pil(arr)
                     out[i] = res if res.size == images[i].size else res.resize(images[i].size, Image.LANCZOS)
             return out
+
+    def batch_key(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """The (width, height) an image of ``image_size`` is edited at: items with one key share a batch."""
+        if self.shapes == "buckets":
+            return bucket_for(image_size, self.size)
+        return working_size(image_size, self.size)
+
+    def pad_batches(self) -> bool:
+        """Whether a short micro-batch is padded to full size (a UNet compiled for fixed shapes)."""
+        return bool(self.speed["compile"] and not self.speed["compile_dynamic"])
 
     def _uncompile(self, exc: BaseException) -> None:
         """Go back to the eager UNet after ``torch.compile`` failed (no Triton or C compiler on this PC, say)."""
@@ -265,5 +336,8 @@ class DiffusionEditor(Editor):
         return out
 
     def settings(self) -> dict[str, Any]:
-        return {"editor": self.editor_id, "model": self.model, "size": self.size,
-                "dtype": loading.dtype_name(self.dtype)}
+        settings = {"editor": self.editor_id, "model": self.model, "size": self.size,
+                    "dtype": loading.dtype_name(self.dtype)}
+        if self.shapes != "aspect":  # edits made before buckets keep their cache keys
+            settings["shapes"] = self.shapes
+        return settings

@@ -84,6 +84,35 @@ def create_editor_for(cfg: GenerateConfig):
     return create_editor(cfg.editor, model=cfg.model, **settings)
 
 
+def _image_size(path: str) -> tuple[int, int] | None:
+    """An image's (width, height) as it will be edited (upright after EXIF rotation), from its header only;
+    None when it cannot be read (the item then fails on its own, with its message)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def order_for_batches(items: list, editor) -> list:
+    """``items`` grouped by the editor's batch key (a diffusion editor's shape bucket), keeping the plan order
+    inside a group, so each editor call holds one shape (full batches, one compiled graph per bucket).
+    Outputs do not depend on the order: every item has its own seed."""
+    keys: dict[str, object] = {}
+    for it in items:
+        if it.source.path not in keys:
+            size = _image_size(it.source.path)
+            keys[it.source.path] = editor.batch_key(size) if size else None
+    if all(k is None for k in keys.values()):
+        return list(items)
+    first_seen = {k: n for n, k in enumerate(dict.fromkeys(repr(keys[it.source.path]) for it in items))}
+    return sorted(items, key=lambda it: first_seen[repr(keys[it.source.path])])
+
+
 @dataclass
 class RunSummary:
     """What a call of :func:`run_generation` did."""
@@ -137,7 +166,7 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     # image went missing is done again.
     finished = {i for i, r in records.items() if r.get("status") == "failed" or (
         r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
-    todo = [it for it in items if it.id not in finished]
+    todo = order_for_batches([it for it in items if it.id not in finished], editor)
     already = len(items) - len(todo)
     log(f"{already} of {len(items)} items already done; {len(todo)} to go.")
     reporter = JobReporter(out, kind="generate", total=len(items))
