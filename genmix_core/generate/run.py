@@ -81,6 +81,10 @@ def create_editor_for(cfg: GenerateConfig):
     settings = {k: v for k, v in (("steps", cfg.steps), ("size", cfg.size)) if v is not None}
     if cfg.compile:
         settings["compile"] = True
+        # Experiment switch for bench/bench_generate_gpu.py: one graph with symbolic shapes instead of one per
+        # shape bucket.
+        if os.environ.get("GENMIX_COMPILE_DYNAMIC") == "1":
+            settings["compile_dynamic"] = True
     return create_editor(cfg.editor, model=cfg.model, **settings)
 
 

@@ -1,0 +1,264 @@
+"""The user's path on a GPU: ``python -m genmix_core.generate`` on a mixed-aspect photo set, against the authors'
+loop on the same items, in one script. Prints one JSON object (and writes it with ``--out``).
+
+The photo set: the shipped sample photos resized to 4:3, 3:4, 16:9 and 1:1 at about 512² pixels (as phone and
+line-camera photos come), each with 4 prompts. The model: the full-size SD1.5 InstructPix2Pix architecture with
+random weights saved as a safetensors folder (same arithmetic as ``timbrooks/instruct-pix2pix``; ``--model``
+takes a real folder), paper preset (100 Euler-A steps, text guidance 4, image guidance 1.5, fp16).
+
+Each variant (``eager``, ``compile`` = fixed shapes, one graph per shape bucket; ``compile-dynamic`` = one graph
+with symbolic shapes) runs the CLI in its own process with its own output and edit cache, so every item is
+really edited. Reported per variant:
+
+* ``e2e_s_per_item``: the CLI's whole wall time (Python start, model load, compile, editing, mixing, writing)
+  over the items;
+* ``steady_s_per_item``: per shape bucket, the time from the end of its first batch (where loading and
+  compiling happen) to its last item (``items.jsonl`` finish times), over the items after that first batch;
+* ``overhead_s`` = wall − steady × items (load + compile + start-up); ``peak_gpu_gib`` from the CLI;
+* ``speedup`` (reference s/item over steady s/item) and ``roofline_fraction`` (the UNet's FLOPs for these
+  items, counted with ``FlopCounterMode`` at each bucket shape, over the measured bf16 matmul rate, divided by
+  the steady time).
+
+``--repeat`` runs a compile variant a second time in a fresh process with the same compile cache (the second
+run of the day).
+
+    python bench/bench_generate_gpu.py --variants eager,compile --repeat compile --out bench/results/gen.json
+    python bench/bench_generate_gpu.py --tiny --photos 2 --steps 2 --ref-items 1 --variants eager   # CPU check
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+PROMPTS = ["autumn", "snowy", "watercolor art", "sunset"]
+ASPECTS = ((4, 3), (3, 4), (16, 9), (1, 1))
+VARIANTS = {"eager": [], "compile": ["--compile"], "compile-dynamic": ["--compile"]}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="a diffusers InstructPix2Pix folder (default: random-weight SD1.5 architecture)")
+    ap.add_argument("--tiny", action="store_true", help="tiny random pipeline at 64 px (CPU check of this script)")
+    ap.add_argument("--photos", type=int, default=75, help="photos in the mixed-aspect set (x4 prompts = items)")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--batch-size", type=int, default=48)
+    ap.add_argument("--ref-items", type=int, default=8, help="items timed for the authors' loop")
+    ap.add_argument("--variants", default="eager,compile", help=f"comma-separated, from {','.join(VARIANTS)}")
+    ap.add_argument("--repeat", default="", help="variants to run twice (the second with a warm compile cache)")
+    ap.add_argument("--work", help="working folder (default: a temporary one)")
+    ap.add_argument("--out", help="also write the JSON here")
+    return ap.parse_args(argv)
+
+
+def make_photo_set(folder: Path, n: int, pixels: int) -> Path:
+    """``n`` sample photos (class folders kept) resized to the 4 aspect ratios in turn, about ``pixels`` each."""
+    sources = sorted((REPO / "sample_data" / "lab").glob("*/*.png"))
+    for i, src in enumerate(sources[:n]):
+        aw, ah = ASPECTS[i % len(ASPECTS)]
+        w = int(round((pixels * aw / ah) ** 0.5))
+        h = int(round(pixels / w))
+        out = folder / src.parent.name / src.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(src).convert("RGB").resize((w, h), Image.LANCZOS).save(out)
+    return folder
+
+
+def make_model(folder: Path, tiny: bool) -> Path:
+    from genmix_core.editing.testing import make_sd15_pix2pix_random, make_tiny_pix2pix
+
+    if tiny:
+        return make_tiny_pix2pix(folder)
+    dtype = torch.float16 if torch.cuda.is_available() else torch.float32
+    if torch.cuda.is_available():  # build on the GPU (seconds), save fp16 safetensors
+        from genmix_core.editing.testing import build_sd15_pix2pix_random
+
+        build_sd15_pix2pix_random("cuda", dtype).save_pretrained(folder, safe_serialization=True)
+        torch.cuda.empty_cache()
+        return folder
+    return make_sd15_pix2pix_random(folder, dtype=dtype)
+
+
+def run_cli(variant: str, data: Path, model: str, work: Path, args, tag: str, size: int) -> dict:
+    """One CLI run into its own folder; returns what it measured."""
+    out = work / f"run-{tag}"
+    prompts = work / "prompts.txt"
+    prompts.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "genmix_core.generate", "--data", str(data), "--out", str(out), "--editor",
+           "instruct-pix2pix", "--model", model, "--prompts-file", str(prompts), "--steps", str(args.steps),
+           "--size", str(size), "--batch-size", str(args.batch_size), "--cache", str(out / "edits"),
+           *VARIANTS[variant]]
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "GENMIX_WORKSPACE": str(work / "workspace"), "PYTHONPATH": path,
+           "TOKENIZERS_PARALLELISM": "false"}
+    if variant == "compile-dynamic":
+        env["GENMIX_COMPILE_DYNAMIC"] = "1"
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{variant}: CLI failed ({proc.returncode})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    records = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines() if line.strip()]
+    job = json.loads((out / "job.json").read_text())
+    peak = re.search(r"peak GPU memory ([0-9.]+) GiB", proc.stdout)
+    return {"variant": variant, "tag": tag, "items": len(records), "wall_s": round(wall, 2),
+            "records": records, "peak_gpu_gib": float(peak.group(1)) if peak else None,
+            "editor_events": job.get("extra", {}).get("editor_events", []), "out": out}
+
+
+def steady_seconds(records: list[dict], sizes: dict[str, tuple[int, int]], batch: int, size: int) -> float:
+    """Seconds per item at steady state: per shape bucket, the time between the end of its first batch (where
+    loading and compiling happen) and its last item, over the items after that first batch."""
+    from genmix_core.editing.diffusion import bucket_for
+
+    by_bucket: dict[tuple[int, int], list[float]] = {}
+    for r in records:
+        image = r["id"].split("__")[0]
+        by_bucket.setdefault(bucket_for(sizes[image], size), []).append(float(r["t"]))
+    spans = [(ts[-1] - ts[batch - 1], len(ts) - batch) for ts in map(sorted, by_bucket.values()) if len(ts) > batch]
+    if not spans or sum(n for _, n in spans) == 0:  # too few items for a steady state: the recorded seconds
+        return float(np.mean([r["seconds"] for r in records]))
+    return sum(dt for dt, _ in spans) / sum(n for _, n in spans)
+
+
+def unet_flops(pipe, shapes: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
+    """FLOPs of one UNet sample-forward at each (width, height), counted by ``FlopCounterMode``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    unet, f = pipe.unet, pipe.vae_scale_factor
+    out = {}
+    for w, h in shapes:
+        x = torch.randn(1, unet.config.in_channels, h // f, w // f, device=pipe.device, dtype=unet.dtype)
+        ctx = torch.randn(1, 77, unet.config.cross_attention_dim, device=pipe.device, dtype=unet.dtype)
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            unet(x, 500, encoder_hidden_states=ctx)
+        out[(w, h)] = float(fc.get_total_flops())
+    return out
+
+
+def matmul_rate(device: str) -> float:
+    n, dtype = (8192, torch.bfloat16) if device == "cuda" else (512, torch.float32)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ a
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(10):
+        a @ a
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 10 * 2 * n**3 / (time.perf_counter() - t)
+
+
+def reference_loop(model: Path, photos: list[Path], args, device: str) -> float:
+    """The authors' loop: each (photo, prompt) alone through the pipeline, photo squashed to a square, fp16."""
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    from genmix_core.editing import loading
+    from genmix_core.editing.diffusion import generators
+    from genmix_core.editing.pix2pix import InstructPix2PixEditor
+
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    pipe = loading.load_pipeline(InstructPix2PixEditor.pipeline_class(), model, device, dtype)
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    side = 64 if args.tiny else 512
+    work = [(Image.open(photos[i // len(PROMPTS) % len(photos)]).convert("RGB").resize((side, side)),
+             PROMPTS[i % len(PROMPTS)], 1000 + i) for i in range(args.ref_items + 1)]
+
+    def one(img, prompt, seed):
+        return pipe(prompt=[prompt], image=[img], num_inference_steps=args.steps, guidance_scale=4.0,
+                    image_guidance_scale=1.5, generator=generators([seed]), output_type="pil").images[0]
+
+    one(*work[0])  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for w in work[1:]:
+        one(*w)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t) / args.ref_items, pipe
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    size = 64 if args.tiny else 512
+    tmp = None if args.work else tempfile.TemporaryDirectory()
+    work = Path(args.work or tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
+    data = make_photo_set(work / "photos", args.photos, size * size)
+    photos = sorted(data.glob("*/*.png"))
+    sizes = {f"{p.parent.name}/{p.stem}": Image.open(p).size for p in photos}
+    t0 = time.perf_counter()
+    model = Path(args.model) if args.model else make_model(work / "model", args.tiny)
+    build_s = time.perf_counter() - t0
+    print(f"{len(photos)} photos x {len(PROMPTS)} prompts on {device}; model ready in {build_s:.1f} s", flush=True)
+
+    runs = []
+    repeat = {v for v in args.repeat.split(",") if v}
+    for variant in [v for v in args.variants.split(",") if v]:
+        for n in range(2 if variant in repeat else 1):
+            tag = variant if n == 0 else f"{variant}-warm-cache"
+            r = run_cli(variant, data, str(model), work, args, tag, size)
+            r["steady_s_per_item"] = steady_seconds(r["records"], sizes, args.batch_size, size)
+            r["e2e_s_per_item"] = r["wall_s"] / r["items"]
+            r["overhead_s"] = round(r["wall_s"] - r["steady_s_per_item"] * r["items"], 1)
+            print(f"{tag:<26} e2e {r['e2e_s_per_item']:.4f} s/item  steady {r['steady_s_per_item']:.4f} s/item  "
+                  f"overhead {r['overhead_s']} s  peak {r['peak_gpu_gib']} GiB", flush=True)
+            runs.append(r)
+
+    ref_s, pipe = reference_loop(model, photos, args, device)
+    print(f"authors' loop (batch 1, square) {ref_s:.4f} s/item", flush=True)
+    from genmix_core.editing.diffusion import bucket_for
+
+    buckets = sorted({bucket_for(s, size) for s in sizes.values()})
+    flops = unet_flops(pipe, buckets)
+    rate = matmul_rate(device)
+    per_item_flops = np.mean([3 * args.steps * flops[bucket_for(s, size)] for s in sizes.values()])
+    ideal = per_item_flops / rate
+    result = {"date": datetime.date.today().isoformat(), "device": device,
+              "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None, "torch": torch.__version__,
+              "model": "tiny-random" if args.tiny else (args.model or "sd15-pix2pix-random"),
+              "photos": len(photos), "items": len(photos) * len(PROMPTS), "steps": args.steps,
+              "batch_size": args.batch_size, "buckets": [list(b) for b in buckets],
+              "matmul_tflops": round(rate / 1e12, 2), "roofline_s_per_item": round(ideal, 4),
+              "reference_s_per_item": round(ref_s, 4), "runs": []}
+    for r in runs:
+        result["runs"].append({
+            "variant": r["tag"], "items": r["items"], "wall_s": r["wall_s"],
+            "e2e_s_per_item": round(r["e2e_s_per_item"], 4), "steady_s_per_item": round(r["steady_s_per_item"], 4),
+            "overhead_s": r["overhead_s"], "peak_gpu_gib": r["peak_gpu_gib"],
+            "speedup_steady": round(ref_s / r["steady_s_per_item"], 2),
+            "speedup_e2e": round(ref_s / r["e2e_s_per_item"], 2),
+            "roofline_fraction": round(ideal / r["steady_s_per_item"], 3),
+            "editor_events": r["editor_events"]})
+    text = json.dumps(result)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if tmp is not None:
+        tmp.cleanup()
+    return result
+
+
+if __name__ == "__main__":
+    main()
