@@ -109,6 +109,7 @@ def run_cli(variant: str, data: Path, model: str, work: Path, args, tag: str, si
     if variant == "compile-dynamic":
         env["GENMIX_COMPILE_DYNAMIC"] = "1"
     t0 = time.perf_counter()
+    print(f"{tag}: running the CLI ...", flush=True)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -222,7 +223,8 @@ def main(argv=None) -> dict:
             r["e2e_s_per_item"] = r["wall_s"] / r["items"]
             r["overhead_s"] = round(r["wall_s"] - r["steady_s_per_item"] * r["items"], 1)
             print(f"{tag:<26} e2e {r['e2e_s_per_item']:.4f} s/item  steady {r['steady_s_per_item']:.4f} s/item  "
-                  f"overhead {r['overhead_s']} s  peak {r['peak_gpu_gib']} GiB", flush=True)
+                  f"overhead {r['overhead_s']} s  peak {r['peak_gpu_gib']} GiB  events {r['editor_events']}",
+                  flush=True)
             runs.append(r)
 
     ref_s, pipe = reference_loop(model, photos, args, device)
