@@ -136,19 +136,22 @@ def test_out_of_memory_at_one_item_is_a_user_error(folders):
     assert exc.value.key == "err.editor.diffusion.out_of_memory"
 
 
-def test_compiled_unet_gets_fixed_shapes_by_padding_the_last_micro_batch(folders):
-    # With compile on, a short last micro-batch is padded so one compiled graph serves every call; the padding
-    # must not change any item's edit.
-    ed = InstructPix2PixEditor(str(folders["pix2pix"]), steps=1, size=32, micro_batch=2)
-    images = _photos(3)
-    plain = ed.edit_batch(images, ["a", "b", "c"], [1, 2, 3])
+def test_compiled_unet_gets_few_fixed_shapes_by_padding_short_batches(folders):
+    # With compile on, a short batch is padded to the next power of two, so a bucket needs one or two compiled
+    # graphs; the padding must not change any item's edit.
+    ed = InstructPix2PixEditor(str(folders["pix2pix"]), steps=1, size=32, micro_batch=4)
+    rng = np.random.default_rng(3)
+    images = [Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
+              for w, h in ((50, 40), (33, 97), (64, 64), (60, 50))]
+    plain = ed.edit_batch(images, ["a", "b", "c", "d"], [1, 2, 3, 4])
     ed.speed["compile"] = True  # the padding logic only; compiling a UNet on this CPU would take minutes
+    assert [ed.padded_size(n) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 4, 5]
     ed.pipe = recorder = _OomOnce(ed.load())
     recorder.calls = [0]  # past its first call: it only records from now on
-    padded = ed.edit_batch(images, ["a", "b", "c"], [1, 2, 3])
-    # Two shape buckets at this size: 33x97 alone (padded to 2), then 50x40 with 64x64 (both near 1:1).
-    assert [ed.batch_key(im.size) for im in images] == [(24, 48), (32, 32), (32, 32)]
-    assert recorder.calls[1:] == [2, 2]
+    padded = ed.edit_batch(images, ["a", "b", "c", "d"], [1, 2, 3, 4])
+    # Two shape buckets at this size: three photos near 1:1 (padded from 3 to 4), then 33x97 alone.
+    assert [ed.batch_key(im.size) for im in images] == [(32, 32), (24, 48), (32, 32), (32, 32)]
+    assert recorder.calls[1:] == [4, 1]
     for p, q in zip(plain, padded):
         assert np.abs(np.asarray(p, np.int16) - np.asarray(q, np.int16)).max() <= 2
 

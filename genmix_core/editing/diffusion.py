@@ -304,9 +304,13 @@ class DiffusionEditor(Editor):
             return bucket_for(image_size, self.size)
         return working_size(image_size, self.size)
 
-    def pad_batches(self) -> bool:
-        """Whether a short micro-batch is padded to full size (a UNet compiled for fixed shapes)."""
-        return bool(self.speed["compile"] and not self.speed["compile_dynamic"])
+    def padded_size(self, n: int) -> int:
+        """The batch size ``n`` items run at: ``n`` itself, except for a UNet compiled for fixed shapes, where a
+        short batch is padded to the next power of two (at most the micro-batch). A bucket's batches then take
+        one or two shapes (full ones and the tail): few compilations, and at most the tail's size wasted."""
+        if not self.speed["compile"] or self.speed["compile_dynamic"] or n >= self.micro_batch:
+            return n
+        return min(self.micro_batch, 1 << (max(1, n) - 1).bit_length())
 
     def _uncompile(self, exc: BaseException) -> None:
         """Go back to the eager UNet after ``torch.compile`` failed (no Triton or C compiler on this PC, say)."""

@@ -112,7 +112,7 @@ class Img2ImgEditor(DiffusionEditor):
         p = self.params
 
         def run(a: int, b: int) -> list:
-            pad = self.micro_batch - (b - a) if self.pad_batches() else 0
+            pad = self.padded_size(b - a) - (b - a)
             idx = list(range(a, b)) + [b - 1] * max(0, pad)
             neg = [p["negative_prompt"]] * len(idx) if p["negative_prompt"] and p["guidance_scale"] > 1 else None
             with torch.no_grad():

@@ -157,7 +157,7 @@ class InstructPix2PixEditor(DiffusionEditor):
 
         def denoise(a: int, b: int) -> list:
             # Fixed shapes for a compiled UNet: pad a short last micro-batch with copies of its last item.
-            pad = self.micro_batch - (b - a) if self.pad_batches() else 0
+            pad = self.padded_size(b - a) - (b - a)
             idx = list(range(a, b)) + [b - 1] * max(0, pad)
             pe = self._embed([prompts[i] for i in idx])
             out = pipe(prompt_embeds=pe, negative_prompt_embeds=self._embed([""] * len(idx)),

@@ -74,7 +74,7 @@ class BatchWorker:
     """
 
     def __init__(self, cfg, editor, cache: EditCache, log: Callable[[str], None] = lambda m: None,
-                 workers: int = 1):
+                 workers: int = 1, batch_keys: dict[str, object] | None = None):
         from genmix_core.mixing import FractalFolder
 
         self.cfg = cfg
@@ -82,6 +82,7 @@ class BatchWorker:
         self.cache = cache
         self.log = log
         self.workers = max(1, int(workers))
+        self.batch_keys = batch_keys or {}
         self.out = Path(cfg.out)
         self.settings = editor.settings()
         self.batch_size = int(cfg.batch_size)
@@ -96,16 +97,20 @@ class BatchWorker:
         return self.workers > 1 and not self.editor.info.is_diffusion
 
     def batches(self, items: Sequence) -> Iterator[list]:
-        """Consecutive slices of ``items`` (grouped by image already), sized by the current batch size.
+        """Consecutive slices of ``items`` (grouped by image already), sized by the current batch size, never
+        across a change of batch key (a diffusion editor's shape bucket: one shape per editor call).
 
         With parallel CPU edits a slice holds at least ``workers`` items, so that every thread has one.
         """
         start = 0
         while start < len(items):
             size = max(self.batch_size, self.workers) if self.parallel_edits else self.batch_size
-            batch = list(items[start:start + size])
-            start += len(batch)
-            yield batch
+            key = self.batch_keys.get(items[start].id)
+            stop = start + 1
+            while stop < len(items) and stop - start < size and self.batch_keys.get(items[stop].id) == key:
+                stop += 1
+            yield list(items[start:stop])
+            start = stop
 
     # ---------------------------------------------------------------------------------------- editing
 

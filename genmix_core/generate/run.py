@@ -102,19 +102,21 @@ def _image_size(path: str) -> tuple[int, int] | None:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def order_for_batches(items: list, editor) -> list:
+def order_for_batches(items: list, editor) -> tuple[list, dict[str, object]]:
     """``items`` grouped by the editor's batch key (a diffusion editor's shape bucket), keeping the plan order
-    inside a group, so each editor call holds one shape (full batches, one compiled graph per bucket).
-    Outputs do not depend on the order: every item has its own seed."""
+    inside a group, and each item's key (by item id). The job then cuts its batches inside one group, so each
+    editor call holds one shape (full batches, one compiled graph per bucket). Outputs do not depend on the
+    order: every item has its own seed."""
     keys: dict[str, object] = {}
     for it in items:
         if it.source.path not in keys:
             size = _image_size(it.source.path)
             keys[it.source.path] = editor.batch_key(size) if size else None
+    by_id = {it.id: keys[it.source.path] for it in items}
     if all(k is None for k in keys.values()):
-        return list(items)
+        return list(items), by_id
     first_seen = {k: n for n, k in enumerate(dict.fromkeys(repr(keys[it.source.path]) for it in items))}
-    return sorted(items, key=lambda it: first_seen[repr(keys[it.source.path])])
+    return sorted(items, key=lambda it: first_seen[repr(keys[it.source.path])]), by_id
 
 
 @dataclass
@@ -170,14 +172,14 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     # image went missing is done again.
     finished = {i for i, r in records.items() if r.get("status") == "failed" or (
         r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
-    todo = order_for_batches([it for it in items if it.id not in finished], editor)
+    todo, batch_keys = order_for_batches([it for it in items if it.id not in finished], editor)
     already = len(items) - len(todo)
     log(f"{already} of {len(items)} items already done; {len(todo)} to go.")
     reporter = JobReporter(out, kind="generate", total=len(items))
     reporter.state.extra = {"already_done": already, "out": str(out)}
     reporter.update(done=already, message_key="gen.job.resumed", force=True, already=already, count=len(items))
     workers = resolve_workers(cfg.workers, editor.info.is_diffusion)
-    worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers)
+    worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers, batch_keys=batch_keys)
     if workers > 1:
         log(f"{workers} worker threads ({'editing and ' if worker.parallel_edits else ''}mixing, PNG writes).")
     if progress:
