@@ -1,17 +1,22 @@
-"""Atomic, crash-safe file writes.
+"""Atomic, crash-safe file writes, and clear messages for disk and permission failures.
 
 Every output is written to a temporary name in the same folder, flushed to disk, then ``os.replace``d onto
 its final name, so a reader (or a resumed job) sees either the whole old file or the whole new one, never a
-half-written one. Temporary files end in ``.incomplete`` and are ignored / cleaned by readers.
-Pattern from huggingface_hub ``file_download.py``.
+half-written one. Pattern from huggingface_hub ``file_download.py``.
+
+Temporary files end in ``.incomplete`` and carry their writer in the name (``.<name>.<pid>-<tag>.<random>
+.incomplete``, ``tag`` = a hash of the process's boot id and start time), so a cleaner can tell the file of a
+killed writer (delete) from that of a live one in a shared folder (keep): :func:`temp_writer_gone`.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,38 +24,130 @@ from typing import Any
 from genmix_core.errors import DiskFullError, StorageError
 
 INCOMPLETE_SUFFIX = ".incomplete"
+_NAME_PART = 80  # characters of the final name kept in a temp name (long names stay within NAME_MAX)
+_TEMP_WRITER = re.compile(r"\.(\d+)-([0-9a-f]{8}|x)\.[a-z0-9_]+" + re.escape(INCOMPLETE_SUFFIX) + "$")
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_NO_PERMISSION = (errno.EACCES, errno.EPERM)
+_OWN_TAG: tuple[int, str] | None = None
+#: errno values of disk and permission failures that :func:`io_error` explains with their fix (EEXIST: a folder
+#: could not be made because a file has its name).
+DISK_ERRNOS = frozenset({*_FULL, *_NO_PERMISSION, errno.EROFS, errno.ENOTDIR, errno.EEXIST})
+
+
+def io_error(exc: OSError, path: str | os.PathLike | None = None) -> StorageError:
+    """The :class:`~genmix_core.errors.StorageError` for a failed disk operation, with the fix for its cause.
+
+    ``err.io.disk_full`` (no space or quota left), ``err.io.read_only`` (read-only disk),
+    ``err.io.no_permission`` (no write permission), ``err.io.not_a_folder`` (a file stands where a folder
+    must be), else ``err.io.write_failed`` with the system's reason.
+    """
+    where = str(path if path is not None else (exc.filename or "?"))
+    if exc.errno in _FULL:
+        return DiskFullError("err.io.disk_full", path=where)
+    if exc.errno == errno.EROFS:
+        return StorageError("err.io.read_only", path=where)
+    if exc.errno in _NO_PERMISSION:
+        return StorageError("err.io.no_permission", path=where)
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return StorageError("err.io.not_a_folder", path=where)
+    return StorageError("err.io.write_failed", path=where, reason=exc.strerror or str(exc))
+
+
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """``mkdir -p path``; a failure becomes the :func:`io_error` naming the folder."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a file of that name is in the way
+        raise io_error(exc, path) from exc
+    except OSError as exc:
+        raise io_error(exc, path) from exc
+    return path
+
+
+def _writer_tag() -> str:
+    """``<pid>-<tag>`` of this process for temp names (recomputed after a fork)."""
+    global _OWN_TAG
+    pid = os.getpid()
+    if _OWN_TAG is None or _OWN_TAG[0] != pid:
+        from genmix_core.jobs import process_token
+
+        token = process_token(pid)
+        _OWN_TAG = (pid, hashlib.sha256(token.encode()).hexdigest()[:8] if token else "x")
+    return f"{pid}-{_OWN_TAG[1]}"
+
+
+def temp_writer_gone(path: str | os.PathLike) -> bool | None:
+    """Whether the process that wrote temp file ``path`` is gone: True (dead), False (alive), None (the name
+    carries no writer: a file of an older version, or of another tool)."""
+    match = _TEMP_WRITER.search(Path(path).name)
+    if match is None:
+        return None
+    from genmix_core.jobs import process_alive, process_token
+
+    pid, tag = int(match.group(1)), match.group(2)
+    if not process_alive(pid):
+        return True
+    if tag == "x":
+        return False
+    token = process_token(pid)
+    return bool(token) and hashlib.sha256(token.encode()).hexdigest()[:8] != tag
+
+
+def _write_file(fh, data: bytes) -> None:
+    """Write, flush and fsync (one place, so tests can make the disk 'full')."""
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; creates parent folders. Returns the final path.
 
     Raises:
-        DiskFullError: ``err.io.disk_full`` when the disk is full. StorageError: ``err.io.write_failed`` for other
-            OS errors (both are ``UserError``s).
-            The previous content of ``path`` (if any) is untouched in both cases.
+        StorageError: from :func:`io_error` (``err.io.disk_full`` as a ``DiskFullError``, ``err.io.read_only``
+            ...). The previous
+            content of ``path`` (if any) is untouched, and no temp file is left behind.
     """
     path = Path(path)
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=INCOMPLETE_SUFFIX)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:_NAME_PART]}.{_writer_tag()}.",
+                                        suffix=INCOMPLETE_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            _write_file(fh, data)
         os.replace(tmp_name, path)
         tmp_name = None
         return path
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise DiskFullError("err.io.disk_full", path=str(path)) from exc
-        raise StorageError("err.io.write_failed", path=str(path), reason=exc.strerror or str(exc)) from exc
+        raise io_error(exc, path) from exc
     finally:
         if tmp_name is not None:
             try:
                 os.unlink(tmp_name)
             except OSError:
                 pass
+
+
+def overwrite_in_place(path: str | os.PathLike, data: bytes) -> bool:
+    """Overwrite the start of an existing file with ``data`` and blank out the rest with spaces.
+
+    The fallback of a small record (``job.json``) when the disk is full: rewriting blocks the file already
+    holds needs no free space. Not atomic (a reader may see a mix for a moment); JSON allows the trailing
+    spaces. Returns False when the file is missing or shorter than ``data``, or the write fails.
+    """
+    try:
+        with open(path, "r+b") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < len(data):
+                return False
+            fh.write(data + b" " * (size - len(data)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+    except OSError:
+        return False
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -8,10 +8,16 @@ because the workers themselves skip work that is already recorded as done.
 
 Statuses: ``running``, ``done``, ``failed``, ``cancelled``, ``interrupted`` (derived: running but the process
 is gone).
+
+One live run per folder: a worker takes :func:`genmix_core.runclaim.claim_run_folder` before any work.
+
+A full disk still gets its record: ``job.json`` is kept larger than its content (trailing spaces), so the final
+"failed" state can be written over the old one in place when a new file cannot be made.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,9 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genmix_core.fileio import atomic_write_json, read_json
+from genmix_core.errors import UserError
+from genmix_core.fileio import (atomic_write_bytes, atomic_write_json, ensure_dir, io_error, overwrite_in_place,
+                                read_json)
 
 JOB_FILE = "job.json"
+JOB_RESERVE = 16384  # job.json is padded to at least this size (and 4 KiB above its content)
 CANCEL_FILE = "CANCEL"
 LOG_FILE = "log.txt"
 ACTIVE = ("running",)
@@ -112,9 +121,8 @@ class JobReporter:
     """
 
     def __init__(self, run_dir: str | os.PathLike, kind: str, total: int = 0, min_interval: float = 0.5):
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
+        self.run_dir = ensure_dir(run_dir)
+        _clear_cancel(self.run_dir)
         now = time.time()
         self.state = JobProgress(kind=kind, total=total, pid=os.getpid(), pid_token=process_token(os.getpid()),
                                  started=now, updated=now)
@@ -123,12 +131,26 @@ class JobReporter:
         self.write(force=True)
 
     def write(self, force: bool = False) -> None:
+        """Write ``job.json`` (throttled unless ``force``), padded so a later write fits in place.
+
+        Raises:
+            UserError: ``err.io.*`` when neither a new file nor an in-place rewrite could be written.
+        """
         now = time.time()
         if not force and now - self._last < self.min_interval:
             return
         self._last = now
         self.state.updated = now
-        atomic_write_json(self.run_dir / JOB_FILE, self.state.__dict__)
+        data = json.dumps(self.state.__dict__, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode()
+        size = max(JOB_RESERVE, -(-(len(data) + 4096) // 4096) * 4096)
+        path = self.run_dir / JOB_FILE
+        try:
+            atomic_write_bytes(path, data + b" " * (size - len(data) - 1) + b"\n")
+        except UserError:
+            slim = {**self.state.__dict__, "extra": {}}   # the outcome matters more than the details
+            if not any(overwrite_in_place(path, json.dumps(d, ensure_ascii=False, default=str).encode())
+                       for d in (self.state.__dict__, slim)):
+                raise
 
     def update(self, *, done: int | None = None, total: int | None = None, message: str | None = None,
                message_key: str | None = None, force: bool = False, **message_params: Any) -> None:
@@ -150,12 +172,24 @@ class JobReporter:
         return (self.run_dir / CANCEL_FILE).exists()
 
     def finish(self, status: str, error: BaseException | str | None = None) -> None:
+        """Record the end. Never raises: a record that cannot be written is reported on stderr instead (the
+        caller is usually handling the error that matters)."""
         self.state.status = status
         if error is not None:
             self.state.error = str(error)
             self.state.error_key = getattr(error, "key", "") or ""
             self.state.error_params = {k: str(v) for k, v in (getattr(error, "params", {}) or {}).items()}
-        self.write(force=True)
+        try:
+            self.write(force=True)
+        except UserError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+
+
+def _clear_cancel(run_dir: Path) -> None:
+    try:
+        (run_dir / CANCEL_FILE).unlink(missing_ok=True)
+    except OSError as exc:
+        raise io_error(exc, run_dir / CANCEL_FILE) from exc
 
 
 def read_job(run_dir: str | os.PathLike) -> JobProgress | None:

@@ -171,6 +171,17 @@ def _editor_notes(job) -> None:
             st.info(t("gen.page.event.compile_failed"))
 
 
+def _skipped_notes(job) -> None:
+    """The files of the data folder that the run left out, with the reason in the user's language."""
+    skipped = (job.extra or {}).get("skipped", []) if job else []
+    if skipped:
+        with st.expander(t("gen.page.skipped", n=len(skipped))):
+            rows = [{t("gen.page.skipped_file"): s.get("file"),
+                     t("gen.page.skipped_reason"): localized({"en": s.get("reason"), "ja": s.get("reason_ja")})}
+                    for s in skipped]
+            st.dataframe(rows, hide_index=True)
+
+
 def _toggle(run_dir: Path, item_id: str, key: str) -> None:
     manifest.set_accepted(run_dir, item_id, bool(st.session_state[key]))
 
@@ -190,6 +201,7 @@ run_dir = run_picker(runs, t("gen.page.run"), key="gen_run_pick", session_key=KE
 
 job = job_panel(run_dir, key="gen_job")
 _editor_notes(job)
+_skipped_notes(job)
 resume_button(job, t("gen.page.resume"), "gen_resume", lambda: resume(run_dir, GenerateConfig))
 if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs
     _review(run_dir)

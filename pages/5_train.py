@@ -136,10 +136,13 @@ def _results(run_dir: Path) -> None:
     except Exception as exc:
         show_error(exc)
         return
+    ln = lang()
+    retrained = report.reuse_text(results, ln)   # earlier runs on other photos or settings were not reused
+    if retrained:
+        st.info(retrained)
     if not results["conditions"]:
         st.info(t("train.page.no_results_yet"))
         return
-    ln = lang()
     st.caption(report.budget_text(results, ln))
     made_by = report.genmix_text(results, ln)
     if made_by:

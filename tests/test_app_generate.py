@@ -159,3 +159,44 @@ def test_what_the_editor_changed_on_the_way_is_told_in_the_users_language():
         assert t("gen.page.event.oom_backoff", lang, old=8, new=4) in infos
         assert t("gen.page.event.compile_failed", lang) in infos
     assert "8" in t("gen.page.event.oom_backoff", "ja", old=8, new=4)
+
+
+def test_a_workspace_that_cannot_be_written_gives_the_fix_on_the_page():
+    proj = _project()
+    runs = proj.runs_dir
+    runs.mkdir(parents=True, exist_ok=True)
+    runs.chmod(0o555)
+    try:
+        (runs / "probe").mkdir()          # root (as in CI) writes anyway: put a file where the folder must be
+        (runs / "probe").rmdir()
+        runs.chmod(0o755)
+        runs.rmdir()
+        runs.write_text("not a folder", encoding="utf-8")
+        key = "err.io.not_a_folder"
+    except PermissionError:
+        key = "err.io.no_permission"
+    for lang in ("en", "ja"):
+        at = _page(lang).run()
+        at.button(key="gen_start").click().run()
+        assert not at.exception
+        before, after = t(key, lang, path="\x00").split("\x00")
+        assert len(at.error) == 1 and at.error[0].value.startswith(before) and at.error[0].value.endswith(after)
+    if key == "err.io.no_permission":
+        runs.chmod(0o755)
+
+
+def test_skipped_files_are_listed_on_the_page_in_the_users_language():
+    proj = _project()
+    (proj.data_dir("train") / "ok" / "broken.png").write_text("not a picture", encoding="utf-8")
+    at = _page().run()
+    at.button(key="gen_start").click().run()
+    run_dir = Path(at.session_state["gen_run"])
+    _wait_done(run_dir)
+    assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
+    for lang in ("en", "ja"):
+        at = _page(lang).run()
+        assert not at.exception
+        assert [e.label for e in at.expander if e.label == t("gen.page.skipped", lang, n=1)]
+        table = at.dataframe[0].value
+        assert list(table.iloc[:, 0]) == ["ok/broken.png"]
+        assert list(table.iloc[:, 1]) == [t("err.image.text_file", lang, file="ok/broken.png")]

@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genmix_core.train import CompareConfig, load_config, load_results, run_compare
+from genmix_core.train import CompareConfig, load_config, load_results, report, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
 from genmix_core.data.project import open_project
@@ -151,3 +151,19 @@ def test_fractal_weight_is_offered_for_genmix_only_and_reaches_the_run():
     assert not at.exception
     made = [c.value for c in at.caption if c.value.startswith("GenMix images and edits")]
     assert len(made) == 1 and "Style filter" in made[0] and "0.05–0.15" in made[0]
+
+
+def test_the_page_says_why_earlier_runs_were_trained_again():
+    proj = _project(per_class=3)
+    run_dir = proj.new_run_dir("train")
+    cfg = CompareConfig(data=str(proj.data_dir("train")), out=str(run_dir), conditions=["baseline"], seeds=[0],
+                        epochs=1, batch_size=4, backbone="small_cnn", size=16, eps=["1/255"], pgd_steps=1)
+    run_compare(cfg)
+    extra = proj.data_dir("train") / "ok" / "ok_extra.png"
+    Image.fromarray(np.full((24, 24, 3), 170, np.uint8)).save(extra)         # a photo added since
+    run_compare(cfg)
+    for lang, words in (("en", "the photos changed since"), ("ja", "写真が変わっています")):
+        at = _page(lang).run()
+        assert not at.exception
+        notes = [i.value for i in at.info if words in i.value]
+        assert len(notes) == 1 and notes[0] == report.reuse_text(load_results(run_dir), lang)

@@ -1,4 +1,5 @@
-"""The generation CLI: one-line errors, resume messages, and survival of SIGKILL at any moment."""
+"""The generation CLI: one-line errors, resume messages, survival of SIGKILL at any moment, one run per folder,
+and temp files of killed writers."""
 
 from __future__ import annotations
 
@@ -23,16 +24,46 @@ from test_generate_fakes import make_data
 
 TESTS_DIR = Path(__file__).resolve().parent
 
-# Runs the real CLI (genmix_core.generate.cli.main) with a slowed fake editor in place of the registry's.
+# Runs a job's real CLI (``main``) with the fake editor in place of the registry's (keyword arguments: argv[1]).
 RUNNER = textwrap.dedent("""
-    import sys
+    import json, sys
     sys.path.insert(0, {tests!r})
     import genmix_core.generate.run as gen
-    from genmix_core.generate.cli import main
+    from {module} import main
     from test_generate_fakes import FakeEditor
-    gen.create_editor_for = lambda cfg: FakeEditor(delay={delay}, diffusion={diffusion})
-    raise SystemExit(main(sys.argv[1:]))
+    options = json.loads(sys.argv[1])
+    gen.create_editor_for = lambda cfg: FakeEditor(**options)
+    raise SystemExit(main(sys.argv[2:]))
 """)
+
+
+def run_cli(args, module="genmix_core.generate.cli", **editor):
+    """Start ``module``'s ``main(args)`` in a child process whose editor is ``FakeEditor(**editor)``."""
+    script = RUNNER.format(tests=str(TESTS_DIR), module=module)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen([sys.executable, "-c", script, json.dumps(editor), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
+
+
+def wait_for(condition, procs=(), seconds=120):
+    """Poll ``condition()`` until it holds; fails at once if one of ``procs`` ends first (with its stderr)."""
+    deadline = time.time() + seconds
+    while not condition():
+        for proc in procs:
+            if proc.poll() is not None:
+                raise AssertionError(f"process ended early ({proc.returncode}): {proc.communicate()[1]}")
+        assert time.time() < deadline, "the awaited state never came"
+        time.sleep(0.01)
+
+
+def first_to_exit(procs, seconds=120):
+    """The first of ``procs`` to end, and the others."""
+    deadline = time.time() + seconds
+    while all(p.poll() is None for p in procs):
+        assert time.time() < deadline, "no process ended"
+        time.sleep(0.01)
+    done = next(p for p in procs if p.poll() is not None)
+    return done, [p for p in procs if p is not done]
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -69,13 +100,6 @@ def test_cli_args_round_trip_through_the_parser(tmp_path):
     assert "--compile" in cli_args(cfg) and parse_config((cli_args(cfg))) == cfg
 
 
-def _run_cli(args, delay=0.0, diffusion=False, **kw):
-    script = RUNNER.format(tests=str(TESTS_DIR), delay=delay, diffusion=diffusion)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=REPO_ROOT, **kw)
-
-
 def _record_lines(out: Path) -> int:
     try:
         return (out / RECORDS_FILE).read_bytes().count(b"\n")
@@ -89,25 +113,25 @@ def _record_lines(out: Path) -> int:
 def test_sigkill_at_any_moment_then_rerun_finishes_every_item_exactly_once(tmp_path, workers, diffusion):
     data = make_data(tmp_path / "data", per_class=3)
     out = tmp_path / "out"
-    args = ["--data", str(data), "--out", str(out), "--prompts", "snowy,sunset", "--batch-size", "2",
-            "--workers", workers]
-    # Kill three times, each after a few more items (mid-batch: the fake sleeps inside the editor).
-    for target in (2, 5, 8):
-        # parallel CPU edits sleep side by side: a longer sleep keeps the kills before the end of the run
-        proc = _run_cli(args, delay=0.03 if workers == "1" or diffusion else 0.1, diffusion=diffusion)
-        deadline = time.time() + 60
-        while _record_lines(out) < target and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.02)
+    args = ["--data", data, "--out", out, "--prompts", "snowy,sunset", "--batch-size", "2", "--workers", workers]
+    # A batch holds 2 items, or 3 when the style filter edits one item per thread (a batch fills the 3 threads).
+    unit = 3 if workers == "3" and not diffusion else 2
+    recorded = 0
+    # Kill three times, each while the editor is busy (parked) on the next batch, with every earlier batch
+    # recorded: a state the test waits for, so the kills land mid-run on any machine.
+    for i, park_after in enumerate((unit, unit, 2 * unit if unit == 2 else unit)):
+        parked = tmp_path / f"parked{i}"
+        proc = run_cli(args, diffusion=diffusion, park_after=park_after, park_file=str(parked))
+        recorded += park_after
+        wait_for(lambda: parked.exists() and _record_lines(out) >= recorded, [proc])
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
-    assert _record_lines(out) < 12
-    proc = _run_cli(args, diffusion=diffusion)
+        assert _record_lines(out) == recorded
+    proc = run_cli(args, diffusion=diffusion)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    already = int(stdout.split(" of 12 items already done")[0].split()[-1])
-    assert 8 <= already < 12
+    assert f"{recorded} of 12 items already done" in stdout
     ids = [json.loads(line)["id"] for line in (out / RECORDS_FILE).read_text().splitlines() if line.strip()]
     assert sorted(collections.Counter(ids).values()) == [1] * 12  # nothing lost, nothing duplicated
     df = pd.read_csv(out / "manifest.csv")
@@ -120,17 +144,81 @@ def test_sigkill_at_any_moment_then_rerun_finishes_every_item_exactly_once(tmp_p
     job = json.loads((out / "job.json").read_text())
     assert (job["status"], job["done"], job["total"]) == ("done", 12, 12)
     # a second rerun has nothing left to do and says so
-    again = _run_cli(args)
+    again = run_cli(args)
     stdout, _ = again.communicate(timeout=120)
     assert again.returncode == 0 and "12 of 12 items already done" in stdout
+
+
+def test_two_runs_started_together_into_one_folder_one_works_the_other_is_refused(tmp_path):
+    data = make_data(tmp_path / "data", per_class=2)
+    out = tmp_path / "out"
+    args = ["--data", data, "--out", out, "--prompts", "snowy", "--workers", "1"]
+    parked, release = tmp_path / "parked", tmp_path / "release"
+    # Whichever claims the folder first waits in its editor until released, which happens only after the other
+    # has ended: the two overlap for sure.
+    procs = [run_cli(args, park_after=0, park_file=str(parked), release_file=str(release)) for _ in range(2)]
+    refused, (winner,) = first_to_exit(procs)
+    _, stderr = refused.communicate(timeout=60)
+    assert refused.returncode == 2
+    assert stderr.strip() == f"error: A generation run is already running in {out} (process {winner.pid}). " \
+                             "Wait for it to finish or cancel it, then start again: the same command resumes it."
+    release.touch()
+    stdout, stderr = winner.communicate(timeout=120)
+    assert winner.returncode == 0, stderr
+    assert "0 of 4 items already done" in stdout
+    ids = [json.loads(line)["id"] for line in (out / RECORDS_FILE).read_text().splitlines() if line.strip()]
+    assert sorted(collections.Counter(ids).values()) == [1] * 4      # the work was done once
+    job = json.loads((out / "job.json").read_text())
+    assert (job["status"], job["pid"], job["done"]) == ("done", winner.pid, 4)
+    # the claim ends with its process: the same command now resumes (nothing left to do)
+    again = run_cli(args)
+    assert again.communicate(timeout=120)[0].count("4 of 4 items already done") == 1
+
+
+# A process writing one file through fileio.atomic_write_bytes that stops half-way until its stdin closes.
+SLOW_WRITER = textwrap.dedent("""
+    import sys
+    from genmix_core import fileio
+    def halfway(fh, data):
+        fh.write(data[:10]); fh.flush()
+        print("writing", flush=True)
+        sys.stdin.read()
+        fh.write(data[10:]); fh.flush()
+    fileio._write_file = halfway
+    fileio.atomic_write_bytes(sys.argv[1], b"x" * 100)
+""")
+
+
+def test_a_run_cleans_the_temp_files_of_killed_writers_in_a_shared_cache_but_not_of_live_ones(tmp_path):
+    from genmix_core.generate import GenerateConfig, run_generation
+    from test_generate_fakes import FakeEditor
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    writers = [subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(cache / f"{name}.png")], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for name in ("a", "b")]
+    for w in writers:
+        assert w.stdout.readline() == "writing\n"          # its temp file exists now
+    killed, live = writers
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert len(list(cache.glob("*.incomplete"))) == 2
+    data = make_data(tmp_path / "data", per_class=1)
+    run_generation(GenerateConfig(data=str(data), out=str(tmp_path / "out"), prompts=["snowy"], cache=str(cache)),
+                   editor=FakeEditor())
+    left = list(cache.glob("*.incomplete"))
+    assert [p.name.startswith(".b.png.") for p in left] == [True]      # the killed writer's file is gone
+    live.communicate("", timeout=60)                                  # the live writer finishes its file
+    assert live.returncode == 0 and (cache / "b.png").read_bytes() == b"x" * 100
+    assert not list(cache.glob("*.incomplete"))
 
 
 def test_rerun_with_other_arguments_is_refused_and_keeps_the_earlier_job(tmp_path):
     data = make_data(tmp_path / "data", per_class=1)
     out = tmp_path / "out"
-    proc = _run_cli(["--data", str(data), "--out", str(out), "--prompts", "snowy"])
-    assert proc.wait(timeout=120) == 0
-    proc = _run_cli(["--data", str(data), "--out", str(out), "--prompts", "snowy", "--lam", "0.4"])
+    proc = run_cli(["--data", data, "--out", out, "--prompts", "snowy"])
+    assert proc.communicate(timeout=120)[0] and proc.returncode == 0
+    proc = run_cli(["--data", data, "--out", out, "--prompts", "snowy", "--lam", "0.4"])
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert stderr.strip().startswith("error: The folder") and "--lam 0.2 -> 0.4" in stderr

@@ -7,6 +7,7 @@ its calls, and can be told to return black edits or to raise CUDA out-of-memory 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,12 +29,16 @@ class FakeEditor(Editor):
         diffusion: pose as a diffusion editor (``info.is_diffusion``), so the job edits whole batches on its
             own thread instead of one item per worker thread as it does for CPU editors.
         fail_prompt: raise ``UserError("err.editor.needs_diffusion")`` when asked to edit this prompt.
+        park_after: edit this many images normally; at each later image create ``park_file`` and wait there
+            until ``release_file`` exists (forever when it is None), so a test can act on a run that is
+            known to be busy in the editor (kill it, start another) without guessing a time.
     """
 
     info = EditorInfo(id="fake", is_diffusion=False, label_key="editor.fake", model=None)
 
     def __init__(self, black=None, oom_above: int | None = None, delay: float = 0.0, version: int = 1,
-                 diffusion: bool = False, fail_prompt: str | None = None):
+                 diffusion: bool = False, fail_prompt: str | None = None, park_after: int | None = None,
+                 park_file: str | None = None, release_file: str | None = None):
         if diffusion:
             self.info = replace(FakeEditor.info, is_diffusion=True)
         self.fail_prompt = fail_prompt
@@ -43,6 +48,19 @@ class FakeEditor(Editor):
         self.version = version
         self.calls: list[int] = []
         self.seen: list[tuple[str, int]] = []
+        self.park_after, self.park_file, self.release_file = park_after, park_file, release_file
+        self._edited = 0
+        self._lock = threading.Lock()
+
+    def _maybe_park(self) -> None:
+        with self._lock:
+            self._edited += 1
+            park = self.park_after is not None and self._edited > self.park_after
+        if not park:
+            return
+        Path(self.park_file).touch()
+        while self.release_file is None or not Path(self.release_file).exists():
+            time.sleep(0.01)
 
     def settings(self):
         return {**super().settings(), "version": self.version}
@@ -58,6 +76,7 @@ class FakeEditor(Editor):
         out = []
         for image, prompt, seed in zip(images, prompts, seeds):
             self.seen.append((prompt, seed))
+            self._maybe_park()
             time.sleep(self.delay)
             arr = np.asarray(image, dtype=np.float32)
             if self.black(prompt, seed):

@@ -137,7 +137,7 @@ def test_write_error_on_a_pool_thread_is_the_same_user_error(tmp_path):
         assert again.done + again.failed == 18
         ids = [json.loads(line)["id"] for line in (out / manifest.RECORDS_FILE).read_text().splitlines() if line]
         assert sorted(collections.Counter(ids).values()) == [1] * 18
-    assert keys == {1: "err.io.write_failed", 3: "err.io.write_failed"}
+    assert keys == {1: "err.io.not_a_folder", 3: "err.io.not_a_folder"}   # a file stands where a folder must be
     assert records == {1: {}, 3: {}}  # the first batch already failed: nothing recorded
 
 

@@ -71,3 +71,56 @@ def test_start_process_runs_the_module_in_the_background_and_logs(tmp_path):
         time.sleep(0.05)
     assert read_job(tmp_path).status == "interrupted"       # it never reported: it ended without finishing
     assert "--data" in log_tail(tmp_path)
+
+
+CLAIMER = ("import sys; from genmix_core.runclaim import claim_run_folder; "
+           "claim_run_folder(sys.argv[1], 'err.gen.already_running'); print('claimed', flush=True); sys.stdin.read()")
+
+
+def test_one_claim_per_run_folder_and_a_killed_holder_blocks_nothing(tmp_path):
+    from genmix_core.paths import REPO_ROOT
+    from genmix_core.runclaim import LOCK_FILE, AlreadyRunning, claim_run_folder
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout.readline() == "claimed\n"
+    # job.json naming this process (as the page writes it before the worker starts) changes nothing
+    JobReporter(tmp_path, kind="generate")
+    with pytest.raises(AlreadyRunning) as refused:
+        claim_run_folder(tmp_path, "err.gen.already_running")
+    assert refused.value.params["pid"] == holder.pid and "already running" in str(refused.value)
+    assert "実行中" in refused.value.message("ja")
+    holder.kill()
+    holder.wait()
+    assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == holder.pid   # its record is left behind
+    with claim_run_folder(tmp_path, "err.gen.already_running"):
+        with claim_run_folder(tmp_path, "err.gen.already_running"):   # a job inside a job of this process
+            pass
+        assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+        other = subprocess.run([sys.executable, "-c", CLAIMER, str(tmp_path)], capture_output=True, text=True,
+                               env=env, stdin=subprocess.DEVNULL)
+        assert other.returncode != 0 and "AlreadyRunning" in other.stderr      # still held after the inner one
+    other = subprocess.run([sys.executable, "-c", CLAIMER, str(tmp_path)], capture_output=True, text=True,
+                           env=env, stdin=subprocess.DEVNULL)
+    assert other.returncode == 0 and other.stdout == "claimed\n"             # released
+
+
+def test_a_full_disk_still_records_the_failure_in_job_json(tmp_path, monkeypatch):
+    import errno
+
+    from genmix_core import fileio
+    from genmix_core.errors import UserError
+
+    rep = JobReporter(tmp_path, kind="generate", total=3)
+    rep.update(done=1, force=True)
+
+    def full(fh, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio, "_write_file", full)
+    rep.state.extra = {"note": "x" * 50_000}                   # more than the reserve: dropped, the outcome kept
+    rep.finish("failed", UserError("err.io.disk_full", path=str(tmp_path / "images" / "a.png")))
+    job = read_job(tmp_path)
+    assert (job.status, job.error_key, job.done, job.extra) == ("failed", "err.io.disk_full", 1, {})
+    assert not list(tmp_path.glob("*.incomplete"))

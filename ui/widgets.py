@@ -11,6 +11,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from genmix_core.errors import UserError
+from genmix_core.fileio import DISK_ERRNOS, io_error
 from genmix_core.jobs import ACTIVE, JobProgress, log_tail, read_job, request_cancel
 from ui.state import lang, t
 
@@ -22,8 +23,11 @@ def show_error(exc: BaseException) -> None:
 
     A :class:`UserError` is the user's to fix: its localised message is the whole story. Anything else is a
     bug or an environment problem: a short generic text, with the technical details folded away for the
-    ML engineer who will read them.
+    ML engineer who will read them. A disk or permission failure (full, read-only workspace ...) is the user's
+    to fix too, and gets its message.
     """
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        exc = io_error(exc)
     if isinstance(exc, UserError):
         st.error(exc.message(lang()))
         return

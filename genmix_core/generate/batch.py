@@ -236,7 +236,8 @@ class BatchWorker:
 
         item = ready.item
         info = self.editor.info
-        base = {"id": item.id, "editor": info.id, "model": info.model, "t": time.time()}
+        base = {"id": item.id, "image_hash": item.source.image_hash, "editor": info.id, "model": info.model,
+                "t": time.time()}
         if ready.edit is None:
             return {**base, "status": "failed", "seed": item.seed, "retried": True,
                     "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR}

@@ -1,7 +1,8 @@
 """Command line of the generation job: ``python -m genmix_core.generate --data DIR --out DIR ...``.
 
-Bad arguments end with one clear line on stderr and exit status 2 (no traceback); a rerun with the same
-arguments resumes and says how many items were already done. The Generate page writes the run's
+Bad arguments, a folder another process works in, and disk or permission failures end with one clear line on
+stderr and exit status 2 (no traceback); a rerun with the same arguments resumes and says how many items were
+already done. Unusable files of --data are listed as skipped (exit 0), or refuse the run with --strict. The Generate page writes the run's
 ``config.json`` and starts ``python -m genmix_core.generate --run DIR`` (:func:`genmix_core.jobconfig.launch`).
 """
 
@@ -14,8 +15,9 @@ import time
 from pathlib import Path
 
 from genmix_core.errors import UserError
-from genmix_core.fileio import read_json
+from genmix_core.fileio import io_error, read_json
 from genmix_core.generate.config import GenerateConfig
+from genmix_core.generate.sources import SKIPPED_FILE
 from genmix_core.jobconfig import build_parser as build_config_parser
 from genmix_core.jobconfig import config_from_argv
 from genmix_core.jobs import JOB_FILE, JobReporter
@@ -41,7 +43,10 @@ def _report_failure(out: str, exc: BaseException) -> None:
     """
     job = read_json(Path(out) / JOB_FILE, default={}) or {}
     if job.get("pid") == os.getpid() and job.get("status") == "running":
-        JobReporter(out, kind="generate").finish("failed", exc)
+        try:
+            JobReporter(out, kind="generate").finish("failed", exc)
+        except UserError:   # the disk is full or read-only: the message on stderr is all we can give
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
-        summary = run_generation(cfg, progress=progress, log=lambda m: print(m, flush=True))
+        try:
+            summary = run_generation(cfg, progress=progress, log=lambda m: print(m, flush=True))
+        except OSError as exc:   # a disk or permission failure outside the atomic writes
+            raise io_error(exc) from exc
     except UserError as exc:
         if bar is not None:
             bar.close()
@@ -77,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{summary.status}: {summary.done} of {summary.total} items done, {summary.failed} failed "
           f"({summary.already_done} were already done, {summary.cache_hits} edits from the cache). "
           f"Manifest: {Path(summary.out) / 'manifest.csv'}", flush=True)
+    if summary.skipped:
+        print(f"{len(summary.skipped)} file(s) of --data were skipped (listed above and in "
+              f"{Path(summary.out) / SKIPPED_FILE}); use --strict to refuse such a run instead.", flush=True)
     print(_speed_line(summary, time.perf_counter() - started), flush=True)
     return 0
 

@@ -39,8 +39,8 @@ class GenerateConfig:
     """All settings of a generation run, written once: the command line, ``<out>/config.json`` and the
     Generate page's launch are derived from these fields (:mod:`genmix_core.jobconfig`).
 
-    ``include`` and ``compile`` are left out of ``config.json`` when unset, so folders of runs made before
-    those options still resume.
+    ``include`` and switches that are off (``compile``, ``strict``) are left out of ``config.json``, so folders
+    of runs made before those options still resume.
     """
 
     job: ClassVar[JobSpec] = JobSpec(kind="generate", module="genmix_core.generate",
@@ -77,6 +77,9 @@ class GenerateConfig:
     compile: bool = setting(False, free=True,
                             help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, "
                                  "then each edit about a quarter faster: worth it from a few hundred edits)")
+    strict: bool = setting(False, free=True,
+                           help="refuse the run when a file of --data cannot be used (default: skip such files and "
+                                "list them with the reason in the run folder's skipped.csv)")
 
     def resolved(self) -> "GenerateConfig":
         """A validated copy with absolute paths, the prompt set expanded and mixing defaults filled in.
@@ -117,13 +120,13 @@ class GenerateConfig:
         return cfg
 
     def stored_args(self) -> dict:
-        """The arguments as stored in ``config.json``: ``include`` and ``compile`` only when set (older runs
-        lack the keys)."""
+        """The arguments as stored in ``config.json``: ``include`` only when set, switches only when on (older
+        runs lack the keys)."""
         args = asdict(self)
         if args.get("include") is None:
             args.pop("include", None)
-        if not args.get("compile"):
-            args.pop("compile", None)
+        for name in [k for k, v in args.items() if v is False]:
+            args.pop(name)
         return args
 
     @property

@@ -16,16 +16,22 @@ from typing import Any
 
 from PIL import Image
 
-from genmix_core.fileio import INCOMPLETE_SUFFIX, atomic_save_image
+from genmix_core.fileio import INCOMPLETE_SUFFIX, atomic_save_image, temp_writer_gone
 from genmix_core.seeds import content_key
 
+LEGACY_TEMP_AGE_S = 3600.0
 
-def clean_incomplete(folder: str | os.PathLike, min_age_s: float = 0.0) -> int:
-    """Delete temporary ``*.incomplete`` files left by a killed writer; returns how many.
+
+def clean_incomplete(folder: str | os.PathLike, min_age_s: float = LEGACY_TEMP_AGE_S) -> int:
+    """Delete the temporary ``*.incomplete`` files of writers that are gone (killed); returns how many.
+
+    A temp name records its writer's pid and process token (:func:`genmix_core.fileio.temp_writer_gone`), so in
+    a cache shared by several runs the file of a live writer is kept whatever its age, and that of a killed one
+    goes at once. Names without a writer (older versions) go once older than ``min_age_s``.
 
     Args:
         folder: searched recursively.
-        min_age_s: keep younger files (another live process may be writing them).
+        min_age_s: age after which a temp file without a writer in its name is deleted.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -34,7 +40,8 @@ def clean_incomplete(folder: str | os.PathLike, min_age_s: float = 0.0) -> int:
     removed = 0
     for path in root.rglob(f"*{INCOMPLETE_SUFFIX}"):
         try:
-            if now - path.stat().st_mtime >= min_age_s:
+            gone = temp_writer_gone(path)
+            if gone or (gone is None and now - path.stat().st_mtime >= min_age_s):
                 path.unlink()
                 removed += 1
         except OSError:
@@ -75,7 +82,10 @@ class EditCache:
                 raise ValueError(f"cached edit has size {image.size}, expected {tuple(size)}")
             return image
         except (OSError, ValueError, SyntaxError):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:   # a read-only shared cache: redo the edit, keep the file
+                pass
             return None
 
     def put(self, key: str, image: Image.Image) -> Path:

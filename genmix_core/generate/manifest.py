@@ -5,6 +5,8 @@ A generation run folder (``<out>``) holds::
     config.json         all arguments of the run (a rerun must match them to resume)
     plan.json           every planned (image, prompt) item with its seed and output path
     items.jsonl         append-only completion log: one JSON line per finished item (done or failed)
+    superseded.json     items redone because their photo was replaced: {item_id: [old record summaries]}
+    skipped.csv         files of the data folder the run left out, with the reason (genmix_core.generate.sources)
     review.json         the user's accept/reject decisions, {item_id: true|false}
     manifest.csv        plan + completion log + review as one table (pandas-readable)
     images/<class>/<image-stem>__<prompt-slug>.png    the GenMix images, ready for training
@@ -16,6 +18,12 @@ files are whole. A SIGKILL can at worst cut the last line; the reader skips any 
 the writer first ends an unterminated last line so the cut line never swallows the next record. The last line
 of an item wins. An item without a line (or whose image went missing) is simply done again; its seed makes
 the redo identical.
+
+A record counts for its item only while the photo is the same: records carry the photo's content hash
+(``image_hash``), and an item whose photo was replaced since (same file name, other bytes; item ids keep the
+name only) is done again with its new seed. :func:`supersede` notes the old record in ``superseded.json``
+(so records of older versions, which lack the hash, are recognised too), deletes the stale GenMix image and
+the review of it; ``manifest.csv`` then names the old photo hash in its ``superseded`` column.
 """
 
 from __future__ import annotations
@@ -30,12 +38,13 @@ from typing import Any, Iterable
 import pandas as pd
 
 from genmix_core.errors import UserError
-from genmix_core.fileio import INCOMPLETE_SUFFIX, atomic_write_json, atomic_write_text, read_json
+from genmix_core.fileio import INCOMPLETE_SUFFIX, atomic_write_json, atomic_write_text, io_error, read_json
 
 CONFIG_FILE = "config.json"
 PLAN_FILE = "plan.json"
 RECORDS_FILE = "items.jsonl"
 REVIEW_FILE = "review.json"
+SUPERSEDED_FILE = "superseded.json"
 MANIFEST_FILE = "manifest.csv"
 IMAGES_DIR = "images"
 
@@ -43,8 +52,10 @@ IMAGES_DIR = "images"
 MANIFEST_COLUMNS = (
     "item_id", "image", "label", "prompt", "seed", "status", "accepted", "edit_path", "mix_path",
     "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
-    "retried", "editor", "model", "error", "image_hash",
+    "retried", "editor", "model", "error", "image_hash", "superseded",
 )
+#: Written to ``manifest.csv`` only when some item was redone for a replaced photo (older manifests lack it).
+OPTIONAL_COLUMNS = ("superseded",)
 _MIX_FIELDS = ("mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source")
 
 
@@ -57,17 +68,20 @@ def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]
     if not lines:
         return
     path = Path(out_dir) / RECORDS_FILE
-    with open(path, "ab+") as fh:
-        # A SIGKILL during an earlier append may have left a cut last line; end it so that our first line
-        # stays parseable (the cut fragment is then skipped by the reader).
-        fh.seek(0, os.SEEK_END)
-        if fh.tell() > 0:
-            fh.seek(-1, os.SEEK_END)
-            if fh.read(1) != b"\n":
-                lines = "\n" + lines
-        fh.write(lines.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "ab+") as fh:
+            # A SIGKILL during an earlier append may have left a cut last line; end it so that our first line
+            # stays parseable (the cut fragment is then skipped by the reader).
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    lines = "\n" + lines
+            fh.write(lines.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # a cut line is skipped by the reader; the items are done again on resume
+        raise io_error(exc, path) from exc
 
 
 def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -85,6 +99,65 @@ def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
         if isinstance(rec, dict) and isinstance(rec.get("id"), str):
             records[rec["id"]] = rec
     return records
+
+
+def read_superseded(out_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
+    """``superseded.json``: per item id, the records set aside because the photo was replaced (oldest first)."""
+    data = read_json(Path(out_dir) / SUPERSEDED_FILE, default={})
+    return {str(k): list(v) for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
+
+
+def is_current(record: dict[str, Any], image_hash: str, superseded: list[dict[str, Any]] | None = None) -> bool:
+    """Whether ``record`` was made from the photo whose content hash is ``image_hash``.
+
+    Records of older versions carry no hash: they count unless :func:`supersede` set them aside.
+    """
+    if record.get("image_hash") is not None:
+        return record["image_hash"] == image_hash
+    return record.get("t") not in {e.get("t") for e in superseded or []}
+
+
+def current_records(out_dir: str | os.PathLike, hashes: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The latest record of each item of ``hashes`` (``{item_id: photo hash}``) that belongs to that photo."""
+    records, superseded = read_records(out_dir), read_superseded(out_dir)
+    return {i: r for i, r in records.items() if i in hashes and is_current(r, hashes[i], superseded.get(i))}
+
+
+def supersede(out_dir: str | os.PathLike, hashes: dict[str, str], old_hashes: dict[str, str]) -> list[str]:
+    """Set aside the records of items whose photo changed; returns their ids (sorted).
+
+    Args:
+        hashes: ``{item_id: content hash}`` of the photos now in the data folder.
+        old_hashes: the same from the run's previous ``plan.json`` (read before it is rewritten): the photo
+            of a record of an older version, which carries no hash.
+
+    The old record's summary is added to ``superseded.json`` first, then the stale GenMix image and the review
+    of it are deleted, so a kill at any point leaves a state that the next run completes.
+    """
+    out = Path(out_dir)
+    records, superseded = read_records(out), read_superseded(out)
+    stale = []
+    for item_id, now in hashes.items():
+        rec = records.get(item_id)
+        if rec is None or rec.get("t") in {e.get("t") for e in superseded.get(item_id, [])}:
+            continue   # nothing made, or set aside already
+        was = rec.get("image_hash") or old_hashes.get(item_id)
+        if was is not None and was != now:
+            superseded.setdefault(item_id, []).append(
+                {"image_hash": was, "t": rec.get("t"), "seed": rec.get("seed"), "status": rec.get("status")})
+            stale.append(item_id)
+    if not stale:
+        return []
+    atomic_write_json(out / SUPERSEDED_FILE, superseded)
+    review = read_review(out)
+    for item_id in stale:
+        mix = (records[item_id].get("mix") or {}).get("path")
+        if mix:
+            (out / str(mix)).unlink(missing_ok=True)
+        review.pop(item_id, None)
+    if (out / REVIEW_FILE).exists():
+        atomic_write_json(out / REVIEW_FILE, review)
+    return sorted(stale)
 
 
 def read_plan(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -117,12 +190,15 @@ def _rel(path: str | None, out_dir: Path) -> str:
 def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The run as a table, one row per planned item, columns :data:`MANIFEST_COLUMNS`.
 
-    ``status`` is ``pending`` (not done yet), ``done`` or ``failed``. ``accepted`` is the user's review; an
-    unreviewed done item counts as accepted, a failed or pending one never does. Works while the job runs.
+    ``status`` is ``pending`` (not done yet, or done from a photo since replaced), ``done`` or ``failed``.
+    ``accepted`` is the user's review; an unreviewed done item counts as accepted, a failed or pending one never
+    does. ``superseded``: the content hashes of earlier photos of the item whose results were replaced
+    (``;``-separated, empty for most items). Works while the job runs.
     """
     out = Path(out_dir)
     plan = read_plan(out)
-    records = read_records(out)
+    records = current_records(out, {item["id"]: item["image_hash"] for item in plan})
+    superseded = read_superseded(out)
     review = read_review(out)
     rows = []
     for item in plan:
@@ -139,6 +215,7 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
             "seconds": rec.get("seconds"), "retried": bool(rec.get("retried", False)),
             "editor": rec.get("editor", ""), "model": rec.get("model") or "", "error": rec.get("error", ""),
             "image_hash": item["image_hash"],
+            "superseded": ";".join(str(e.get("image_hash")) for e in superseded.get(item["id"], [])),
         }
         rows.append(row)
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
@@ -147,6 +224,7 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
 def export_manifest(out_dir: str | os.PathLike) -> Path:
     """Write ``<out>/manifest.csv`` (UTF-8, atomically) from the plan, the log and the review."""
     df = load_manifest(out_dir)
+    df = df.drop(columns=[c for c in OPTIONAL_COLUMNS if not df[c].astype(bool).any()])
     return atomic_write_text(Path(out_dir) / MANIFEST_FILE, df.to_csv(index=False))
 
 

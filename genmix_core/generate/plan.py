@@ -8,7 +8,6 @@ after a bad edit come from seeds derived the same way.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +17,13 @@ import numpy as np
 
 from genmix_core.errors import UserError
 from genmix_core.generate import manifest
+from genmix_core.generate.sources import SourceImage
 from genmix_core.paths import safe_name
 from genmix_core.seeds import item_seed
 
 _RETRY_TAG = "\x1fretry"
 _MIX_TAG = "\x1fmix"
 _PICK_TAG = "\x1fprompts"
-
-
-@dataclass(frozen=True)
-class SourceImage:
-    """One original: its path, path relative to the data folder, class label and content hash (sha256)."""
-
-    path: str
-    rel: str
-    label: str
-    image_hash: str
 
 
 @dataclass(frozen=True)
@@ -54,24 +44,6 @@ class Item:
                 "seed": self.seed, "image_hash": self.source.image_hash, "mix_path": self.mix_rel}
 
 
-def scan_sources(data_dir: str | os.PathLike) -> list[SourceImage]:
-    """The images of a folder of class folders, sorted by (label, relative path), with content hashes.
-
-    Raises:
-        UserError: from :func:`genmix_core.data.scan_folder`; ``err.gen.no_images`` when none is found.
-    """
-    from genmix_core.data import scan_folder
-
-    df = scan_folder(data_dir)
-    sources = []
-    for row in df.sort_values(["label", "rel"]).itertuples(index=False):
-        digest = hashlib.sha256(Path(row.path).read_bytes()).hexdigest()
-        sources.append(SourceImage(str(row.path), str(row.rel), str(row.label), digest))
-    if not sources:
-        raise UserError("err.gen.no_images", path=str(data_dir))
-    return sources
-
-
 def prompt_slug(prompt: str) -> str:
     """A short file-name part for a prompt: lower case, words joined by ``-`` (Unicode letters kept)."""
     slug = re.sub(r"[^\w]+", "-", prompt.lower(), flags=re.UNICODE).strip("-_")[:40].strip("-_")
@@ -83,7 +55,7 @@ def plan_items(sources: Sequence[SourceImage], prompts: Sequence[str], *, seed: 
     """Plan the (image, prompt) items of a run, grouped by image.
 
     Args:
-        sources: the originals (see :func:`scan_sources`).
+        sources: the originals (see :func:`genmix_core.generate.sources.scan_data`).
         prompts: the prompt texts, in order.
         seed: job seed.
         per_image: draw this many prompts per image (without replacement) from a generator seeded by

@@ -19,41 +19,39 @@ k+1, and CPU editors edit a batch's items in parallel; outputs are identical (se
 :mod:`genmix_core.generate.pipeline`).
 
 CLI: ``python -m genmix_core.generate --data DIR --out DIR --prompts "snowy,sunset" --editor offline`` (see
-``--help``). A rerun with the same arguments resumes; other arguments into the same folder are refused.
+``--help``). A rerun with the same arguments resumes; other arguments into the same folder are refused, and so
+is a second process while one works in the folder (:mod:`genmix_core.runclaim`). Unusable files of the data
+folder are skipped and listed (:mod:`genmix_core.generate.sources`), or refuse the run with ``--strict``.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from genmix_core.fileio import atomic_write_json, read_json
+from genmix_core.errors import UserError
+from genmix_core.fileio import atomic_write_json, ensure_dir, read_json
 from genmix_core.generate import manifest
 from genmix_core.generate.config import FREE_ARGS, GenerateConfig, load_prompt_set
 from genmix_core.generate.edit_cache import EditCache, clean_incomplete
-from genmix_core.generate.plan import include_only, plan_items, scan_sources
+from genmix_core.generate.plan import include_only, plan_items
+from genmix_core.generate.sources import Skipped, check_sources, scan_data, summary_line, write_skipped
 from genmix_core.jobconfig import flag, read_stored_args, stored_args, write_config
-from genmix_core.jobs import JOB_FILE, JobReporter, process_alive
-from genmix_core.errors import UserError
+from genmix_core.jobs import JobReporter
+from genmix_core.runclaim import claim_run_folder
 
 
 # ------------------------------------------------------------------------------------------ run folder
 
 def check_run_folder(cfg: GenerateConfig) -> None:
-    """Claim ``cfg.out`` for this run: write ``config.json``, or check it matches (then we resume).
+    """Write ``cfg.out``'s ``config.json``, or check it matches (then we resume). Call it holding the folder's
+    claim (:func:`genmix_core.runclaim.claim_run_folder`), as :func:`run_generation` does.
 
     Raises:
-        UserError: ``err.gen.config_changed`` when the folder holds a run with other arguments,
-            ``err.gen.already_running`` when another live process works in it.
+        UserError: ``err.gen.config_changed`` when the folder holds a run with other arguments.
     """
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    job = read_json(out / JOB_FILE, default={}) or {}
-    if job.get("status") == "running" and job.get("pid") not in (None, os.getpid()) and process_alive(
-            job["pid"], job.get("pid_token", "")):
-        raise UserError("err.gen.already_running", out=str(out), pid=job["pid"])
+    out = ensure_dir(cfg.out)
     args = stored_args(cfg)
     old = read_stored_args(out, GenerateConfig)
     if old is not None:
@@ -133,6 +131,8 @@ class RunSummary:
     editor_calls: int      # edit_batch calls in this call
     batch_size: int        # final batch size (after any halving)
     workers: int = 1       # threads used (1: serial; see genmix_core.generate.pipeline)
+    skipped: list[Skipped] = field(default_factory=list)   # files of the data folder left out, with reasons
+    superseded: list[str] = field(default_factory=list)    # items redone now because their photo was replaced
 
 
 def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[int, int], None] | None = None,
@@ -144,39 +144,79 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
         editor: an :class:`genmix_core.editing.base.Editor`; None creates the configured one.
         progress: called as ``progress(done, total)`` at the start and after each recorded batch (progress
             bars); with ``workers > 1`` from the job's recording thread, one call at a time.
-        log: one-line messages (resume counts, batch halving).
+        log: one-line messages (resume counts, skipped files, batch halving).
 
     Returns:
         The summary. ``status == "cancelled"`` when a ``CANCEL`` file stopped the job between batches.
     Raises:
-        UserError: bad arguments or data, another run's folder, or out of memory at batch size 1.
+        UserError: bad arguments or data, another run's folder, out of memory at batch size 1, a disk or
+            permission failure (``err.io.*``), unusable files with ``strict``.
+        genmix_core.runclaim.AlreadyRunning: another live process works in the folder.
     """
-    from genmix_core.generate.batch import BatchWorker
-    from genmix_core.generate.pipeline import resolve_workers, run_batches
-
     cfg = config.resolved()
-    check_run_folder(cfg)
+    with claim_run_folder(cfg.out, "err.gen.already_running"):
+        return _run(cfg, editor, progress, log)
+
+
+def _plan(cfg: GenerateConfig, log: Callable[[str], None]):
+    """Plan the run, set aside results of replaced photos, find what is left to do and the unusable files.
+
+    Returns:
+        ``(items, todo, skipped, superseded ids)``; ``items`` and ``todo`` hold usable photos only.
+    """
     out = Path(cfg.out)
-    items = plan_items(scan_sources(cfg.data), cfg.prompts, seed=cfg.seed, per_image=cfg.per_image)
+    sources, skipped = scan_data(cfg.data)
+    items = plan_items(sources, cfg.prompts, seed=cfg.seed, per_image=cfg.per_image)
     if cfg.include is not None:
         items = include_only(items, cfg.include, cfg.data)
-    atomic_write_json(out / manifest.PLAN_FILE, [it.to_plan() for it in items])
-    clean_incomplete(out / manifest.IMAGES_DIR, min_age_s=0)
-    clean_incomplete(cfg.cache_dir, min_age_s=3600)  # a shared cache: leave other runs' live temp files
-    if editor is None:
-        editor = create_editor_for(cfg)
-    editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
-
-    records = manifest.read_records(out)
+    hashes = {it.id: it.source.image_hash for it in items}
+    old_plan = read_json(out / manifest.PLAN_FILE, default=[]) or []
+    old_hashes = {p.get("id"): p.get("image_hash") for p in old_plan if isinstance(p, dict)}
+    superseded = manifest.supersede(out, hashes, old_hashes)   # before plan.json changes (see supersede)
+    if superseded:
+        log(f"{len(superseded)} item(s) are redone: their photo was replaced since they were made.")
+    records = manifest.current_records(out, hashes)
     # Failed items are final (their retry seed is fixed, a redo would fail the same way); a done item whose
     # image went missing is done again.
     finished = {i for i, r in records.items() if r.get("status") == "failed" or (
         r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
-    todo, batch_keys = order_for_batches([it for it in items if it.id not in finished], editor)
+    todo = [it for it in items if it.id not in finished]
+    unusable = check_sources(it.source for it in todo)
+    skipped = sorted(skipped + unusable, key=lambda s: s.file)
+    if skipped and cfg.strict:
+        for s in skipped:
+            log(f"unusable: {s.message()}")
+        raise UserError("err.gen.strict_skipped", path=cfg.data, count=len(skipped), files=summary_line(skipped))
+    bad = {s.file for s in unusable}
+    items = [it for it in items if it.source.rel not in bad]
+    todo = [it for it in todo if it.source.rel not in bad]
+    if not items:
+        raise UserError("err.gen.no_usable_images", path=cfg.data, count=len(skipped), files=summary_line(skipped))
+    return items, todo, skipped, superseded
+
+
+def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
+    from genmix_core.generate.batch import BatchWorker
+    from genmix_core.generate.pipeline import resolve_workers, run_batches
+
+    check_run_folder(cfg)
+    out = Path(cfg.out)
+    items, todo, skipped, superseded = _plan(cfg, log)
+    for s in skipped:
+        log(f"skipped: {s.message()}")
+    write_skipped(out, skipped)
+    atomic_write_json(out / manifest.PLAN_FILE, [it.to_plan() for it in items])
+    clean_incomplete(out / manifest.IMAGES_DIR, min_age_s=0)   # the run folder is ours alone (claimed)
+    clean_incomplete(cfg.cache_dir)   # a shared cache: only the temp files of writers that are gone
+    if editor is None:
+        editor = create_editor_for(cfg)
+    editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
+    todo, batch_keys = order_for_batches(todo, editor)
     already = len(items) - len(todo)
     log(f"{already} of {len(items)} items already done; {len(todo)} to go.")
     reporter = JobReporter(out, kind="generate", total=len(items))
-    reporter.state.extra = {"already_done": already, "out": str(out)}
+    reporter.state.extra = {"already_done": already, "out": str(out), "superseded": superseded,
+                            "skipped": [s.to_dict() for s in skipped]}
     reporter.update(done=already, message_key="gen.job.resumed", force=True, already=already, count=len(items))
     workers = resolve_workers(cfg.workers, editor.info.is_diffusion)
     worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers, batch_keys=batch_keys)
@@ -197,19 +237,29 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
                                 on_batch=on_batch)
     except BaseException as exc:
         reporter.finish("failed", exc if isinstance(exc, Exception) else "interrupted")
+        _export_quietly(out)
         raise
-    finally:
-        manifest.export_manifest(out)
+    manifest.export_manifest(out)
     status = "cancelled" if cancelled else "done"
-    records = manifest.read_records(out)
+    records = manifest.current_records(out, {it.id: it.source.image_hash for it in items})
     n_done = sum(1 for it in items if records.get(it.id, {}).get("status") == "done")
     n_failed = sum(1 for it in items if records.get(it.id, {}).get("status") == "failed")
     reporter.state.extra.update(failed=n_failed, cache_hits=worker.cache_hits, batch_size=worker.batch_size,
                                 editor={"id": editor.info.id, "device": editor.info.device,
                                         "dtype": editor.info.dtype, **editor.info.extra},
                                 editor_events=list(getattr(editor, "events", [])))
-    reporter.update(message_key=f"gen.job.{status}", force=True, done_items=n_done, failed=n_failed,
-                    count=len(items))
+    message = "gen.job.done_skipped" if skipped and status == "done" else f"gen.job.{status}"
+    reporter.update(message_key=message, force=True, done_items=n_done, failed=n_failed, count=len(items),
+                    skipped=len(skipped))
     reporter.finish(status)
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
-                      worker.editor_calls, worker.batch_size, workers)
+                      worker.editor_calls, worker.batch_size, workers, skipped, superseded)
+
+
+def _export_quietly(out: Path) -> None:
+    """Refresh ``manifest.csv`` after a failure, unless that fails too (a full disk): the error that stopped
+    the run is the one to report, and the next run writes the manifest anyway."""
+    try:
+        manifest.export_manifest(out)
+    except (UserError, OSError):
+        pass

@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 from genmix_core.errors import UserError
+from genmix_core.fileio import io_error
 from genmix_core.jobconfig import build_parser as build_config_parser
 from genmix_core.jobconfig import config_from_argv
 from genmix_core.jobs import JobReporter
+from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.compare import run_compare
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.loop import Cancelled
@@ -35,12 +37,28 @@ def config_from_args(argv: list[str] | None = None) -> CompareConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: 0 done, 1 cancelled, 2 user error (message printed), 3 unexpected error."""
+    """CLI entry point: 0 done, 1 cancelled, 2 user error (message printed: bad settings or data, another
+    process working in --out, a disk or permission failure), 3 unexpected error."""
     cfg = config_from_args(argv)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    try:
+        # The folder's claim comes first: a refused second process must not touch the running one's job.json.
+        with claim_run_folder(cfg.out, "err.train.already_running"):
+            return _run(cfg)
+    except UserError as exc:   # no claim: job.json belongs to another run, or cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {io_error(exc)}", file=sys.stderr)
+        return 2
+
+
+def _run(cfg: CompareConfig) -> int:
     reporter = JobReporter(cfg.out, kind="train")
     try:
-        results = run_compare(cfg, reporter)
+        try:
+            results = run_compare(cfg, reporter)
+        except OSError as exc:   # a disk or permission failure outside the atomic writes
+            raise io_error(exc) from exc
     except Cancelled:
         reporter.finish("cancelled")
         print("cancelled; finished runs are kept (rerun the same command to resume)", file=sys.stderr)

@@ -16,13 +16,18 @@ Steps:
    (``genmix_core.generate``, offline style filter by default) into ``<out>/generation``.
 3. For every (condition, seed): train under the shared :class:`~genmix_core.train.loop.Budget`, evaluate in-domain,
    on ``--test`` (second domain) and under FGSM/PGD, and write ``<out>/runs/<condition>_seed<seed>.json``
-   atomically. A rerun with the same settings skips finished runs (resume after a crash or cancel).
+   atomically. A rerun with the same settings and the same data skips finished runs (resume after a crash or
+   cancel). A run is keyed by the settings and by the content hashes of the photos it used (training
+   originals, held-out, second domain, and the edits for the conditions that train on them:
+   :func:`~genmix_core.train.data.data_parts`), so runs on photos that changed since are trained again, and
+   ``results.json`` ``not_reused`` says why (shown on the Train page).
 4. With ``--few-shot K,...``: for every k, (condition, seed) again on k originals per class of the training
    split (:func:`genmix_core.train.data.few_shot_subset`; edits only of those k; the same held-out test set;
    the same budget rule over the k × classes originals) into ``<out>/fewshot/k<k>/``, also resumable.
 5. Aggregate mean ± std over seeds into ``<out>/results.json`` (rewritten after every run).
 
-Progress goes to ``<out>/job.json`` (``genmix_core.jobs``); a ``CANCEL`` file stops between two steps.
+Progress goes to ``<out>/job.json`` (``genmix_core.jobs``); a ``CANCEL`` file stops between two steps. One
+process at a time works in a run folder (:func:`genmix_core.runclaim.claim_run_folder`).
 """
 
 from __future__ import annotations
@@ -33,16 +38,18 @@ from pathlib import Path
 
 import torch
 
+from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.jobconfig import read_stored_args, write_config
 from genmix_core.jobs import JobReporter, request_cancel
+from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.conditions import build_pool, edit_data_needed, needs_edits
-from genmix_core.train.data import TrainingData, attach_edits, few_shot_subset, prepare_data
+from genmix_core.train.data import TrainingData, attach_edits, data_parts, few_shot_subset, prepare_data
 from genmix_core.train.evaluate import evaluate_model, parse_eps
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import build_model
-from genmix_core.train.results import RESULTS_FILE, summarize, summarize_few_shot
+from genmix_core.train.results import RESULTS_FILE, run_key, summarize, summarize_few_shot, why_not_reused
 
 RUNS_DIR = "runs"
 GENERATION_DIR = "generation"
@@ -88,7 +95,8 @@ def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -
 
 
 def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, budget: Budget,
-             reporter: JobReporter, done_before: int, few_shot_k: int | None = None) -> dict:
+             reporter: JobReporter, done_before: int, few_shot_k: int | None = None,
+             key: dict | None = None) -> dict:
     torch.manual_seed(seed)
     model = build_model(cfg.backbone, len(data.classes), size=cfg.size, finetune=cfg.finetune)
     mix_options = {"mask_set": cfg.mask_set,
@@ -108,8 +116,7 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
     reporter.update(message_key="train.job.evaluating", condition=shown, seed=seed, force=True)
     eps = parse_eps(cfg.eps)
     start = time.perf_counter()
-    fingerprint = cfg.fingerprint() if few_shot_k is None else cfg.few_shot_fingerprint(few_shot_k)
-    run = {"condition": condition, "seed": seed, "fingerprint": fingerprint, "train": tcfg.to_dict(),
+    run = {"condition": condition, "seed": seed, **(key or {}), "train": tcfg.to_dict(),
            "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples},
            "stats": asdict(stats), "device": str(device),
            "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
@@ -120,6 +127,7 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
                                              device=device)
     run["eval_seconds"] = time.perf_counter() - start
     run["eval_in_domain_seconds"] = in_domain_s
+    run["finished"] = time.time()
     if few_shot_k is not None:
         run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
                            "n_edits": 0 if data.edits is None else len(data.edits)}
@@ -149,10 +157,11 @@ def _few_shot_results(cfg: CompareConfig, data: TrainingData, runs: dict[int, li
 
 def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[dict], status: str,
              generation: dict | None, few_runs: dict[int, list[dict]] | None = None,
-             timings: dict | None = None) -> dict:
+             timings: dict | None = None, not_reused: list[dict] | None = None) -> dict:
     return {
         "version": RESULTS_VERSION, "kind": "train", "status": status, "updated": time.time(),
         "config": asdict(cfg), "fingerprint": cfg.fingerprint(), "classes": data.classes,
+        "data": data_parts(data), "not_reused": not_reused or [],
         "eps": [label for label, _ in parse_eps(cfg.eps)],
         "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples,
                    "epochs": cfg.epochs, "n_train_originals": len(data.train),
@@ -174,10 +183,17 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     """Run (or resume) the whole comparison into ``cfg.out``; returns the results dict (also on disk).
 
     Raises:
-        UserError: bad settings or data (``err.train.*``, or ``err.gen.*`` from the generation step).
+        UserError: bad settings or data (``err.train.*``, or ``err.gen.*`` from the generation step), a disk or
+            permission failure (``err.io.*``).
+        genmix_core.runclaim.AlreadyRunning: another live process works in ``cfg.out``.
         Cancelled: when a ``CANCEL`` file stopped it (finished runs stay on disk; ``status`` ``"cancelled"``).
     """
     cfg = cfg.validated()
+    with claim_run_folder(cfg.out, "err.train.already_running"):
+        return _compare(cfg, reporter)
+
+
+def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     out = Path(cfg.out)
     own_reporter = reporter is None
     reporter = reporter or JobReporter(out, kind="train")
@@ -202,10 +218,11 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
                       "model": made_by.get("model")}
     budget = Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)
     runs_dir = out / RUNS_DIR
+    parts = data_parts(data)
     # One list of (k or None, condition, seed): the full-data runs, then the few-shot ones, smallest k first.
     planned = [(None, c, s) for c in cfg.conditions for s in cfg.seeds]
     planned += [(k, c, s) for k in cfg.few_shot for c in cfg.conditions for s in cfg.seeds]
-    runs, few_runs, todo = [], {k: [] for k in cfg.few_shot}, []
+    runs, few_runs, todo, not_reused = [], {k: [] for k in cfg.few_shot}, [], []
 
     def path_of(k, cond, seed):
         folder = runs_dir if k is None else out / FEW_SHOT_DIR / f"k{k}"
@@ -215,26 +232,32 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         (runs if k is None else few_runs[k]).append(run)
 
     for k, cond, seed in planned:
-        old = read_json(path_of(k, cond, seed))
-        fp = cfg.fingerprint() if k is None else cfg.few_shot_fingerprint(k)
-        if isinstance(old, dict) and old.get("fingerprint") == fp:
+        path = path_of(k, cond, seed)
+        old, key = read_json(path), run_key(cfg, parts, cond, k)
+        if isinstance(old, dict) and old.get("fingerprint") == key["fingerprint"]:
             keep(k, old)
-        else:
-            todo.append((k, cond, seed))
+            continue
+        todo.append((k, cond, seed, key))
+        if isinstance(old, dict):
+            not_reused.append({"condition": cond, "seed": seed, "k": k,
+                               **why_not_reused(old, key, path.stat().st_mtime)})
     budgets = {k: (budget if k is None else _few_shot_budget(cfg, data, k)) for k in [None, *cfg.few_shot]}
-    reporter.update(done=0, total=sum(budgets[k].steps for k, _, _ in todo), force=True)
+    reporter.update(done=0, total=sum(budgets[k].steps for k, _, _, _ in todo), force=True)
     status = "running"
-    atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, generation, few_runs, timings))
+
+    def results() -> dict:
+        return _results(cfg, data, budget, runs, status, generation, few_runs, timings, not_reused)
+
+    atomic_write_json(out / RESULTS_FILE, results())
     try:
         done = 0
-        for k, cond, seed in todo:
+        for k, cond, seed, key in todo:
             run_data = data if k is None else few_shot_subset(data, k, seed)
-            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, done, few_shot_k=k)
+            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, done, few_shot_k=k, key=key)
             done += budgets[k].steps
             atomic_write_json(path_of(k, cond, seed), run)
             keep(k, run)
-            atomic_write_json(out / RESULTS_FILE,
-                              _results(cfg, data, budget, runs, status, generation, few_runs, timings))
+            atomic_write_json(out / RESULTS_FILE, results())
         status = "done"
         reporter.update(done=reporter.state.total, message_key="train.job.done", force=True)
     except Cancelled:
@@ -245,8 +268,12 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         raise
     finally:
         runs.sort(key=lambda r: (cfg.conditions.index(r["condition"]), r["seed"]))
-        results = _results(cfg, data, budget, runs, status, generation, few_runs, timings)
-        atomic_write_json(out / RESULTS_FILE, results)
+        final = results()
+        try:
+            atomic_write_json(out / RESULTS_FILE, final)
+        except UserError:
+            if status != "failed":   # a full disk: the error that stopped the run is the one to report
+                raise
         if own_reporter:  # main() reports the outcome itself (with the error text)
             reporter.finish(status)
-    return results
+    return final

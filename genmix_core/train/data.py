@@ -190,10 +190,31 @@ def attach_edits(data: TrainingData, gen_dir: str | os.PathLike, *, raw: bool = 
     edits = load_edits(gen_dir, data.train, set(data.test["hash"]))
     if edits.empty:
         raise UserError("err.train.no_edits", path=str(gen_dir))
+    # The bytes trained on, for the resume key (:func:`data_parts`): the raw edit and/or the stored mix.
+    used = [c for c, on in (("edit_path", raw), ("mix_path", mixed)) if on]
+    edits["file_hash"] = ["+".join(file_hash(row[c]) for c in used) for _, row in edits.iterrows()]
     data.edits = edits
     data.edit_images = _load_stack(edits["edit_path"], data.size) if raw else None
     data.mix_images = _load_stack(edits["mix_path"], data.size) if mixed else None
     return len(edits)
+
+
+DATA_PARTS = ("train", "test", "cross", "edits")
+
+
+def data_parts(data: TrainingData) -> dict[str, dict]:
+    """What a run's results depend on in the data, part by part: ``{part: {"n": files, "key": hash}}``.
+
+    Parts: ``train`` (training originals), ``test`` (held-out originals), ``cross`` (second test domain),
+    ``edits`` (the edit or GenMix files used). Each key hashes the sorted content hashes of its files, so any
+    added, removed or replaced photo changes it, and renaming or reordering does not.
+    """
+    from genmix_core.seeds import content_key
+
+    hashes = {"train": list(data.train["hash"]), "test": list(data.test["hash"]),
+              "cross": [] if data.cross is None else list(data.cross["hash"]),
+              "edits": [] if data.edits is None else list(data.edits["file_hash"])}
+    return {part: {"n": len(h), "key": content_key(sorted(h))} for part, h in hashes.items()}
 
 
 def few_shot_indices(train: pd.DataFrame, k: int, seed: int) -> list[int]:

@@ -164,6 +164,29 @@ def genmix_text(results: dict, lang: str = "en") -> str:
              lam=lam, redraw=t(f"train.report.redraw.{bool(cfg.get('redraw', True))}", lang))
 
 
+def reuse_text(results: dict, lang: str = "en") -> str:
+    """Why finished runs of an earlier start were trained again instead of reused (one sentence per reason,
+    e.g. "the photos changed since 2025-03-01 14:05 (training originals 40 → 60 …)"); "" when all were reused
+    or the results predate the check."""
+    import time
+
+    entries = results.get("not_reused") or []
+    sentences = []
+    for reason in ("data_changed", "data_unknown", "settings_changed"):
+        group = [e for e in entries if e.get("reason") == reason]
+        if not group:
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(max(float(e.get("since") or 0) for e in group)))
+        counts: dict[str, list] = {}
+        for e in group:
+            for part in e.get("parts", []):
+                counts.setdefault(part, (e.get("counts") or {}).get(part) or [None, None])
+        parts = ", ".join(t("train.reuse.part", lang, part=t(f"train.part.{p}", lang), old=c[0], new=c[1])
+                          for p, c in counts.items())
+        sentences.append(t(f"train.reuse.{reason}", lang, n=len(group), when=when, parts=parts))
+    return " ".join(sentences)
+
+
 def has_few_shot(results: dict) -> bool:
     """Whether the results hold at least one finished point of a few-shot curve."""
     points = (results.get("few_shot") or {}).get("points") or {}
@@ -262,7 +285,7 @@ def export_html(results: dict, lang: str = "en") -> str:
             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
             f"<h1>{title}</h1><p>{html.escape(budget_text(results, lang))}</p><p>{html.escape(settings)}</p>"
-            f"<p>{html.escape(genmix_text(results, lang))}</p>"
+            f"<p>{html.escape(genmix_text(results, lang))}</p><p>{html.escape(reuse_text(results, lang))}</p>"
             f"<p>{html.escape(t('train.report.std_note', lang))}</p>"
             + (f"<p>{html.escape(few_shot_text(results, lang))}</p>" if has_few_shot(results) else "") +
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

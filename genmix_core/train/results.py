@@ -9,6 +9,11 @@ accuracy, confusion matrices summed over seeds, ``steps``, ``samples``, ``pool_s
 ``points[str(k)]`` = ``{budget, n_train, conditions: {cond: {accuracy, cross_domain_accuracy, steps,
 samples, pool_size, seeds}}}``. JSON object keys come back sorted: use ``config.conditions`` and ``eps``
 for the order.
+
+Newer files also hold ``data`` (per part of the data, ``{n, key}``: see
+:func:`genmix_core.train.data.data_parts`) and ``not_reused`` (finished runs of an earlier start that were
+trained again, each ``{condition, seed, k, reason, since, parts}``: see :func:`why_not_reused`); older files
+lack both and still open.
 """
 
 from __future__ import annotations
@@ -73,6 +78,35 @@ def summarize_few_shot(runs: list[dict], conditions: list[str], classes: list[st
     """One point of the few-shot curve: per condition, mean ± std over seeds of the accuracies (and budget)."""
     full = summarize(runs, conditions, classes)
     return {c: {k: s[k] for k in FEW_SHOT_KEYS if k in s} for c, s in full.items()}
+
+
+def run_key(cfg, parts: dict, condition: str, k: int | None) -> dict:
+    """What a finished (condition, seed[, k]) run must match to be reused: the settings' fingerprint and the
+    data parts it trains or tests on (edits only for the conditions that use them)."""
+    from genmix_core.seeds import content_key
+    from genmix_core.train.loop import NEEDS_EDITS
+
+    config_fp = cfg.fingerprint() if k is None else cfg.few_shot_fingerprint(k)
+    used = {p: v for p, v in parts.items() if p != "edits" or condition in NEEDS_EDITS}
+    return {"fingerprint": content_key({"config": config_fp, "data": used}), "config_fingerprint": config_fp,
+            "data": used}
+
+
+def why_not_reused(old: dict, key: dict, mtime: float) -> dict:
+    """Why a finished run of an earlier start cannot be reused: ``{"reason", "since", "parts"}``.
+
+    Reasons: ``data_changed`` (same settings, other photos: ``parts`` names which), ``data_unknown`` (made by
+    a version that did not record its photos), ``settings_changed``.
+    """
+    since = float(old.get("finished") or mtime)
+    old_fp = old.get("config_fingerprint", old.get("fingerprint"))
+    if old_fp != key["config_fingerprint"]:
+        return {"reason": "settings_changed", "since": since, "parts": []}
+    if not isinstance(old.get("data"), dict):
+        return {"reason": "data_unknown", "since": since, "parts": []}
+    parts = [p for p, v in key["data"].items() if (old["data"].get(p) or {}).get("key") != v["key"]]
+    return {"reason": "data_changed", "since": since, "parts": parts,
+            "counts": {p: [(old["data"].get(p) or {}).get("n"), key["data"][p]["n"]] for p in parts}}
 
 
 def load_results(path: str | Path) -> dict:
