@@ -9,6 +9,7 @@ Pattern from huggingface_hub ``file_download.py``.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -17,8 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from genmix_core.errors import UserError
+from genmix_core.paths import MAX_NAME_BYTES
 
 INCOMPLETE_SUFFIX = ".incomplete"
+_RANDOM_CHARS = 8  # what tempfile adds between prefix and suffix
+
+
+def temp_prefix(name: str) -> str:
+    """The ``mkstemp`` prefix of a temporary file for final name ``name``: ``.<name>.``, or ``.<hash>.``.
+
+    A final name may use all 255 bytes a file system allows; its temporary name adds 21 more (dot, dot, 8
+    random characters, ``.incomplete``), so a long name gets a short hashed prefix instead. Readers find
+    temporary files by their suffix only.
+    """
+    prefix = f".{name}."
+    if len(prefix.encode("utf-8")) + _RANDOM_CHARS + len(INCOMPLETE_SUFFIX) <= MAX_NAME_BYTES:
+        return prefix
+    return f".{hashlib.sha256(name.encode('utf-8')).hexdigest()[:16]}."
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -32,7 +48,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=INCOMPLETE_SUFFIX)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=INCOMPLETE_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
