@@ -116,7 +116,7 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     Raises:
         UserError: bad arguments or data, another run's folder, or out of memory at batch size 1.
     """
-    from genmix_core.generate.batch import BatchWorker
+    from genmix_core.generate.batch import SOURCE_UNREADABLE, BatchWorker
     from genmix_core.generate.pipeline import resolve_workers, run_batches
 
     cfg = config.resolved()
@@ -133,9 +133,10 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
 
     records = manifest.read_records(out)
-    # Failed items are final (their retry seed is fixed, a redo would fail the same way); a done item whose
-    # image went missing is done again.
-    finished = {i for i, r in records.items() if r.get("status") == "failed" or (
+    # Failed items are final (their retry seed is fixed, a redo would fail the same way), except those whose
+    # original was unreadable (deleted meanwhile, now back); a done item whose image went missing is done again.
+    finished = {i for i, r in records.items() if (
+        r.get("status") == "failed" and r.get("error_key") != SOURCE_UNREADABLE) or (
         r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
     todo = [it for it in items if it.id not in finished]
     already = len(items) - len(todo)
