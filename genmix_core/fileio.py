@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from genmix_core.errors import DiskFullError, StorageError
+from genmix_core.paths import MAX_NAME_BYTES
 
 INCOMPLETE_SUFFIX = ".incomplete"
-_NAME_PART = 80  # characters of the final name kept in a temp name (long names stay within NAME_MAX)
+_RANDOM_CHARS = 8  # what tempfile adds between prefix and suffix
 _TEMP_WRITER = re.compile(r"\.(\d+)-([0-9a-f]{8}|x)\.[a-z0-9_]+" + re.escape(INCOMPLETE_SUFFIX) + "$")
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _NO_PERMISSION = (errno.EACCES, errno.EPERM)
@@ -70,7 +71,7 @@ def _writer_tag() -> str:
     global _OWN_TAG
     pid = os.getpid()
     if _OWN_TAG is None or _OWN_TAG[0] != pid:
-        from genmix_core.jobs import process_token
+        from genmix_core.processes import process_token
 
         token = process_token(pid)
         _OWN_TAG = (pid, hashlib.sha256(token.encode()).hexdigest()[:8] if token else "x")
@@ -83,7 +84,7 @@ def temp_writer_gone(path: str | os.PathLike) -> bool | None:
     match = _TEMP_WRITER.search(Path(path).name)
     if match is None:
         return None
-    from genmix_core.jobs import process_alive, process_token
+    from genmix_core.processes import process_alive, process_token
 
     pid, tag = int(match.group(1)), match.group(2)
     if not process_alive(pid):
@@ -101,6 +102,20 @@ def _write_file(fh, data: bytes) -> None:
     os.fsync(fh.fileno())
 
 
+def temp_prefix(name: str, tag: str = "") -> str:
+    """The ``mkstemp`` prefix of a temporary file for final name ``name``: ``.<name>.<tag>``, or
+    ``.<hash>.<tag>`` when that would not fit.
+
+    A final name may use all 255 bytes a file system allows; its temporary name adds the writer's tag, 8
+    random characters and ``.incomplete``, so a long name gets a short hashed prefix instead. Readers find
+    temporary files by their suffix only.
+    """
+    prefix = f".{name}.{tag}"
+    if len(prefix.encode("utf-8")) + _RANDOM_CHARS + len(INCOMPLETE_SUFFIX) <= MAX_NAME_BYTES:
+        return prefix
+    return f".{hashlib.sha256(name.encode('utf-8')).hexdigest()[:16]}.{tag}"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; creates parent folders. Returns the final path.
 
@@ -113,7 +128,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:_NAME_PART]}.{_writer_tag()}.",
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name, f"{_writer_tag()}."),
                                         suffix=INCOMPLETE_SUFFIX)
         with os.fdopen(fd, "wb") as fh:
             _write_file(fh, data)

@@ -5,7 +5,7 @@ second process into the same folder gets :class:`AlreadyRunning` at once, howeve
 started (a check of ``job.json`` cannot do that: the file is written long after the work begins). The kernel
 drops the lock when its holder dies, SIGKILL included, so a killed run never blocks its own resume; the pid and
 process token the holder writes into the file only name it in the refusal (a dead holder's stale record is
-recognised by :func:`genmix_core.jobs.process_alive` and ignored).
+recognised by :func:`genmix_core.processes.process_alive` and ignored).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import ensure_dir, io_error
-from genmix_core.jobs import process_alive, process_token
+from genmix_core.processes import process_alive, process_token
 
 LOCK_FILE = ".job.lock"
 

@@ -15,7 +15,7 @@ from ui.state import lang as session_lang
 from ui.state import ensure_app_navigation, project, project_name, t
 from ui.widgets import go_to_page_button, image_grid, show_error
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"]
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "zip"]  # as err.image.not_image says
 SPLITS = ("train", "onsite")
 THUMBS_PER_CLASS = 6
 NEW_CLASS = "__new__"
@@ -34,7 +34,7 @@ def _remember(report, split: str) -> None:
     """Keep the import report for the next run (the page reruns to reset the uploader)."""
     st.session_state[REPORT_KEY] = {"split": split, "added": len(report.added),
                                     "rejected": list(report.rejected), "warnings": list(report.warnings),
-                                    "stopped": getattr(report, "stopped", None)}
+                                    "skipped": list(report.skipped), "stopped": getattr(report, "stopped", None)}
 
 
 def _show_report() -> None:
@@ -56,6 +56,9 @@ def _show_report() -> None:
     if report["warnings"]:
         lines = "\n".join(f"- {w.message(lang)}" for w in report["warnings"])
         st.warning(t("ui.data.report.warnings") + "\n\n" + lines)
+    if report.get("skipped"):
+        names = ", ".join(n.rsplit("/", 1)[-1] for n in report["skipped"][:3])
+        st.info(t("ui.data.report.skipped", count=len(report["skipped"]), names=names))
 
 
 def _scan(proj, split: str) -> pd.DataFrame:

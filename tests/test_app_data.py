@@ -1,6 +1,10 @@
 """Data page: sample data, uploads (valid, zip, corrupt), summary, delete with confirmation."""
 
+import io
+import re
+
 import pytest
+from PIL import Image
 from test_app_helpers import (add_images, app_at, image_captions, navigation_mode,  # noqa: F401
                               png_bytes, zip_bytes)
 
@@ -113,3 +117,35 @@ def test_clear_all_needs_confirmation():
     at.button(key="data_clear").click().run()
     assert len(scan_split(open_project("default"), "train")) == 0
     assert any("No photos yet" in i.value for i in at.info)
+
+
+def test_uploader_accepts_every_format_the_messages_name():
+    from genmix_core.i18n import t
+
+    at = _data_page()
+    named = set(re.findall(r"\b(PNG|JPEG|BMP|GIF|TIFF|WebP)\b", t("err.image.not_image", "en", file="x")))
+    assert named == {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WebP"}
+    for uploader in at.get("file_uploader"):
+        allowed = {s.lstrip(".").lower() for s in uploader.allowed_type}
+        assert {n.lower() for n in named} <= allowed
+    gif = io.BytesIO()
+    Image.new("P", (24, 20), 3).save(gif, "GIF")
+    at.selectbox(key="data_class_train").set_value("__new__").run()
+    at.text_input(key="data_new_class_train").input("ok").run()
+    at.get("file_uploader")[0].set_value([("anim.gif", gif.getvalue(), "image/gif")]).run()
+    assert not at.exception
+    assert list(scan_split(open_project("default"), "train")["rel"]) == ["ok/anim.png"]
+
+
+def test_odd_folder_names_are_explained_in_japanese():
+    at = _data_page("ja-JP")
+    archive = zip_bytes({"a?b/x.png": png_bytes(1), "..../y.png": png_bytes(2), "ok/.DS_Store": b"junk",
+                         "ok/z.png": png_bytes(3)})
+    at.get("file_uploader")[0].set_value([("parts.zip", archive, "application/zip")]).run()
+    assert not at.exception
+    assert sorted(scan_split(open_project("default"), "train")["rel"]) == ["a_b/x.png", "ok/z.png"]
+    warnings = " ".join(w.value for w in at.warning)
+    assert "'a?b'" in warnings and "'a_b'" in warnings and "保存しました" in warnings
+    errors = " ".join(e.value for e in at.error)
+    assert "'....'" in errors and "クラス名として使えません" in errors
+    assert any(".DS_Store" in i.value and "読み飛ばしました" in i.value for i in at.info)

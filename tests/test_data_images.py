@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageFile
 
-from genmix_core.data import imageio
+from genmix_core.data import colour, imageio
 from genmix_core.data import load_image_bytes
 from genmix_core.errors import UserError
 from genmix_core.data.imageio import decode_image
@@ -105,10 +105,10 @@ def test_property_grey_becomes_equal_rgb_channels(values):
 
 def test_int32_and_float_modes_are_stretched():
     arr = np.array([[-100, 0, 100, 200]] * 8, dtype=np.int32).repeat(2, axis=1)
-    out = np.asarray(imageio.to_rgb(Image.fromarray(arr, mode="I")))[..., 0]
+    out = np.asarray(colour.to_rgb(Image.fromarray(arr, mode="I")))[..., 0]
     assert out[0, 0] == 0 and out[0, -1] == 255 and 0 < out[0, 4] < 255
     unit = np.array([[0.0, 0.5, 1.0]] * 8, dtype=np.float32).repeat(3, axis=1)
-    out = np.asarray(imageio.to_rgb(Image.fromarray(unit, mode="F")))[..., 0]
+    out = np.asarray(colour.to_rgb(Image.fromarray(unit, mode="F")))[..., 0]
     assert list(out[0, ::3]) == [0, 128, 255]
 
 

@@ -21,7 +21,8 @@ from genmix_core.paths import SAMPLE_DATA_DIR
 from genmix_core.data.project import open_project
 
 GENMIX = Path(data_mod.__file__).parent.parent
-MY_MODULES = ["data/importing.py", "data/dataset.py", "data/imageio.py", "data/archive.py", "data/project.py"]
+MY_MODULES = ["data/importing.py", "data/dataset.py", "data/imageio.py", "data/colour.py", "data/archive.py",
+              "data/project.py"]
 
 
 def png(colour=(10, 20, 30), size=(16, 16), fmt="PNG") -> bytes:

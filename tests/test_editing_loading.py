@@ -65,6 +65,50 @@ def test_component_without_weights_is_incomplete(tiny_folder, tmp_path):
     assert exc.value.key == "err.editor.model.weights_missing"
 
 
+@pytest.mark.parametrize("weights", ["unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+                                     "vae/diffusion_pytorch_model.safetensors"])
+def test_truncated_weights_of_any_component_give_the_same_clean_message(tiny_folder, tmp_path, weights):
+    # transformers loads the text encoder with safetensors.safe_open and let its SafetensorError escape as a
+    # traceback; the header check names the file for every component before anything is loaded.
+    folder = _copy(tiny_folder, tmp_path / "cut")
+    path = folder / weights
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError) as exc:
+        InstructPix2PixEditor(str(folder), steps=1, size=32).load()
+    err = exc.value
+    assert err.key == "err.editor.model.weights_truncated"
+    assert err.params["component"] == weights.split("/")[0] and err.params["file"] == weights.split("/")[1]
+    assert f"{weights} is cut off" in str(err) and "copy the model folder again" in str(err)
+    assert weights in err.message("ja") and "途中で切れて" in err.message("ja")
+
+
+def test_a_safetensors_error_while_loading_is_a_clean_load_failure(tiny_folder, tmp_path, monkeypatch):
+    # Second line of defence: damage the header check cannot see still ends in the catalog message.
+    folder = _copy(tiny_folder, tmp_path / "bad")
+    path = folder / "text_encoder" / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    monkeypatch.setattr(loading, "check_weights", lambda *a, **k: None)
+    with pytest.raises(UserError) as exc:
+        InstructPix2PixEditor(str(folder), steps=1, size=32).load()
+    assert exc.value.key == "err.editor.model.load_failed" and "SafetensorError" in str(exc.value)
+
+
+def test_a_model_folder_linked_from_another_disk_is_found(tiny_folder, tmp_path, monkeypatch, models_home):
+    # An administrator's link workspace/models/<name> -> another disk is allowed; the user types only the id.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf-empty"))
+    other_disk = _copy(tiny_folder, tmp_path / "other-disk" / "instruct-pix2pix")
+    models_home.mkdir()
+    (models_home / "acme--linked").symlink_to(other_disk, target_is_directory=True)
+    folder, origin = loading.resolve_model("acme/linked")
+    assert origin == "local" and folder == models_home / "acme--linked"
+    assert InstructPix2PixEditor("acme/linked", steps=1, size=32).load().unet.config.in_channels == 8
+    for typed in ("acme/../other-disk", "acme--linked/..", "acme/linked/.."):  # ids never climb out
+        with pytest.raises(UserError) as exc:
+            loading.resolve_model(typed)
+        assert exc.value.key == "err.editor.model.bad_name", typed
+
+
 def test_folder_without_model_index_is_not_a_diffusers_folder(tmp_path):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"x")

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from genmix_core.jobs import (CANCEL_FILE, JOB_FILE, JobReporter, log_tail, process_alive, process_token, read_job,
-                              request_cancel, start_process)
+from genmix_core.jobs import CANCEL_FILE, JOB_FILE, JobReporter, log_tail, read_job, request_cancel, start_process
+from genmix_core.processes import process_alive, process_token
 
 
 def _rewrite(run_dir, **changes):

@@ -189,6 +189,14 @@ def test_save_then_load_round_trips_with_japanese(tmp_path):
     assert not list(path.parent.glob("*.incomplete"))
 
 
+def test_a_long_japanese_or_emoji_set_name_is_saved_under_a_name_that_fits(tmp_path):
+    # 85 kanji = 255 bytes: with ".yaml" (and its temporary name) the file could not be written before.
+    for name in ("冬" * 85, "🧊" * 70):
+        path = P.save_user_prompt_set(tmp_path / "user", name, ["snowy"])
+        assert len(path.name.encode("utf-8")) <= 255 and path.suffix == ".yaml"
+        assert P.load_prompt_set(path).prompts == [P.Prompt("snowy")]
+
+
 @pytest.mark.parametrize("name", ["factory", "Classification", " domain_adaptation "])
 def test_curated_names_are_protected(tmp_path, name):
     before = (CURATED_PROMPTS_DIR / "factory.yaml").read_bytes()

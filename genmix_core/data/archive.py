@@ -11,7 +11,8 @@ A zip is attacker-shaped input even when a colleague made it, so nothing in it i
   size; reading stops as soon as a limit is passed, so a bomb is never expanded in memory;
 * members that are encrypted, symbolic links, nested archives, or use a compression method other than
   stored/deflate (bzip2/lzma cannot be decompressed in bounded steps by ``zipfile``) are refused with a reason;
-* ``__MACOSX/``, ``.DS_Store``, ``Thumbs.db``, ``desktop.ini`` and hidden files are skipped silently.
+* ``__MACOSX/``, ``.DS_Store``, ``Thumbs.db``, ``desktop.ini`` and hidden files are skipped (the report counts
+  them); a folder named only with dots (``....``) is no hidden folder and is refused with a message.
 """
 
 from __future__ import annotations
@@ -74,10 +75,12 @@ def looks_like_zip(data: bytes) -> bool:
 def split_parts(name: str) -> tuple[str, ...] | None:
     """Split a member or upload name into NFC path parts; ``None`` when it is absolute or climbs with ``..``.
 
-    Both ``/`` and ``\\`` separate parts (Windows tools write either).
+    Both ``/`` and ``\\`` separate parts (Windows tools write either). Only a drive *root* (``C:/…``, ``C:``)
+    counts as absolute: ``a:b/img.png`` is a folder called ``a:b`` (made on macOS or Linux), whose class is then
+    stored under a safe name with a note.
     """
     raw = unicodedata.normalize("NFC", name).replace("\\", "/")
-    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:(/|$)", raw):
         return None
     parts = tuple(p for p in raw.split("/") if p not in ("", "."))
     if any(p == ".." for p in parts):
@@ -86,8 +89,12 @@ def split_parts(name: str) -> tuple[str, ...] | None:
 
 
 def is_junk(parts: tuple[str, ...]) -> bool:
-    """OS clutter and hidden files: skipped without a message."""
-    return any(p.startswith(".") or p.lower() in JUNK_NAMES for p in parts)
+    """OS clutter and hidden files (``.DS_Store``, ``.git/``): skipped, and counted in the report.
+
+    A name of dots only (``....``) is no hidden file but an unusable folder name: it is not junk, so the importer
+    refuses it with a message.
+    """
+    return any((p.startswith(".") and set(p) != {"."}) or p.lower() in JUNK_NAMES for p in parts)
 
 
 def strip_wrappers(members: list[Member]) -> list[Member]:

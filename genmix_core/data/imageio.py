@@ -5,17 +5,17 @@ count is checked *before* decoding (decompression-bomb guard), the whole image i
 truncated file fails here and not later in training, and the camera's EXIF orientation is applied so the
 picture is stored upright.
 
-Colour normalisation (every stored image is RGB, 8 bit per channel):
+Colour modes are normalised to 8-bit RGB by :mod:`genmix_core.data.colour`.
 
-* ``1`` (1-bit), ``L`` (grey), ``P`` (palette), ``YCbCr``, ``HSV`` → plain RGB conversion.
-* ``CMYK`` (print-shop JPEG/TIFF) → RGB through the embedded ICC profile when there is one, else Pillow's
-  standard formula ``R = (255 - C)(255 - K) / 255``.
-* 16-bit grey (``I;16``, ``I;16B``, ``I;16L``) and 32-bit integer ``I`` holding 16-bit values → scaled to
-  8 bit by ``v * 255 / 65535`` (Pillow's own ``convert`` would *clip* at 255 and turn most pixels white).
-  ``I`` values outside 0..65535 and float ``F`` images outside 0..1 are stretched min→0, max→255.
-* Anything with transparency (``RGBA``, ``LA``, ``PA``, palette or colour-key ``transparency``) is
-  composited **on white**: factory photos of parts on a light table read most naturally that way, and a
-  classifier must never see the random RGB values hidden under alpha = 0.
+Decoding work is bounded before any pixel is decoded, because a small file can describe a huge picture (a
+252 KB float TIFF of 6300 × 6300 pixels decodes to 159 MB and once took 1.3 GB and 3-12 s to import):
+
+* per picture: width × height × bytes per pixel of its mode (:func:`decode_bytes`, read from the header, after
+  JPEG's reduced-size decoding) must not pass :data:`MAX_DECODE_BYTES`;
+* per import: a :class:`DecodeBudget` shared by all files of one upload, zip or folder allows
+  :data:`BUDGET_BASE_BYTES` plus :data:`BUDGET_PER_FILE_BYTE` times the size of the files read. Photos decode
+  to 2-30 times their file size, so they never run out of it; files made to decode to hundreds of times their
+  size do, and the import stops there (:class:`DecodeBudgetSpent`).
 """
 
 from __future__ import annotations
@@ -25,21 +25,30 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageMode, ImageOps, UnidentifiedImageError
 
+from genmix_core.data.colour import to_rgb
 from genmix_core.errors import UserError
 
 MIN_SIDE = 8
 """Smallest accepted width or height in pixels; smaller pictures carry no usable detail."""
 MAX_PIXELS = 40_000_000
 """Largest accepted width × height (40 MP, above any factory camera), checked before decoding."""
+MAX_DECODE_BYTES = MAX_PIXELS * 3
+"""Most memory one picture may take once decoded (120 MB: a 40 MP 8-bit colour photo), checked from the header.
+The same pixel count in float or 16-bit-per-channel is refused: save such pictures as 8-bit PNG or JPEG."""
+BUDGET_BASE_BYTES = 2 * 2**30
+"""Decoded bytes one import may always spend (2 GiB: some 700 one-megapixel colour photos, however well they
+compress). At the per-picture limit that is about 20 s of decoding, the most a crafted upload can cost."""
+BUDGET_PER_FILE_BYTE = 32
+"""Decoded bytes one import may spend in addition per byte of the files it reads (JPEG photos decode to ~5-30
+times their size)."""
 MAX_SIDE = 2048
 """Imports downscale larger pictures so the longer side is this many pixels (with a warning)."""
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF", "WEBP", "AVIF"})
 """Pillow format names accepted; others (PSD, ICO, EPS, ...) are rejected with ``err.image.unsupported``."""
 
 _IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
-_TRANSPARENT_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 
@@ -58,6 +67,56 @@ class DecodedImage:
     original_size: tuple[int, int]
     source_format: str
     notes: list[tuple[str, dict]] = field(default_factory=list)
+
+
+class DecodeBudgetSpent(UserError):
+    """The import's :class:`DecodeBudget` cannot pay for the next picture: the import stops here."""
+
+
+class DecodeBudget:
+    """Decoded bytes one import may still spend (see the module docstring); one per upload, zip or folder.
+
+    Example:
+        budget = DecodeBudget()
+        for name, data in files:
+            decode_image(data, name, budget=budget)   # raises DecodeBudgetSpent once it runs out
+    """
+
+    def __init__(self, base: int | None = None, per_file_byte: int | None = None) -> None:
+        self.left = int(BUDGET_BASE_BYTES if base is None else base)
+        self.per_file_byte = int(BUDGET_PER_FILE_BYTE if per_file_byte is None else per_file_byte)
+        self.spent = 0
+
+    def pay(self, cost: int, file_bytes: int, name: str) -> None:
+        """Spend ``cost`` decoded bytes for a file of ``file_bytes`` bytes, or raise without spending anything.
+
+        Raises:
+            DecodeBudgetSpent: ``err.image.budget_spent`` when the budget (with this file's share) is too small.
+        """
+        available = self.left + self.per_file_byte * file_bytes
+        if cost > available:
+            raise DecodeBudgetSpent("err.image.budget_spent", file=name, need_mb=_mb(cost),
+                                    spent_mb=_mb(self.spent))
+        self.left = available - cost
+        self.spent += cost
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.0f}" if nbytes >= 10e6 else f"{nbytes / 1e6:.1f}"
+
+
+def bytes_per_pixel(mode: str) -> int:
+    """Bytes one pixel of Pillow ``mode`` takes as decoded values (RGB 3, RGBA 4, I;16 2, F 4, 1-bit 1)."""
+    try:
+        m = ImageMode.getmode(mode)
+    except KeyError:
+        return 4
+    return np.dtype(m.typestr).itemsize * len(m.bands)
+
+
+def decode_bytes(im: Image.Image) -> int:
+    """What decoding ``im`` (opened, not loaded) will produce, in bytes: width × height × bytes per pixel."""
+    return im.size[0] * im.size[1] * bytes_per_pixel(im.mode)
 
 
 def _sniff_unsupported(data: bytes) -> str | None:
@@ -91,56 +150,6 @@ def _looks_like_text(data: bytes) -> bool:
     return control <= len(text) // 100
 
 
-def _scale_to_uint8(im: Image.Image) -> Image.Image:
-    """High-bit-depth single-channel image → ``L`` by scaling (not clipping); see the module docstring."""
-    arr = np.asarray(im)
-    if im.mode.startswith("I;16") or (im.mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535):
-        out = (arr.astype(np.uint32) * 255 + 32767) // 65535
-    elif im.mode == "F" and arr.size and np.nanmin(arr) >= 0.0 and np.nanmax(arr) <= 1.0:
-        out = np.rint(np.nan_to_num(arr) * 255.0)
-    else:
-        arr = np.nan_to_num(arr.astype(np.float64))
-        lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
-        out = np.zeros_like(arr) if hi <= lo else np.rint((arr - lo) * (255.0 / (hi - lo)))
-    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
-
-
-def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
-    """CMYK → RGB through the embedded ICC profile when Pillow's colour management can use it."""
-    icc = im.info.get("icc_profile")
-    if icc:
-        try:
-            from PIL import ImageCms
-
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
-        except Exception:  # noqa: BLE001 - a broken or exotic profile must not block the import
-            pass
-    return im.convert("RGB")
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Convert a decoded image of any Pillow mode to 8-bit RGB (transparency composited on white).
-
-    Raises:
-        UserError: ``err.image.unsupported_mode`` for modes Pillow cannot turn into RGB (e.g. ``LAB``).
-    """
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        im = _scale_to_uint8(im)
-    if im.mode == "CMYK":
-        return _cmyk_to_rgb(im)
-    if im.mode in _TRANSPARENT_MODES or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if im.mode == "RGB":
-        return im
-    try:
-        return im.convert("RGB")
-    except (ValueError, OSError) as exc:
-        raise UserError("err.image.unsupported_mode", file="", mode=im.mode) from exc
-
-
 def _open(data: bytes, name: str) -> Image.Image:
     """``Image.open`` with the bomb warning turned into an error; maps failures to catalog keys."""
     with warnings.catch_warnings():
@@ -166,20 +175,23 @@ def _reason(exc: BaseException) -> str:
     return text[:160]
 
 
-def decode_image(data: bytes, name: str = "", *, max_side: int | None = MAX_SIDE) -> DecodedImage:
+def decode_image(data: bytes, name: str = "", *, max_side: int | None = MAX_SIDE,
+                 budget: DecodeBudget | None = None) -> DecodedImage:
     """Validate and normalise one picture given as bytes.
 
     Args:
         data: The file's bytes (any extension; the format is detected from the content).
         name: Shown in messages (file name or archive member).
         max_side: Downscale (Lanczos) so that ``max(width, height) <= max_side``; ``None`` keeps the size.
+        budget: The import's shared :class:`DecodeBudget`, paid before decoding; None: only the per-picture limit.
 
     Returns:
         :class:`DecodedImage` with an upright RGB image.
 
     Raises:
         UserError: ``err.image.empty``, ``text_file``, ``not_image``, ``unsupported``, ``too_small``,
-            ``too_large``, ``truncated``, ``corrupt`` or ``unsupported_mode`` (all under ``err.image.``).
+            ``too_large``, ``decode_too_big``, ``truncated``, ``corrupt`` or ``unsupported_mode`` (all under
+            ``err.image.``); :class:`DecodeBudgetSpent` when ``budget`` runs out.
     """
     if not data:
         raise UserError("err.image.empty", file=name)
@@ -202,6 +214,12 @@ def decode_image(data: bytes, name: str = "", *, max_side: int | None = MAX_SIDE
     if fmt in ("JPEG", "MPO") and max_side and max(width, height) > 2 * max_side:
         # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: far less memory and time for big camera files.
         im.draft(None, (max_side, max_side))
+    cost = decode_bytes(im)
+    if cost > MAX_DECODE_BYTES:
+        raise UserError("err.image.decode_too_big", file=name, size=f"{im.size[0]}×{im.size[1]}", mode=im.mode,
+                        bpp=bytes_per_pixel(im.mode), need_mb=_mb(cost), limit_mb=_mb(MAX_DECODE_BYTES))
+    if budget is not None:
+        budget.pay(cost, len(data), name)
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         notes.append(("data.warn.truncated_allowed", {}))
     try:
@@ -211,7 +229,7 @@ def decode_image(data: bytes, name: str = "", *, max_side: int | None = MAX_SIDE
         key = "err.image.truncated" if ("truncated" in text or isinstance(exc, EOFError)) else "err.image.corrupt"
         raise UserError(key, file=name, reason=_reason(exc)) from exc
     try:
-        im = ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)  # in place: no second full-size copy
     except Exception:  # noqa: BLE001 - a damaged EXIF block should not cost the user the picture
         notes.append(("data.warn.exif_ignored", {}))
     try:
@@ -220,7 +238,6 @@ def decode_image(data: bytes, name: str = "", *, max_side: int | None = MAX_SIDE
         raise UserError(exc.key, **{**exc.params, "file": name}) from exc
     if max_side and max(rgb.size) > max_side:
         before = rgb.size
-        rgb = rgb.copy()
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         notes.append(("data.warn.downscaled", {"size": f"{before[0]}×{before[1]}",
                                                "new_size": f"{rgb.size[0]}×{rgb.size[1]}", "max_side": max_side}))

@@ -15,6 +15,12 @@ class folder take the ``label`` argument, or are rejected with ``err.data.needs_
 
 Duplicates: a new image whose pixels equal an image already in the same class folder is skipped with a note;
 a different image with a taken name is stored as ``<name>_2.png`` (``_3`` ...). Nothing is overwritten.
+
+Names: a class folder or file name that the disk cannot hold as it is (characters Windows forbids, a leading
+dot, more than 255 UTF-8 bytes) is stored under a safe name (``paths.safe_name`` / ``paths.fit_name``) and
+the report says so; two folders that become the same class are reported too. Decoding is bounded per picture
+and per import (:class:`genmix_core.data.imageio.DecodeBudget`); when the import's budget runs out it stops
+there, keeping what was stored.
 """
 
 from __future__ import annotations
@@ -28,10 +34,10 @@ from genmix_core import fileio
 from genmix_core.data import archive
 from genmix_core.data.archive import Listing, Member
 from genmix_core.data.dataset import Rejection
-from genmix_core.data.imageio import decode_image, encode_png
+from genmix_core.data.imageio import DecodeBudget, DecodeBudgetSpent, decode_image, encode_png
 from genmix_core.data.project import Project, check_split
 from genmix_core.errors import StorageError, UserError
-from genmix_core.paths import SAMPLE_DATA_DIR, safe_join, safe_name
+from genmix_core.paths import SAMPLE_DATA_DIR, fit_name, safe_join, safe_name
 
 MAX_FILE_BYTES = archive.MAX_MEMBER_BYTES
 
@@ -61,13 +67,16 @@ def _rejection(name: str, err: UserError, level: str = "error") -> Rejection:
 
 
 class _Importer:
-    """Stores members of one import into one split, keeping the report and the duplicate index."""
+    """Stores members of one import into one split, keeping the report, the duplicate index and the budget."""
 
     def __init__(self, project: Project, split: str, label: str | None) -> None:
         self.split_dir = project.data_dir(split)
-        self.label = safe_name(label) if label not in (None, "") else None
+        self.raw_label = label if label not in (None, "") else None
+        self.label = safe_name(label) if self.raw_label is not None else None
         self.report = ImportReport()
+        self.budget = DecodeBudget()
         self._hashes: dict[str, dict[str, str]] = {}
+        self._class_sources: dict[str, set[str]] = {}  # stored class -> the names it came from in this import
 
     def _class_hashes(self, class_dir: Path) -> dict[str, str]:
         """sha256 of every stored PNG in the class folder → file name (built once per class and import)."""
@@ -83,20 +92,42 @@ class _Importer:
     def run(self, listing: Listing) -> None:
         self.report.rejected += [_rejection(name, err) for name, err in listing.rejected]
         self.report.skipped += listing.skipped
-        for member in archive.strip_wrappers(listing.members):
+        members = archive.strip_wrappers(listing.members)
+        for i, member in enumerate(members):
             if self.report.stopped:
                 return
-            self._store(member)
+            try:
+                self._store(member)
+            except DecodeBudgetSpent as err:
+                self.report.stopped = Rejection(member.name, "err.data.budget_stopped",
+                                                {**_rejection(member.name, err).params, "left": len(members) - i})
+                self.report.rejected.append(self.report.stopped)
+
+    def _class_of(self, raw: str, member: Member) -> str:
+        """The stored class for folder name (or label) ``raw``; notes a renamed class or two merged ones once."""
+        stored = safe_name(raw)
+        sources = self._class_sources.setdefault(stored, set())
+        if raw in sources:
+            return stored
+        others = sorted(sources) or ([stored] if raw != stored and (self.split_dir / stored).is_dir() else [])
+        sources.add(raw)
+        if others:
+            self.report.warnings.append(Rejection(member.name, "data.warn.class_merged",
+                                                  {"name": raw, "other": others[0], "stored": stored}, "warning"))
+        elif raw != stored:
+            self.report.warnings.append(Rejection(member.name, "data.warn.class_renamed",
+                                                  {"name": raw, "stored": stored}, "warning"))
+        return stored
 
     def _store(self, member: Member) -> None:
         try:
             if len(member.parts) == 1:
                 if self.label is None:
                     raise UserError("err.data.needs_label", file=member.name)
-                class_name = self.label
+                class_name = self._class_of(self.raw_label, member)
             elif len(member.parts) == 2:
                 try:
-                    class_name = safe_name(member.parts[0])
+                    class_name = self._class_of(member.parts[0], member)
                 except UserError:
                     raise UserError("err.data.bad_class_name", file=member.name, name=member.parts[0]) from None
             else:
@@ -104,12 +135,21 @@ class _Importer:
             data = member.read()
             if archive.looks_like_zip(data):
                 raise UserError("err.zip.nested", file=member.name)
-            decoded = decode_image(data, member.name)
+            decoded = decode_image(data, member.name, budget=self.budget)
+        except DecodeBudgetSpent:
+            raise
         except UserError as err:
             self.report.rejected.append(_rejection(member.name, err))
             return
         self.report.warnings += [Rejection(member.name, key, params, "warning") for key, params in decoded.notes]
         png = encode_png(decoded.image)
+        try:
+            self._write(member, class_name, png)
+        except OSError as exc:  # a name or path the disk refuses: this file only, never the whole upload
+            self.report.rejected.append(Rejection(member.name, "err.io.write_failed", {
+                "path": f"{class_name}/{member.parts[-1]}", "reason": exc.strerror or str(exc)}))
+
+    def _write(self, member: Member, class_name: str, png: bytes) -> None:
         digest = hashlib.sha256(png).hexdigest()
         class_dir = safe_join(self.split_dir, class_name)
         known = self._class_hashes(class_dir)
@@ -117,13 +157,16 @@ class _Importer:
             self.report.warnings.append(Rejection(member.name, "data.warn.duplicate",
                                                   {"existing": f"{class_name}/{known[digest]}"}, "info"))
             return
-        stem = safe_name(os.path.splitext(member.parts[-1])[0], fallback="image")
-        file_name, n = f"{stem}.png", 1
+        stem = safe_name(os.path.splitext(member.parts[-1])[0], fallback="image", max_bytes=None)
+        file_name, n = fit_name(stem, ".png"), 1
         while (class_dir / file_name).exists() or file_name in known.values():
             n += 1
-            file_name = f"{stem}_{n}.png"
+            file_name = fit_name(stem, f"_{n}.png")
         if n > 1:
             self.report.warnings.append(Rejection(member.name, "data.warn.renamed",
+                                                  {"stored": f"{class_name}/{file_name}"}, "info"))
+        elif file_name != f"{stem}.png":
+            self.report.warnings.append(Rejection(member.name, "data.warn.name_shortened",
                                                   {"stored": f"{class_name}/{file_name}"}, "info"))
         try:
             fileio.atomic_write_bytes(safe_join(class_dir, file_name), png)

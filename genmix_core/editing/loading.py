@@ -15,7 +15,8 @@ Every folder, whatever its origin, passes :func:`check_model_folder` before it i
 from safetensors only** (``use_safetensors=True``). Pickle weights (``.bin``, ``.ckpt``, ``.pt``) can run arbitrary
 code when loaded, so a folder that has only those is refused with the conversion recipe. Downloads never fetch
 pickle files. Nothing is ever written under a user-given name: downloads land in the models folder under a name
-built from a validated hub id.
+built from a validated hub id. A folder in the models folder may be a symbolic link the administrator made (to
+another disk); the user-typed id still cannot name anything outside the models folder.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from genmix_core.editing.weights import check_weights, safetensor_error
 from genmix_core.errors import ModelUnavailableError, UserError
 from genmix_core.paths import safe_join, safe_name, workspace_root
 
@@ -95,7 +97,9 @@ def check_model_folder(folder: str | os.PathLike) -> dict[str, Any]:
     Raises:
         UserError: ``err.editor.model.folder_missing`` (no such folder), ``err.editor.model.not_diffusers``
             (no ``model_index.json``), ``err.editor.model.pickle_only`` (a component has only pickle weights),
-            ``err.editor.model.weights_missing`` (a component has no weights at all).
+            ``err.editor.model.weights_missing`` (a component has no weights at all),
+            ``err.editor.model.weights_truncated`` / ``weights_damaged`` (a weights file is cut short or broken,
+            checked from its header: :mod:`genmix_core.editing.weights`).
     """
     path = Path(folder).expanduser()
     if not path.is_dir():
@@ -120,6 +124,8 @@ def check_model_folder(folder: str | os.PathLike) -> dict[str, Any]:
                             files=", ".join(sorted(p.name for p in pickled)))
         if not safe and comp in WEIGHT_COMPONENTS:
             raise UserError("err.editor.model.weights_missing", path=str(path), component=comp)
+        for weights in sorted(safe):
+            check_weights(weights, model=str(path), component=comp)
         if safe:
             variants.add("fp16" if all(".fp16." in p.name for p in safe) else None)
     variant = "fp16" if variants == {"fp16"} else None
@@ -131,7 +137,9 @@ def find_local_model(repo_id: str) -> Path | None:
     """A copy of hub model ``repo_id`` already on this PC (models folder, then the hub cache), or None."""
     root = models_dir()
     for name in (local_folder_name(repo_id), safe_name(repo_id.split("/")[-1])):
-        candidate = safe_join(root, name) if root.is_dir() else None
+        # The name is built from a checked hub id, so it cannot climb out; the folder it names may be a link
+        # the administrator made to another disk (follow_links=False allows that, and only that).
+        candidate = safe_join(root, name, follow_links=False) if root.is_dir() else None
         if candidate is not None and (candidate / "model_index.json").is_file():
             return candidate
     try:
@@ -175,7 +183,7 @@ def download_model(repo_id: str, progress: ProgressFn | None = None) -> Path:
     """
     from huggingface_hub import snapshot_download
 
-    target = safe_join(models_dir(), local_folder_name(repo_id))
+    target = safe_join(models_dir(), local_folder_name(repo_id), follow_links=False)
     kwargs: dict[str, Any] = {}
     if progress is not None:
         kwargs["tqdm_class"] = _tqdm_with_callback(progress)
@@ -320,7 +328,8 @@ def load_pipeline(pipeline_cls, folder: str | os.PathLike, device: str, dtype):
             # diffusers >= 0.36 renames torch_dtype to dtype; the old name keeps older installs working.
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
             pipe = pipeline_cls.from_pretrained(str(checked["path"]), **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError, safetensor_error()) as exc:
+        # transformers lets safetensors' own error (a bare Exception) escape where diffusers wraps it in OSError.
         raise UserError("err.editor.model.load_failed", path=str(checked["path"]),
                         reason=f"{type(exc).__name__}: {exc}") from exc
     pipe = pipe.to(device)

@@ -25,18 +25,33 @@ from PIL import Image
 from genmix_core.generate.edit_cache import EditCache
 from genmix_core.editing.diffusion import is_bad_edit
 from genmix_core.editing.memory import is_out_of_memory, run_halving
-from genmix_core.errors import OutOfMemoryError
+from genmix_core.errors import OutOfMemoryError, UserError
 from genmix_core.fileio import atomic_save_image
 from genmix_core.paths import safe_join
 
 _BAD_EDIT_ERROR = "The edit was black or flat twice (with two seeds); the item was skipped."
 
 
+#: Catalog key of an item whose original could not be read during the run (deleted or changed meanwhile). Such
+#: a failure is not final: a rerun tries the item again if the picture is back.
+SOURCE_UNREADABLE = "err.gen.source_unreadable"
+
+
 def load_source(path: str) -> Image.Image:
-    """An original as an RGB PIL image (EXIF-rotated, full size), as the data import reads it."""
+    """An original as an RGB PIL image (EXIF-rotated, full size), as the data import reads it.
+
+    Raises:
+        UserError: :data:`SOURCE_UNREADABLE` when the file is gone or no longer a readable picture (a class
+            folder deleted while the job runs), naming the file and the reason.
+    """
     from genmix_core.data import load_image_bytes
 
-    return load_image_bytes(Path(path).read_bytes(), name=Path(path).name)
+    try:
+        return load_image_bytes(Path(path).read_bytes(), name=Path(path).name)
+    except OSError as exc:
+        raise UserError(SOURCE_UNREADABLE, image=str(path), reason=exc.strerror or str(exc)) from exc
+    except UserError as exc:
+        raise UserError(SOURCE_UNREADABLE, image=str(path), reason=str(exc)) from exc
 
 
 @dataclass
@@ -44,19 +59,22 @@ class Ready:
     """One item after :meth:`BatchWorker.prepare`: everything :meth:`BatchWorker.finish` needs.
 
     Attributes:
+        original: the source picture, or None when it could not be read (then ``problem`` says why).
         edit: the chosen edit, or None when it was black or flat with both seeds (the item fails).
         seed: the seed that gave ``edit`` (the item's seed or its retry seed).
         fresh: ``edit`` was made now and is not in the cache yet.
         seconds: the item's share of the batch's editing wall time.
+        problem: why the item fails before editing (its original is unreadable), else None.
     """
 
     item: Any
-    original: Image.Image
+    original: Image.Image | None
     edit: Image.Image | None
     seed: int
     retried: bool
     fresh: bool
     seconds: float
+    problem: UserError | None = None
 
 
 class BatchWorker:
@@ -198,12 +216,19 @@ class BatchWorker:
 
         t0 = time.perf_counter()
         images: dict[str, Image.Image] = {}
+        problems: dict[str, UserError] = {}
         for it in batch:  # one PIL object per source image: the batch shares it between its prompts
-            if it.source.path not in images:
-                images[it.source.path] = load_source(it.source.path)
+            if it.source.path not in images and it.source.path not in problems:
+                try:
+                    images[it.source.path] = load_source(it.source.path)
+                except UserError as exc:  # deleted or changed while the job runs: fail its items, go on
+                    problems[it.source.path] = exc
+                    self.log(f"Skipped the items of {it.source.rel}: {exc}")
         cached: dict[str, tuple[Image.Image, int, bool]] = {}   # id -> (edit, seed used, retried)
         todo = []
         for it in batch:
+            if it.source.path in problems:
+                continue
             for seed, retried in ((it.seed, False), (retry_seed(self.cfg.seed, it), True)):
                 hit = self.cache.get(self._key(it, seed), size=images[it.source.path].size)
                 if hit is not None:
@@ -219,6 +244,9 @@ class BatchWorker:
         share = (time.perf_counter() - t0) / max(1, len(batch))
         ready = []
         for it in batch:
+            if it.source.path in problems:
+                ready.append(Ready(it, None, None, it.seed, False, False, share, problems[it.source.path]))
+                continue
             edit, seed, retried = cached.get(it.id) or made.get(it.id) or (None, it.seed, True)
             ready.append(Ready(it, images[it.source.path], edit, seed, retried, it.id in made, share))
         return ready
@@ -238,6 +266,10 @@ class BatchWorker:
         info = self.editor.info
         base = {"id": item.id, "image_hash": item.source.image_hash, "editor": info.id, "model": info.model,
                 "t": time.time()}
+        if ready.problem is not None:
+            return {**base, "status": "failed", "seed": item.seed, "retried": False,
+                    "seconds": round(ready.seconds, 4), "error": str(ready.problem),
+                    "error_key": ready.problem.key, "error_params": ready.problem.params}
         if ready.edit is None:
             return {**base, "status": "failed", "seed": item.seed, "retried": True,
                     "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR}

@@ -38,7 +38,9 @@ from typing import Any, Iterable
 import pandas as pd
 
 from genmix_core.errors import UserError
-from genmix_core.fileio import INCOMPLETE_SUFFIX, atomic_write_json, atomic_write_text, io_error, read_json
+from genmix_core.fileio import (INCOMPLETE_SUFFIX, atomic_write_json, atomic_write_text, io_error, read_json,
+                                temp_prefix)
+from genmix_core.paths import fit_name
 
 CONFIG_FILE = "config.json"
 PLAN_FILE = "plan.json"
@@ -259,8 +261,8 @@ def export_zip(out_dir: str | os.PathLike) -> Path:
         raise UserError("err.gen.nothing_to_export", path=str(out))
     prefix = IMAGES_DIR + "/"
     df["mix_path"] = [p[len(prefix):] if p.startswith(prefix) else p for p in df["mix_path"]]
-    target = out / f"genmix_{out.name}.zip"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=INCOMPLETE_SUFFIX)
+    target = out / fit_name(f"genmix_{out.name}", ".zip")   # a long --out folder name must not break it
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=temp_prefix(target.name), suffix=INCOMPLETE_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             # PNGs are already compressed: store them, deflate only the table.

@@ -18,7 +18,7 @@ import numpy as np
 from genmix_core.errors import UserError
 from genmix_core.generate import manifest
 from genmix_core.generate.sources import SourceImage
-from genmix_core.paths import safe_name
+from genmix_core.paths import MAX_NAME_BYTES, fit_name, safe_name, utf8_len
 from genmix_core.seeds import item_seed
 
 _RETRY_TAG = "\x1fretry"
@@ -28,7 +28,12 @@ _PICK_TAG = "\x1fprompts"
 
 @dataclass(frozen=True)
 class Item:
-    """One planned (image, prompt) edit. ``id`` is ``<class>/<image-stem>__<prompt-slug>`` (unique)."""
+    """One planned (image, prompt) edit. ``id`` is ``<class>/<image-stem>__<prompt-slug>`` (unique).
+
+    The id names the output file ``images/<id>.png``; when ``<image-stem>__<prompt-slug>.png`` would pass the
+    255 bytes a file name may have (a 64-character Japanese stem is 192 bytes), the stem is cut and marked
+    with a hash of the whole stem (:func:`genmix_core.paths.fit_name`). Ids that fit are never changed.
+    """
 
     id: str
     source: SourceImage
@@ -48,6 +53,14 @@ def prompt_slug(prompt: str) -> str:
     """A short file-name part for a prompt: lower case, words joined by ``-`` (Unicode letters kept)."""
     slug = re.sub(r"[^\w]+", "-", prompt.lower(), flags=re.UNICODE).strip("-_")[:40].strip("-_")
     return safe_name(slug, fallback="p" + hashlib.sha256(prompt.encode()).hexdigest()[:8])
+
+
+def _file_stem(stem: str, slug: str, extra: str = "") -> str:
+    """``<stem>__<slug><extra>``, the stem cut (and hash-marked) only when the ``.png`` would not fit a file name."""
+    name = f"{stem}__{slug}{extra}"
+    if utf8_len(name) + len(".png") <= MAX_NAME_BYTES:
+        return name
+    return fit_name(stem, f"__{slug}{extra}", max_bytes=MAX_NAME_BYTES - len(".png"))
 
 
 def plan_items(sources: Sequence[SourceImage], prompts: Sequence[str], *, seed: int,
@@ -75,11 +88,12 @@ def plan_items(sources: Sequence[SourceImage], prompts: Sequence[str], *, seed: 
             picked = set(rng.choice(len(prompts), size=per_image, replace=False).tolist())
             chosen = [p for i, p in enumerate(prompts) if i in picked]
         label = safe_name(src.label, fallback="class")
-        stem = safe_name(Path(src.rel).stem, fallback="image")
+        stem = safe_name(Path(src.rel).stem, fallback="image", max_bytes=None)
         for prompt in chosen:
-            item_id = f"{label}/{stem}__{slugs[prompt]}"
+            item_id = f"{label}/{_file_stem(stem, slugs[prompt])}"
             if item_id.lower() in used:  # same stem with another extension, or two prompts with one slug
-                item_id += "-" + hashlib.sha256(f"{src.rel}\x1f{prompt}".encode()).hexdigest()[:8]
+                extra = "-" + hashlib.sha256(f"{src.rel}\x1f{prompt}".encode()).hexdigest()[:8]
+                item_id = f"{label}/{_file_stem(stem, slugs[prompt], extra)}"
             used.add(item_id.lower())
             items.append(Item(item_id, src, prompt, item_seed(seed, src.image_hash, prompt)))
     return items

@@ -26,6 +26,7 @@ folder are skipped and listed (:mod:`genmix_core.generate.sources`), or refuse t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,6 +34,7 @@ from typing import Callable
 from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_write_json, ensure_dir, read_json
 from genmix_core.generate import manifest
+from genmix_core.generate.batch import SOURCE_UNREADABLE
 from genmix_core.generate.config import FREE_ARGS, GenerateConfig, load_prompt_set
 from genmix_core.generate.edit_cache import EditCache, clean_incomplete
 from genmix_core.generate.plan import include_only, plan_items
@@ -176,9 +178,10 @@ def _plan(cfg: GenerateConfig, log: Callable[[str], None]):
     if superseded:
         log(f"{len(superseded)} item(s) are redone: their photo was replaced since they were made.")
     records = manifest.current_records(out, hashes)
-    # Failed items are final (their retry seed is fixed, a redo would fail the same way); a done item whose
-    # image went missing is done again.
-    finished = {i for i, r in records.items() if r.get("status") == "failed" or (
+    # Failed items are final (their retry seed is fixed, a redo would fail the same way), except those whose
+    # original was unreadable (deleted meanwhile, now back); a done item whose image went missing is done again.
+    finished = {i for i, r in records.items() if (
+        r.get("status") == "failed" and r.get("error_key") != SOURCE_UNREADABLE) or (
         r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
     todo = [it for it in items if it.id not in finished]
     unusable = check_sources(it.source for it in todo)

@@ -56,10 +56,10 @@ class Skipped:
 
 def _problem(path: Path, rel: str) -> Skipped | None:
     """Why the run cannot use ``path`` (decoded as the run decodes it), or None when it can."""
-    from genmix_core.generate.batch import load_source
+    from genmix_core.data import load_image_bytes
 
     try:
-        load_source(str(path))
+        load_image_bytes(path.read_bytes(), name=path.name)   # as the run reads it (generate.batch.load_source)
     except UserError as exc:
         return Skipped(rel, exc.key, {k: str(v) for k, v in exc.params.items()})
     except OSError as exc:

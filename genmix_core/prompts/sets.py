@@ -28,7 +28,7 @@ import yaml
 
 from genmix_core import fileio
 from genmix_core.errors import UserError
-from genmix_core.paths import CURATED_PROMPTS_DIR, safe_join, safe_name
+from genmix_core.paths import CURATED_PROMPTS_DIR, MAX_NAME_BYTES, safe_join, safe_name
 from genmix_core.prompts.checks import MAX_PROMPT_CHARS, optional_str, prompt_key, text_pair, validate_prompts
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def save_user_prompt_set(user_dir: str | Path, name: str, prompts: Iterable[Prom
         UserError: ``err.prompts.curated_name``, ``err.prompts.exists`` (without ``overwrite``),
             ``err.path.bad_name``, and the validation errors of :func:`check_prompt_entries`.
     """
-    stem = safe_name(name)
+    stem = safe_name(name, max_bytes=MAX_NAME_BYTES - len(".yaml"))   # the file name must fit the disk
     if is_curated_name(stem):
         raise UserError("err.prompts.curated_name", name=stem)
     where = f"{stem}.yaml"

@@ -84,10 +84,11 @@ def run_key(cfg, parts: dict, condition: str, k: int | None) -> dict:
     """What a finished (condition, seed[, k]) run must match to be reused: the settings' fingerprint and the
     data parts it trains or tests on (edits only for the conditions that use them)."""
     from genmix_core.seeds import content_key
-    from genmix_core.train.loop import NEEDS_EDITS
+    from genmix_core.train.conditions import CONDITIONS
 
     config_fp = cfg.fingerprint() if k is None else cfg.few_shot_fingerprint(k)
-    used = {p: v for p, v in parts.items() if p != "edits" or condition in NEEDS_EDITS}
+    needs = condition in CONDITIONS and CONDITIONS[condition].needs_edits
+    used = {p: v for p, v in parts.items() if p != "edits" or needs}
     return {"fingerprint": content_key({"config": config_fp, "data": used}), "config_fingerprint": config_fp,
             "data": used}
 
