@@ -11,10 +11,12 @@ from genmix_core.train.evaluate import DEFAULT_EPS, parse_eps
 from genmix_core.train.conditions import CONDITIONS, Condition, get_condition, needs_edits, register_condition
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, train_model
 from genmix_core.train.models import BACKBONES, FINETUNE_MODES, build_model
-from genmix_core.train.results import RESULTS_FILE, format_table, list_train_runs, load_results
+from genmix_core.train.results import RESULTS_FILE, list_train_runs, load_results
+from genmix_core.train.stats import paired_interval
+from genmix_core.train.tables import format_table, markdown_table
 
 __all__ = [
     "BACKBONES", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
     "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig", "build_model", "format_table", "list_train_runs", "load_config",
-    "load_results", "parse_eps", "planned_budget", "report", "run_compare", "train_model",
+    "load_results", "markdown_table", "paired_interval", "parse_eps", "planned_budget", "report", "run_compare", "train_model",
 ]
