@@ -1,6 +1,6 @@
 """Server start-up of the workbench: what must happen once, before the first browser session connects.
 
-``app.py`` defines ``app = st.App("app.py", lifespan=lifespan)``. ``streamlit run app.py`` finds that
+``app.py`` defines ``app = st.App(__file__, lifespan=lifespan)``. ``streamlit run app.py`` finds that
 assignment by reading the file, imports ``app.py`` once as a module and serves it; ``lifespan`` runs when
 the server starts, before it accepts any connection. Each browser session still runs ``app.py`` as its script.
 """
