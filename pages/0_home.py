@@ -10,14 +10,13 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.paths import SAMPLE_DATA_DIR
 from ui.cache import edit_png, get_editor
-from ui.state import ensure_app_navigation, t
+from ui.state import t
 from ui.widgets import go_to_page_button, show_error
 
 # Prompts tried in order for the sample pictures; the first one the current offline filter can render wins.
 HOME_PROMPTS = ("dim lighting", "snowy", "sunset", "Autumn")
 HOME_FRACTAL_SEED = 7
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.home.title"))
 st.markdown(t("ui.home.intro"))
 

@@ -12,7 +12,7 @@ import streamlit as st
 from genmix_core import data as data_core
 from ui.datafiles import delete_class
 from ui.state import lang as session_lang
-from ui.state import ensure_app_navigation, project, project_name, t
+from ui.state import project, project_name, t
 from ui.widgets import go_to_page_button, image_grid, show_error
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "zip"]  # as err.image.not_image says
@@ -21,7 +21,6 @@ THUMBS_PER_CLASS = 6
 NEW_CLASS = "__new__"
 REPORT_KEY = "data_report"
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.data.title"))
 st.caption(t("ui.data.project", name=project_name()))
 

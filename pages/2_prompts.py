@@ -11,8 +11,7 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, filter_pairs, get_editor
-from ui.state import (KEY_PROMPT_SET, editor_id, ensure_app_navigation, project, restore_active_prompts,
-                      save_active_prompts, t)
+from ui.state import KEY_PROMPT_SET, editor_id, project, restore_active_prompts, save_active_prompts, t
 from ui.state import lang as session_lang
 from ui.widgets import empty_project_hint, go_to_page_button, image_grid, localized, show_error
 
@@ -20,7 +19,6 @@ SET_SELECT_KEY = "prompts_set_select"
 PENDING_SET_KEY = "prompts_pending_set"
 TRY_IMAGES = 4
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.prompts.title"))
 st.markdown(t("ui.prompts.intro"))
 

@@ -16,14 +16,13 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, get_editor
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, ensure_app_navigation, project,
-                      prompt_filters, restore_active_prompts, t)
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, project, prompt_filters,
+                      restore_active_prompts, t)
 from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
 
 SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
 SEED_KEY = "preview_fractal_seed"
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.preview.title"))
 st.caption(t("ui.preview.intro"))
 

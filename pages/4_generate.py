@@ -14,14 +14,13 @@ import streamlit as st
 from genmix_core.generate import GenerateConfig, manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
-                      restore_active_prompts, t)
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, project, restore_active_prompts,
+                      t)
 from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
                         square_thumbnail)
 
 PAGE_SIZE = 12
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("gen.page.title"))
 st.caption(t("gen.page.intro"))
 

@@ -17,14 +17,12 @@ from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
 from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
                                load_results, needs_edits, planned_budget)
-from ui.state import (KEY_TRAIN_RUN, active_prompt_set, ensure_app_navigation, lang, project, restore_active_prompts,
-                      t)
+from ui.state import KEY_TRAIN_RUN, active_prompt_set, lang, project, restore_active_prompts, t
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
 SIZES = (64, 96, 112, 128, 160, 224)
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("train.page.title"))
 st.caption(t("train.page.intro"))
 

@@ -55,23 +55,6 @@ def _browser_lang() -> str:
     return i18n.lang_from_locale(locale)
 
 
-def ensure_app_navigation() -> None:
-    """Make sure the page runs inside ``app.py``'s frame (titled navigation, language and project selectors).
-
-    Call it first thing in ``app.py`` and in every page. Streamlit 1.67 starts in its legacy multipage mode
-    because the repository has a ``pages/`` folder (``PagesManager.uses_pages_directory``, a process-wide
-    flag); only ``st.navigation`` in ``app.py`` switches it off. Until some session has run ``app.py``, a page
-    opened by URL (``/train``, or a reload right after the server started) therefore runs the page file on its
-    own, without ``app.py``, and the sidebar lists file names ("app, home, data …"). Here the flag is switched
-    off and the run restarted: the rerun keeps the page's URL hash, so ``app.py`` opens the same page titled.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def init_session() -> None:
     """Put every shared key into the session with its default, keeping values already there."""
     st.session_state.setdefault(KEY_LANG, _browser_lang())
