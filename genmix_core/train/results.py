@@ -8,7 +8,9 @@ accuracy, confusion matrices summed over seeds, ``steps``, ``samples``, ``pool_s
 (condition, seed) result in full) and, with ``--few-shot``, ``few_shot``: ``ks``, ``epochs``, ``rule`` and
 ``points[str(k)]`` = ``{budget, n_train, conditions: {cond: {accuracy, cross_domain_accuracy, steps,
 samples, pool_size, seeds}}}``. JSON object keys come back sorted: use ``config.conditions`` and ``eps``
-for the order.
+for the order. Since issue 9 also ``counts`` (photos per class: ``train``, ``test``, ``onsite``) and
+``verdict`` (:mod:`genmix_core.train.verdict`); :func:`load_results` fills both in for older files where the
+data allows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
+from genmix_core.train.verdict import verdict_of
 
 RESULTS_FILE = "results.json"
 
@@ -75,8 +78,33 @@ def summarize_few_shot(runs: list[dict], conditions: list[str], classes: list[st
     return {c: {k: s[k] for k in FEW_SHOT_KEYS if k in s} for c, s in full.items()}
 
 
+def class_counts(data) -> dict[str, dict[str, int]]:
+    """Photos per class of each test set and of training (:class:`~genmix_core.train.data.TrainingData`);
+    ``onsite`` is empty without on-site photos. Every class appears in ``train`` and ``test``."""
+    def count(df):
+        return {} if df is None else {str(k): int(v) for k, v in df["label"].value_counts().items()}
+
+    return {"train": {c: count(data.train).get(c, 0) for c in data.classes},
+            "test": {c: count(data.test).get(c, 0) for c in data.classes},
+            "onsite": count(data.cross)}
+
+
+def _counts_from_runs(results: dict) -> dict:
+    """``counts`` of a file from before issue 9: the test sets' class sizes are the rows of a run's confusion
+    matrix; training photos per class were not recorded (left out)."""
+    runs = results.get("runs") or []
+    classes = results.get("classes", [])
+    out: dict = {}
+    for name, key in (("test", "in_domain"), ("onsite", "cross_domain")):
+        cm = next((r[key]["confusion"] for r in runs if (r.get(key) or {}).get("confusion")), None)
+        if cm is not None:
+            out[name] = {c: int(sum(row)) for c, row in zip(classes, cm) if sum(row)}
+    return out
+
+
 def load_results(path: str | Path) -> dict:
-    """Read ``results.json`` (or the run folder holding it).
+    """Read ``results.json`` (or the run folder holding it); ``counts`` and ``verdict`` are filled in for
+    files written before they existed.
 
     Raises:
         UserError: ``err.train.not_results`` when it is missing or not a Train & Compare result.
@@ -86,6 +114,8 @@ def load_results(path: str | Path) -> dict:
     data = read_json(p)
     if not isinstance(data, dict) or data.get("kind") != "train" or "conditions" not in data:
         raise UserError("err.train.not_results", path=str(p))
+    data.setdefault("counts", _counts_from_runs(data))
+    data["verdict"] = verdict_of(data)
     return data
 
 
@@ -113,7 +143,10 @@ def format_table(results: dict) -> str:
              + " ".join(f"{'PGD ' + e:>15}" for e in eps)]
 
     def fmt(s):
-        return f"{s['mean']:.3f} ± {s['std']:.3f}" if s and s.get("mean") is not None else "-"
+        if not s or s.get("mean") is None:
+            return "-"
+        # One seed has no spread to show: "± 0.000" would read as certainty.
+        return f"{s['mean']:.3f} ± {s['std']:.3f}" if s.get("n", 0) > 1 else f"{s['mean']:.3f} (1 seed)"
 
     for cond in [c for c in results["config"]["conditions"] if c in results["conditions"]]:
         s = results["conditions"][cond]
@@ -128,6 +161,11 @@ def format_table(results: dict) -> str:
         for cond, s in sorted(point.get("conditions", {}).items()):
             lines.append(f"{f'k={k} {cond}':<17} {fmt(s.get('accuracy')):>15} "
                          f"{fmt(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
+    for v in verdict_of(results):
+        low, high = v["interval"]
+        lines.append(f"verdict {v['condition']} vs {v['reference']}, {v['domain']}: {v['delta'] * 100:+.1f} points, "
+                     f"{v['confidence']:.0%} interval [{low * 100:+.1f}, {high * 100:+.1f}] "
+                     f"({v['method']}, n={v['n']}): {v['call']}")
     return "\n".join(lines)
 
 
