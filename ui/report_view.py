@@ -19,7 +19,7 @@ from ui.state import lang, t
 from ui.widgets import image_grid, show_error
 
 PDF_DIR = "report"
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~$])")
 
 
 def _plain(text: str) -> str:

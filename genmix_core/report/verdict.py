@@ -43,8 +43,11 @@ def verdict_sentences(results: dict, lang: str = "en") -> list[str]:
     if entries:
         return [sentence(e, lang) for e in _order(entries)]
     conds = results.get("conditions", {})
-    if "baseline" not in (results.get("config", {}).get("conditions") or conds):
+    asked = results.get("config", {}).get("conditions") or list(conds)
+    if "baseline" not in asked:
         return [t("report.verdict.no_baseline", lang)]
+    if len(asked) == 1:
+        return [t("report.verdict.only_reference", lang)]
     if "baseline" in conds and len(conds) > 1:     # both finished, yet nothing to pair: an older one-seed file
         return [t("report.verdict.no_answers", lang)]
     return [t("report.verdict.pending", lang)]
