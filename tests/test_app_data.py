@@ -113,3 +113,13 @@ def test_clear_all_needs_confirmation():
     at.button(key="data_clear").click().run()
     assert len(scan_split(open_project("default"), "train")) == 0
     assert any("No photos yet" in i.value for i in at.info)
+
+
+def test_on_site_photos_of_only_some_classes_are_named_in_both_languages():
+    add_images(classes=("ok", "scratch", "dent"), per_class=3)
+    add_images(classes=("ok",), per_class=2, split="onsite")
+    for locale, text in ((None, "The on-site photos cover 1 of 3 classes; there are none of: dent, scratch."),
+                         ("ja-JP", "現場の写真は 3 クラス中 1 クラス分です。次のクラスの現場の写真はありません：dent, scratch。")):
+        at = _data_page(locale)
+        assert not at.exception
+        assert any(i.value.startswith(text) for i in at.info), [i.value for i in at.info]
