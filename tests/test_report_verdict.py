@@ -49,7 +49,8 @@ def test_clearly_better_is_judged_on_differences_paired_by_seed():
     assert v["seeds"] == [0, 1, 2] and v["n"] == 3 and v["call"] == "better"
     d = np.subtract(gm, base)
     half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
-    assert v["delta"] == pytest.approx(d.mean()) and v["interval"] == pytest.approx([d.mean() - half, d.mean() + half])
+    assert v["delta"] == pytest.approx(d.mean())
+    assert v["interval"] == pytest.approx([d.mean() - half, d.mean() + half])
     assert stats.ttest_ind(gm, base).pvalue > 0.5            # what an unpaired test would have said
     assert (v["reference_value"], v["value"]) == (pytest.approx(0.7), pytest.approx(np.mean(gm)))
 
@@ -60,8 +61,7 @@ def test_clearly_worse_on_site_reads_as_lowered_in_both_languages():
     results = {"config": {"conditions": ["baseline", "genmix"]}, "runs": runs, "conditions": {}}
     v = by_domain(compute_verdict(runs, ["baseline", "genmix"]))[("genmix", "onsite")]
     assert v["call"] == "worse" and v["interval"][1] < 0 and v["delta"] == pytest.approx(-0.2933, abs=1e-3)
-    en, ja = verdict_sentences({**results, "verdict": [v]}, "en")[0], verdict_sentences({**results, "verdict": [v]},
-                                                                                          "ja")[0]
+    en, ja = (verdict_sentences({**results, "verdict": [v]}, lang)[0] for lang in ("en", "ja"))
     assert en.startswith("On the on-site photos, GenMix lowered accuracy from 61.3 % to 32.0 % (−29.3 points; "
                          "larger than the run-to-run spread over 3 training runs")
     assert ja.startswith("現場の写真では、GenMix によって正解率が 61.3% から 32.0% に下がりました（−29.3 ポイント。"
@@ -114,9 +114,9 @@ def test_a_result_file_without_verdict_opens_and_gets_one(tmp_path):
 
 def test_an_old_one_seed_file_without_answers_says_why_there_is_no_verdict(tmp_path):
     runs = [run("baseline", 0, 0.9), run("genmix", 0, 0.5)]
-    atomic_write_json(tmp_path / "results.json", {"kind": "train", "config": {"conditions": ["baseline", "genmix"]},
-                                                  "classes": CLASSES, "runs": runs,
-                                                  "conditions": summarize(runs, ["baseline", "genmix"], CLASSES)})
+    atomic_write_json(tmp_path / "results.json", {
+        "kind": "train", "config": {"conditions": ["baseline", "genmix"]}, "classes": CLASSES, "runs": runs,
+        "conditions": summarize(runs, ["baseline", "genmix"], CLASSES)})
     res = load_results(tmp_path)
     assert res["verdict"] == []
     assert verdict_sentences(res, "ja") == [t("report.verdict.no_answers", "ja")]

@@ -78,8 +78,8 @@ def _genmix_blocks(results: dict, facts: ReportFacts, lang: str) -> list[Block]:
                               lang, editor=editor)),
               Block("text", texts.genmix_text(results, lang))]
     if facts.prompts:
-        blocks.append(Block("table", items=[{t("report.col.prompt", lang): text, t("report.col.meaning", lang): ja or "–"}
-                                            for text, ja in facts.prompts]))
+        cols = t("report.col.prompt", lang), t("report.col.meaning", lang)
+        blocks.append(Block("table", items=[{cols[0]: text, cols[1]: ja or "–"} for text, ja in facts.prompts]))
     if facts.examples:
         blocks.append(Block("text", t("report.examples", lang)))
         blocks.append(Block("examples", items=facts.examples))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from genmix_core.editing import EDITORS
 from genmix_core.i18n import t
-from genmix_core.report.charts import ATTACKS, condition_label, conditions_in_order, eps_value, few_shot_ks, mean_std
+from genmix_core.report.charts import (ATTACKS, condition_label, conditions_in_order, eps_value, few_shot_ks,
+                                       mean_std)
 from genmix_core.train import CONDITIONS
 
 MINUS = "\u2212"
@@ -180,5 +181,6 @@ def time_text(results: dict, lang: str = "en") -> str:
     parts = {"prepare": timings.get("prepare_s") or 0.0, "generate": timings.get("generation_s") or 0.0,
              "train": sum(r.get("stats", {}).get("seconds") or 0.0 for r in runs),
              "test": sum(r.get("eval_seconds") or 0.0 for r in runs)}
-    shown = ("、" if lang == "ja" else ", ").join(t(f"report.time.{k}", lang, time=duration(v, lang)) for k, v in parts.items() if v >= 0.5)
+    shown = ("、" if lang == "ja" else ", ").join(t(f"report.time.{k}", lang, time=duration(v, lang))
+                                                  for k, v in parts.items() if v >= 0.5)
     return t("report.time.total", lang, time=duration(sum(parts.values()), lang), parts=shown)

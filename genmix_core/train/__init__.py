@@ -16,7 +16,7 @@ from genmix_core.train.verdict import CALLS, compute_verdict, verdict_of
 
 __all__ = [
     "BACKBONES", "CALLS", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
-    "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig", "build_model",
-    "compute_verdict", "format_table", "list_train_runs", "load_config", "load_results", "parse_eps",
+    "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig",
+    "build_model", "compute_verdict", "format_table", "list_train_runs", "load_config", "load_results", "parse_eps",
     "planned_budget", "run_compare", "train_model", "verdict_of",
 ]

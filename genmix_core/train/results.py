@@ -163,7 +163,8 @@ def format_table(results: dict) -> str:
                          f"{fmt(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
     for v in verdict_of(results):
         low, high = v["interval"]
-        lines.append(f"verdict {v['condition']} vs {v['reference']}, {v['domain']}: {v['delta'] * 100:+.1f} points, "
+        lines.append(f"verdict {v['condition']} vs {v['reference']}, {v['domain']}: "
+                     f"{v['delta'] * 100:+.1f} points, "
                      f"{v['confidence']:.0%} interval [{low * 100:+.1f}, {high * 100:+.1f}] "
                      f"({v['method']}, n={v['n']}): {v['call']}")
     return "\n".join(lines)
