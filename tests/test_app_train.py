@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genmix_core.report import verdict_sentences
+from genmix_core.report import verdict_lines
 from genmix_core.train import CompareConfig, load_config, load_results, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
@@ -77,9 +77,10 @@ def test_start_a_run_in_the_background_and_see_the_results():
     assert not table.apply(lambda col: col.str.contains("±")).any().any()      # one seed: no "± 0.0"
     assert any("matched budget" in m.value for m in at.markdown)
     # The verdict of the run, one sentence per test set, at the top of the report.
-    sentences = verdict_sentences(load_results(run_dir), "en")
-    assert len(sentences) == 2 and [i.value for i in at.info[:2]] == sentences
-    assert all("run-to-run spread is unknown" in s for s in sentences)
+    lines = verdict_lines(load_results(run_dir), "en")
+    shown = {"worse": at.warning, "better": at.success, "no_clear_difference": at.info}
+    assert len(lines) == 2 and all(any(a.value == text for a in shown[call]) for text, call in lines)
+    assert all("run-to-run spread is unknown" in text for text, _ in lines)
     assert run_pick(at, "train_run_pick").value == run_dir.name
 
 

@@ -120,3 +120,35 @@ def test_an_old_one_seed_file_without_answers_says_why_there_is_no_verdict(tmp_p
     res = load_results(tmp_path)
     assert res["verdict"] == []
     assert verdict_sentences(res, "ja") == [t("report.verdict.no_answers", "ja")]
+
+
+def test_caveats_and_next_steps_follow_the_verdict_and_the_data():
+    from genmix_core.report import caveats, next_steps
+
+    runs = [run("baseline", s, 0.9, onsite=o) for s, o in enumerate([0.61, 0.65, 0.58])]
+    runs += [run("genmix", s, 0.9, onsite=o) for s, o in enumerate([0.31, 0.35, 0.30])]
+    worse = {"config": {"conditions": ["baseline", "genmix"], "lam_range": [0.1, 0.3]}, "runs": runs,
+             "classes": ["ok", "scratch", "dent"], "conditions": summarize(runs, ["baseline", "genmix"], CLASSES),
+             "split": {"n_test": 30}, "cross_domain": {"n": 150}, "counts": {"onsite": {"ok": 100, "dent": 50}},
+             "generation": {"editor": "offline"}, "status": "done"}
+    said = caveats(worse, "en")
+    assert t("report.caveat.worse", "en", domains="on-site photos") in said
+    assert t("report.caveat.not_helped", "en", domains="held-out photos") in said
+    assert t("report.caveat.onsite_classes", "en", n=2, total=3, missing="scratch") in said
+    assert t("report.caveat.style_filter", "en") in said and t("report.caveat.runs", "en", n=3) in said
+    assert any(s.startswith("Small test sets (30 held-out photos, 150 on-site photos)") for s in said)
+    todo = next_steps(worse, "ja")
+    assert todo[0] == t("report.next.lower_lam", "ja")                  # the likely cause first
+    assert t("report.next.onsite_classes", "ja", missing="scratch") in todo
+    assert t("report.next.more_seeds", "ja") not in todo and t("report.next.confirm", "ja") not in todo
+
+    runs = [run("baseline", s, 0.8, onsite=0.6) for s in range(3)]
+    runs += [run("genmix", s, 0.85 + 0.01 * s, onsite=0.9) for s in range(3)]
+    better = {**worse, "runs": runs, "cross_domain": None, "generation": {"editor": "instruct-pix2pix"},
+              "split": {"n_test": 500}}
+    better["conditions"] = summarize(better["runs"], ["baseline", "genmix"], CLASSES)
+    assert {v["call"] for v in compute_verdict(better["runs"], ["baseline", "genmix"])} == {"better"}
+    said, todo = caveats(better, "en"), next_steps(better, "en")
+    assert t("report.caveat.no_onsite", "en") in said and t("report.caveat.style_filter", "en") not in said
+    assert not any(s.startswith("Small test sets") for s in said)
+    assert todo[-1] == t("report.next.confirm", "en") and t("report.next.diffusion", "en") not in todo

@@ -31,8 +31,8 @@ def _draw(block, i: int, ln: str) -> None:
     if block.kind == "heading":
         st.subheader(block.text)
     elif block.kind == "verdict":
-        for sentence in block.items:
-            st.info(_plain(sentence))
+        for sentence, call in block.items:     # lowered: orange, raised: green, no clear difference: blue
+            {"worse": st.warning, "better": st.success}.get(call, st.info)(_plain(sentence))
     elif block.kind == "text" and block.text:
         st.markdown(_plain(block.text))
     elif block.kind == "note" and block.text:

@@ -9,10 +9,10 @@ from genmix_core.report.document import Block, Report, build_report
 from genmix_core.report.export import export_html, export_pdf, report_file_name
 from genmix_core.report.facts import Example, ReportFacts, gather_facts
 from genmix_core.report.pdf import NoBrowserError, find_browser, print_to_pdf
-from genmix_core.report.verdict import sentence, verdict_sentences
+from genmix_core.report.verdict import sentence, verdict_lines, verdict_sentences
 
 __all__ = [
     "Block", "Example", "NoBrowserError", "Report", "ReportFacts", "build_report", "caveats", "charts",
     "export_html", "export_pdf", "find_browser", "gather_facts", "next_steps", "print_to_pdf",
-    "report_file_name", "sentence", "texts", "verdict_sentences",
+    "report_file_name", "sentence", "texts", "verdict_lines", "verdict_sentences",
 ]

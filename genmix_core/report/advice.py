@@ -37,9 +37,8 @@ def missing_onsite_classes(results: dict) -> list[str]:
     return [c for c in results["classes"] if c not in have]
 
 
-def _genmix(results: dict, call: str | None = None, not_call: str | None = None) -> list[dict]:
-    return [e for e in verdict_of(results) if e["condition"] == "genmix"
-            and (call is None or e["call"] == call) and (not_call is None or e["call"] != not_call)]
+def _genmix(results: dict, call: str | None = None) -> list[dict]:
+    return [e for e in verdict_of(results) if e["condition"] == "genmix" and call in (None, e["call"])]
 
 
 def caveats(results: dict, lang: str = "en") -> list[str]:
@@ -56,9 +55,10 @@ def caveats(results: dict, lang: str = "en") -> list[str]:
     n = seed_count(results)
     out.append(t({0: "report.caveat.one_run", 1: "report.caveat.one_run", 2: "report.caveat.two_runs"}.get(
         n, "report.caveat.runs"), lang, n=n))
-    not_helped = _genmix(results, not_call="better")
-    if not_helped:
-        out.append(t("report.caveat.not_helped", lang, domains=_domains(not_helped, lang)))
+    for call, key in (("worse", "report.caveat.worse"), ("no_clear_difference", "report.caveat.not_helped")):
+        entries = _genmix(results, call=call)
+        if entries:
+            out.append(t(key, lang, domains=_domains(entries, lang)))
     if uses_edits(results) and not is_diffusion(results):
         out.append(t("report.caveat.style_filter", lang))
     missing = missing_onsite_classes(results)

@@ -14,14 +14,15 @@ from typing import Any
 from genmix_core.i18n import t
 from genmix_core.report import advice, charts, texts
 from genmix_core.report.facts import ReportFacts, gather_facts
-from genmix_core.report.verdict import verdict_sentences
+from genmix_core.report.verdict import verdict_lines
 
 
 @dataclass
 class Block:
     """One piece of the report.
 
-    ``kind``: ``heading``, ``verdict`` (one sentence each in ``items``), ``text``, ``note`` (small print),
+    ``kind``: ``heading``, ``verdict`` (``items``: ``(sentence, call)``, call ``better``/``worse``/
+    ``no_clear_difference`` or None), ``text``, ``note`` (small print),
     ``bullets`` (``items``: str), ``table`` (``items``: rows as dicts), ``examples`` (``items``:
     :class:`~genmix_core.report.facts.Example`) or ``chart`` (``figure``: a plotly figure).
     """
@@ -115,7 +116,7 @@ def build_report(results: dict, lang: str = "en", facts: ReportFacts | None = No
     if results.get("status") not in (None, "done"):
         meta.append(t("report.meta.status", lang, status=t(f"ui.job.status.{results['status']}", lang)))
     blocks = [Block("heading", t("report.h.verdict", lang)),
-              Block("verdict", items=verdict_sentences(results, lang)),
+              Block("verdict", items=verdict_lines(results, lang)),
               Block("note", t("report.verdict.rule", lang))]
     blocks += _data_blocks(results, lang)
     blocks += _genmix_blocks(results, facts, lang)

@@ -28,6 +28,7 @@ body{font-family:%(font)s;margin:2em auto;max-width:760px;color:#222;line-height
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;border-bottom:1px solid #ccc;margin-top:1.4em}
 .meta{color:#555;margin:0} .verdict{font-size:1.1em;font-weight:bold;background:#f3f6fb;
 border-left:4px solid #2c6fbb;padding:.4em .8em;margin:.4em 0} .note{color:#555;font-size:.9em}
+.verdict.worse{background:#fdf0ec;border-color:#c0392b} .verdict.better{background:#eef8f1;border-color:#2e8b57}
 table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 .examples td{text-align:center;font-size:.85em;vertical-align:top} .examples img{width:%(thumb)dpx}
 .chart{margin:.6em 0}
@@ -73,7 +74,7 @@ def _block(block: Block, lang: str, first_chart: list[bool]) -> str:
     if block.kind == "heading":
         return f"<h2>{html.escape(block.text)}</h2>"
     if block.kind == "verdict":
-        return "".join(f"<p class='verdict'>{html.escape(s)}</p>" for s in block.items)
+        return "".join(f"<p class='verdict {call or ''}'>{html.escape(s)}</p>" for s, call in block.items)
     if block.kind in ("text", "note"):
         return f"<p class='{block.kind}'>{html.escape(block.text)}</p>" if block.text else ""
     if block.kind == "bullets":

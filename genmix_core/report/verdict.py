@@ -37,17 +37,25 @@ def sentence(entry: dict, lang: str = "en") -> str:
              delta=points(entry["delta"]), why=why)
 
 
-def verdict_sentences(results: dict, lang: str = "en") -> list[str]:
-    """Every verdict sentence of a result, GenMix first; a sentence saying why, when there is no verdict."""
+def verdict_lines(results: dict, lang: str = "en") -> list[tuple[str, str | None]]:
+    """``(sentence, call)`` for every verdict entry, GenMix first; without a verdict, one sentence saying why
+    (call None)."""
     entries = verdict_of(results)
     if entries:
-        return [sentence(e, lang) for e in _order(entries)]
+        return [(sentence(e, lang), e["call"]) for e in _order(entries)]
     conds = results.get("conditions", {})
     asked = results.get("config", {}).get("conditions") or list(conds)
     if "baseline" not in asked:
-        return [t("report.verdict.no_baseline", lang)]
-    if len(asked) == 1:
-        return [t("report.verdict.only_reference", lang)]
-    if "baseline" in conds and len(conds) > 1:     # both finished, yet nothing to pair: an older one-seed file
-        return [t("report.verdict.no_answers", lang)]
-    return [t("report.verdict.pending", lang)]
+        why = "no_baseline"
+    elif len(asked) == 1:
+        why = "only_reference"
+    elif "baseline" in conds and len(conds) > 1:     # both finished, yet nothing to pair: an older one-seed file
+        why = "no_answers"
+    else:
+        why = "pending"
+    return [(t(f"report.verdict.{why}", lang), None)]
+
+
+def verdict_sentences(results: dict, lang: str = "en") -> list[str]:
+    """Every verdict sentence of a result (see :func:`verdict_lines`)."""
+    return [text for text, _ in verdict_lines(results, lang)]
