@@ -48,6 +48,10 @@ def t(key: str, lang: str = DEFAULT_LANG, **params: object) -> str:
     else:
         text = texts.get(lang) or texts.get(DEFAULT_LANG) or key
     if params:
+        # A parameter named ``<name>_key`` holds a catalog key, filled in as ``{name}`` in the same language (a job
+        # records the key of a condition's name, and each reader sees that name in their own language).
+        params = {**params, **{k[:-4]: t(v, lang) for k, v in params.items()
+                               if k.endswith("_key") and isinstance(v, str)}}
         try:
             return text.format(**params)
         except (KeyError, IndexError, ValueError):

@@ -134,6 +134,11 @@ for column, split in zip(metric_cols[1:], SPLITS):
     column.metric(t("ui.data.summary.images", split=_split_name(split)), int(counts[split].sum()))
 table = counts.rename(columns={s: _split_name(s) for s in SPLITS}).rename_axis(t("ui.data.summary.col.class"))
 st.dataframe(table.reset_index(), hide_index=True)
+# On-site photos of only some classes test only those: say so here, as the report does (issue 9).
+no_onsite = [label for label, n in counts["onsite"].items() if n == 0] if counts["onsite"].sum() else []
+if no_onsite:
+    st.info(t("data.check.onsite_missing_classes", n=len(counts) - len(no_onsite), total=len(counts),
+              missing=", ".join(no_onsite)))
 
 try:
     problems = data_core.check_dataset(train_df)

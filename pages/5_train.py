@@ -1,13 +1,11 @@
 """Train & Compare: fine-tune a small classifier with and without GenMix at a matched budget, then compare.
 
 The run is ``python -m genmix_core.train`` in its own process (``genmix_core.jobs.start_process``) writing
-into a new run folder of the project; ``job_panel`` follows it, and the charts come from ``results.json``
-(``genmix_core.train.report``), also while later seeds still run. Earlier runs stay selectable.
+into a new run folder of the project; ``job_panel`` follows it, and the report (verdict, charts, exports) comes
+from ``results.json`` through ``ui.report_view``, also while later seeds still run. Earlier runs stay selectable.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
@@ -16,8 +14,9 @@ from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
 from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
-                               load_results, needs_edits, planned_budget)
-from ui.state import KEY_TRAIN_RUN, active_prompt_set, lang, project, restore_active_prompts, t
+                               needs_edits, planned_budget)
+from ui.report_view import report_section
+from ui.state import KEY_TRAIN_RUN, active_prompt_set, project, restore_active_prompts, t
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
@@ -125,40 +124,6 @@ def _settings_form() -> None:
         st.rerun()
 
 
-def _results(run_dir: Path) -> None:
-    """Table, charts and the HTML report of a run (partial while it runs)."""
-    from genmix_core.train import report
-
-    try:
-        results = load_results(run_dir)
-    except Exception as exc:
-        show_error(exc)
-        return
-    ln = lang()
-    retrained = report.reuse_text(results, ln)   # earlier runs on other photos or settings were not reused
-    if retrained:
-        st.info(retrained)
-    if not results["conditions"]:
-        st.info(t("train.page.no_results_yet"))
-        return
-    st.caption(report.budget_text(results, ln))
-    made_by = report.genmix_text(results, ln)
-    if made_by:
-        st.caption(made_by)
-    st.dataframe(report.summary_rows(results, ln), hide_index=True)
-    st.caption(t("train.report.std_note"))
-    for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):
-        st.plotly_chart(fig, key=f"train_fig_{i}")
-    if report.has_few_shot(results):
-        st.caption(report.few_shot_text(results, ln))
-    conds = report.conditions_in_order(results)
-    cond_labels = {c: report.condition_label(c, ln) for c in conds}
-    cond = st.selectbox(t("train.page.confusion_for"), conds, format_func=cond_labels.get, key="train_confusion")
-    st.plotly_chart(report.fig_confusion(results, cond, ln), key="train_fig_confusion")
-    st.download_button(t("train.page.download_html"), report.export_html(results, ln).encode("utf-8"),
-                       file_name=f"genmix_report_{run_dir.name}.html", mime="text/html", key="train_download")
-
-
 if n_train == 0:
     empty_project_hint(key="train_go_data")
     st.stop()
@@ -175,4 +140,4 @@ run_dir = run_picker(runs, t("train.page.run"), key="train_run_pick", session_ke
 job = job_panel(run_dir, key="train_job")
 resume_button(job, t("train.page.resume"), "train_resume", lambda: resume(run_dir, CompareConfig))
 if (run_dir / RESULTS_FILE).is_file():
-    _results(run_dir)
+    report_section(run_dir)

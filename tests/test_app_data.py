@@ -149,3 +149,13 @@ def test_odd_folder_names_are_explained_in_japanese():
     errors = " ".join(e.value for e in at.error)
     assert "'....'" in errors and "クラス名として使えません" in errors
     assert any(".DS_Store" in i.value and "読み飛ばしました" in i.value for i in at.info)
+
+
+def test_on_site_photos_of_only_some_classes_are_named_in_both_languages():
+    add_images(classes=("ok", "scratch", "dent"), per_class=3)
+    add_images(classes=("ok",), per_class=2, split="onsite")
+    for locale, text in ((None, "The on-site photos cover 1 of 3 classes; there are none of: dent, scratch."),
+                         ("ja-JP", "現場の写真は 3 クラス中 1 クラス分です。次のクラスの現場の写真はありません：dent, scratch。")):
+        at = _data_page(locale)
+        assert not at.exception
+        assert any(i.value.startswith(text) for i in at.info), [i.value for i in at.info]

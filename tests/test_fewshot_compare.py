@@ -126,7 +126,8 @@ def test_generation_edits_training_originals_only(curve):
 
 
 def test_report_shows_the_curve_only_when_present(curve):
-    from genmix_core.train.report import all_figures, export_html, fig_few_shot
+    from genmix_core.report import export_html
+    from genmix_core.report.charts import all_figures, fig_few_shot
 
     _, _, out = curve
     res = load_results(out)

@@ -1,9 +1,9 @@
 """Train & Compare: the same small fine-tune with and without GenMix at a matched budget, several seeds.
 
-Public face of the train package. Run it with ``python -m genmix_core.train`` (see ``--help``).
+Public face of the train package. Run it with ``python -m genmix_core.train`` (see ``--help``). The report
+(charts, verdict in words, HTML and PDF) is :mod:`genmix_core.report`.
 """
 
-from genmix_core.train import report
 from genmix_core.train.compare import run_compare
 from genmix_core.train.config import CompareConfig, load_config
 from genmix_core.train.data import planned_budget
@@ -12,9 +12,11 @@ from genmix_core.train.conditions import CONDITIONS, Condition, get_condition, n
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, train_model
 from genmix_core.train.models import BACKBONES, FINETUNE_MODES, build_model
 from genmix_core.train.results import RESULTS_FILE, format_table, list_train_runs, load_results
+from genmix_core.train.verdict import CALLS, compute_verdict, verdict_of
 
 __all__ = [
-    "BACKBONES", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
-    "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig", "build_model", "format_table", "list_train_runs", "load_config",
-    "load_results", "parse_eps", "planned_budget", "report", "run_compare", "train_model",
+    "BACKBONES", "CALLS", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
+    "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig",
+    "build_model", "compute_verdict", "format_table", "list_train_runs", "load_config", "load_results", "parse_eps",
+    "planned_budget", "run_compare", "train_model", "verdict_of",
 ]

@@ -44,12 +44,14 @@ from genmix_core.jobconfig import read_stored_args, write_config
 from genmix_core.jobs import JobReporter, request_cancel
 from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.config import CompareConfig
-from genmix_core.train.conditions import build_pool, edit_data_needed, needs_edits
+from genmix_core.train.conditions import CONDITIONS, build_pool, edit_data_needed, needs_edits
 from genmix_core.train.data import TrainingData, attach_edits, data_parts, few_shot_subset, prepare_data
 from genmix_core.train.evaluate import evaluate_model, parse_eps
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import build_model
-from genmix_core.train.results import RESULTS_FILE, run_key, summarize, summarize_few_shot, why_not_reused
+from genmix_core.train.results import (RESULTS_FILE, class_counts, run_key, summarize, summarize_few_shot,
+                                       why_not_reused)
+from genmix_core.train.verdict import compute_verdict
 
 RUNS_DIR = "runs"
 GENERATION_DIR = "generation"
@@ -105,15 +107,17 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
     tcfg = TrainConfig(condition=condition, lr=cfg.learning_rate)
     device = pick_device(cfg.device)
 
-    shown = condition if few_shot_k is None else f"{condition} (k={few_shot_k})"
+    # The condition's catalog key, so the page shows its name in the reader's language (never the raw id).
+    shown = {"condition_key": CONDITIONS[condition].label_key if condition in CONDITIONS else condition,
+             "k": "" if few_shot_k is None else f" (k={few_shot_k})"}
 
     def on_step(step: int, loss: float) -> None:
-        reporter.update(done=done_before + step, message_key="train.job.training", condition=shown,
+        reporter.update(done=done_before + step, message_key="train.job.training", **shown,
                         seed=seed, step=step, steps=budget.steps, loss=f"{loss:.3f}")
 
     stats = train_model(model, pool, tcfg, budget, seed=seed, num_classes=len(data.classes), device=device,
                         on_step=on_step, should_stop=reporter.cancel_requested)
-    reporter.update(message_key="train.job.evaluating", condition=shown, seed=seed, force=True)
+    reporter.update(message_key="train.job.evaluating", **shown, seed=seed, force=True)
     eps = parse_eps(cfg.eps)
     start = time.perf_counter()
     run = {"condition": condition, "seed": seed, **(key or {}), "train": tcfg.to_dict(),
@@ -172,7 +176,9 @@ def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[
                   "test_images": data.test["rel"].tolist()},
         "cross_domain": ({"path": cfg.test, "n": len(data.cross)} if data.cross is not None else None),
         "generation": generation,
+        "counts": class_counts(data),
         "conditions": summarize(runs, cfg.conditions, data.classes),
+        "verdict": compute_verdict(runs, cfg.conditions),
         "runs": runs,
         "few_shot": _few_shot_results(cfg, data, few_runs or {}),
         "timings": timings or {},

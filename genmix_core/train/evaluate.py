@@ -129,8 +129,13 @@ def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_nam
                    eps: list[tuple[str, float]] = (), attacks: tuple[str, ...] = ("fgsm", "pgd"),
                    pgd_steps: int = 10, batch_size: int = 64, device: str | torch.device = "cpu",
                    seed: int = 0) -> dict:
-    """Clean metrics (:func:`classification_metrics`) plus ``"<attack>_accuracy": {eps_label: acc}``."""
-    out = classification_metrics(y.numpy(), predict(model, x, batch_size=batch_size, device=device), class_names)
+    """Clean metrics (:func:`classification_metrics`) plus ``"<attack>_accuracy": {eps_label: acc}``, and the
+    answer for every test image in order (``predictions``, ``targets``: class indices), so that a verdict can
+    pair two runs photo by photo (:mod:`genmix_core.train.verdict`)."""
+    preds = predict(model, x, batch_size=batch_size, device=device)
+    out = classification_metrics(y.numpy(), preds, class_names)
+    out["predictions"] = [int(p) for p in preds]
+    out["targets"] = [int(v) for v in y.numpy()]
     for attack in attacks:
         out[f"{attack}_accuracy"] = {
             label: attack_accuracy(model, x, y, value, attack, batch_size=batch_size, device=device,
