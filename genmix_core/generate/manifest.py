@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -48,6 +49,7 @@ CONFIG_FILE = "config.json"
 PLAN_FILE = "plan.json"
 RECORDS_FILE = "items.jsonl"
 RANK_RECORDS = "items.rank{rank}.jsonl"
+_RANK_LOG = re.compile(r"items\.rank([1-9][0-9]*)\.jsonl")
 REVIEW_FILE = "review.json"
 SUPERSEDED_FILE = "superseded.json"
 MANIFEST_FILE = "manifest.csv"
@@ -73,7 +75,7 @@ def records_file(rank: int = 0) -> str:
 def record_logs(out_dir: str | os.PathLike) -> list[Path]:
     """The completion logs in ``out_dir``: ``items.jsonl``, then those of ranks 1, 2, ... (by rank)."""
     out = Path(out_dir)
-    ranks = sorted(int(p.name[11:-6]) for p in out.glob("items.rank*.jsonl") if p.name[11:-6].isdigit())
+    ranks = sorted(int(m.group(1)) for p in out.glob("items.rank*.jsonl") if (m := _RANK_LOG.fullmatch(p.name)))
     return [p for p in [out / RECORDS_FILE, *(out / records_file(r) for r in ranks if r)] if p.is_file()]
 
 

@@ -47,17 +47,18 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_workers(requested: int | None, is_diffusion: bool) -> int:
+def resolve_workers(requested: int | None, is_diffusion: bool, processes: int = 1) -> int:
     """The thread count of a run: ``requested`` when given, else chosen from the cores and the editor.
 
     Args:
         requested: ``GenerateConfig.workers`` (None: auto). 1 gives the serial path.
         is_diffusion: diffusion editors wait on the accelerator, so overlap pays even on one core (at least 2);
             CPU editors get one thread per core up to :data:`MAX_AUTO_WORKERS`.
+        processes: processes of the run on this server (``LOCAL_WORLD_SIZE``), which share its cores.
     """
     if requested is not None:
         return max(1, int(requested))
-    cpus = available_cpus()
+    cpus = max(1, available_cpus() // max(1, processes))
     if is_diffusion:
         return max(2, min(cpus, MAX_AUTO_DIFFUSION_WORKERS))
     return min(cpus, MAX_AUTO_WORKERS)

@@ -45,11 +45,13 @@ MEETING_TIMEOUT = datetime.timedelta(hours=6)
 
 @dataclass(frozen=True)
 class Ranks:
-    """This process's place in its launch: ``rank`` of ``world`` processes, GPU ``local_rank`` of its server."""
+    """This process's place in its launch: ``rank`` of ``world`` processes, GPU ``local_rank`` of the
+    ``local_world`` processes on its server."""
 
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1
 
     @property
     def leader(self) -> bool:
@@ -57,24 +59,25 @@ class Ranks:
 
 
 def ranks_from_env(environ: Mapping[str, str] = os.environ) -> Ranks:
-    """The launcher's ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (torchrun, accelerate launch); one process
-    when they are not set.
+    """The launcher's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE`` (torchrun, accelerate
+    launch); one process when they are not set.
 
     Raises:
         UserError: ``err.gen.bad_rank_env`` naming a variable that is no usable number.
     """
     values = {}
-    for name, default in (("WORLD_SIZE", "1"), ("RANK", "0"), ("LOCAL_RANK", "0")):
+    for name, default in (("WORLD_SIZE", "1"), ("RANK", "0"), ("LOCAL_RANK", "0"), ("LOCAL_WORLD_SIZE", "1")):
         text = environ.get(name, "").strip() or default
         try:
             values[name] = int(text)
         except ValueError:
             raise UserError("err.gen.bad_rank_env", name=name, value=text) from None
-    world, rank, local = values["WORLD_SIZE"], values["RANK"], values["LOCAL_RANK"]
-    for name, ok in (("WORLD_SIZE", world >= 1), ("RANK", 0 <= rank < world), ("LOCAL_RANK", local >= 0)):
+    world, rank, local, local_world = (values[k] for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"))
+    for name, ok in (("WORLD_SIZE", world >= 1), ("RANK", 0 <= rank < world), ("LOCAL_RANK", local >= 0),
+                     ("LOCAL_WORLD_SIZE", local_world >= 1)):
         if not ok:
             raise UserError("err.gen.bad_rank_env", name=name, value=str(values[name]))
-    return Ranks(rank, world, local)
+    return Ranks(rank, world, local, local_world)
 
 
 def shard_of(item_id: str, world: int) -> int:
@@ -208,6 +211,8 @@ class LogProgress:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.poll()   # the last records, so the final count is whole
+        self._report(self.finished, self.failed)
 
     def poll(self) -> None:
         import json

@@ -221,7 +221,7 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
     todo, batch_keys = order_for_batches(take_shard(start.todo, group.ranks), editor)
     if group.world > 1:
         log(f"{len(todo)} of the {len(start.todo)} items to go are made by this process.")
-    workers = resolve_workers(cfg.workers, editor.info.is_diffusion)
+    workers = resolve_workers(cfg.workers, editor.info.is_diffusion, group.ranks.local_world)
     worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers, batch_keys=batch_keys,
                          rank=group.rank)
     if workers > 1:
