@@ -27,7 +27,8 @@ class _Item:
         self.id = item_id
 
 
-IDS = [f"{label}/img{i}__{p}" for label in ("ok", "scratch", "dent") for i in range(60) for p in ("snowy", "sunset")]
+IDS = [f"{label}/img{i}__{p}" for label in ("ok", "scratch", "dent") for i in range(60)
+       for p in ("snowy", "sunset")]
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 8])
@@ -43,7 +44,8 @@ def test_an_item_keeps_its_rank_whatever_else_is_left_to_do():
     """A resume shards only the remaining items: each lands where its id says, not where its position says."""
     rest = [_Item(i) for i in IDS[::3]]
     for rank in range(4):
-        assert {it.id for it in take_shard(rest, Ranks(rank, 4))} == {i for i in IDS[::3] if shard_of(i, 4) == rank}
+        mine = {i for i in IDS[::3] if shard_of(i, 4) == rank}
+        assert {it.id for it in take_shard(rest, Ranks(rank, 4))} == mine
 
 
 def test_launcher_variables():

@@ -54,8 +54,8 @@ def launch(args, log: Path, *, launcher: str = "torchrun", script: Path | None =
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1",
            "HF_HOME": str(log.parent / "hf-home")}   # no accelerate config of this machine's user
     with open(log, "w") as fh:
-        return subprocess.Popen([sys.executable, *cmd, *target, *map(str, args)], stdout=fh, stderr=subprocess.STDOUT,
-                                env=env, cwd=REPO_ROOT, start_new_session=True)
+        return subprocess.Popen([sys.executable, *cmd, *target, *map(str, args)], stdout=fh,
+                                stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
 
 
 def finish(proc: subprocess.Popen, log: Path) -> str:

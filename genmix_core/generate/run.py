@@ -218,16 +218,7 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
     from genmix_core.generate.pipeline import order_for_batches, resolve_workers, run_batches
 
     out = Path(cfg.out)
-    todo, batch_keys = order_for_batches(take_shard(start.todo, group.ranks), editor)
-    if group.world > 1:
-        log(f"{len(todo)} of the {len(start.todo)} items to go are made by this process.")
-    workers = resolve_workers(cfg.workers, editor.info.is_diffusion, group.ranks.local_world)
-    worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers, batch_keys=batch_keys,
-                         rank=group.rank)
-    if workers > 1:
-        log(f"{workers} worker threads ({'editing and ' if worker.parallel_edits else ''}mixing, PNG writes).")
-    if progress and reporter:
-        progress(start.already, start.total)
+    result, own, worker = _RankResult(), None, None
 
     def on_batch(n: int) -> None:   # one process: job.json after each recorded batch (several: _overall)
         if reporter is None or group.world > 1:
@@ -238,10 +229,20 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
         if progress:
             progress(done, start.total)
 
-    cancelled = reporter.cancel_requested if reporter else (out / CANCEL_FILE).exists
-    result, own = _RankResult(workers=workers), None
-    try:
-        result.cancelled = run_batches(worker, todo, out=out, workers=workers, cancelled=cancelled,
+    try:   # any error is reported at the meeting at the end, so no other process waits for this one in vain
+        todo, batch_keys = order_for_batches(take_shard(start.todo, group.ranks), editor)
+        if group.world > 1:
+            log(f"{len(todo)} of the {len(start.todo)} items to go are made by this process.")
+        result.workers = resolve_workers(cfg.workers, editor.info.is_diffusion, group.ranks.local_world)
+        worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=result.workers,
+                             batch_keys=batch_keys, rank=group.rank)
+        if result.workers > 1:
+            log(f"{result.workers} worker threads ({'editing and ' if worker.parallel_edits else ''}mixing, "
+                "PNG writes).")
+        if progress and reporter:
+            progress(start.already, start.total)
+        cancelled = reporter.cancel_requested if reporter else (out / CANCEL_FILE).exists
+        result.cancelled = run_batches(worker, todo, out=out, workers=result.workers, cancelled=cancelled,
                                        on_batch=on_batch, rank=group.rank)
     except Exception as exc:
         own, result.error = exc, failure(exc, group.rank)
@@ -250,8 +251,9 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             reporter.finish("failed", "interrupted")
             _export_quietly(out)
         raise
-    result.made, result.failed, result.cache_hits = worker.made, worker.failed, worker.cache_hits
-    result.editor_calls, result.batch_size = worker.editor_calls, worker.batch_size
+    if worker is not None:
+        result.made, result.failed, result.cache_hits = worker.made, worker.failed, worker.cache_hits
+        result.editor_calls, result.batch_size = worker.editor_calls, worker.batch_size
     return own, result
 
 
