@@ -303,7 +303,7 @@ def describe_device() -> dict[str, Any]:
                             "torch": torch.__version__, "diffusers": diffusers_version, "gpu_name": None,
                             "gpu_memory_gb": None, "bf16": False}
     if device == "cuda":
-        props = torch.cuda.get_device_properties(0)
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
         info.update(gpu_name=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
                     bf16=bool(torch.cuda.is_bf16_supported()))
     elif device == "mps":

@@ -1,7 +1,7 @@
 """Arguments of a generation run: validation, prompt resolution, ``config.json`` and the matching CLI args.
 
-A run folder's ``config.json`` stores every argument; :func:`genmix_core.generate.run.check_run_folder` refuses a
-rerun with other output-affecting arguments and resumes one with the same.
+A run folder's ``config.json`` stores every argument; :func:`genmix_core.generate.resume.check_run_folder`
+refuses a rerun with other output-affecting arguments and resumes one with the same.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ A generation run folder (``<out>``) holds::
     config.json         all arguments of the run (a rerun must match them to resume)
     plan.json           every planned (image, prompt) item with its seed and output path
     items.jsonl         append-only completion log: one JSON line per finished item (done or failed)
+    items.rank<r>.jsonl the same, of rank r > 0 of a run of several processes (genmix_core.generate.ranks)
     superseded.json     items redone because their photo was replaced: {item_id: [old record summaries]}
     skipped.csv         files of the data folder the run left out, with the reason (genmix_core.generate.sources)
     review.json         the user's accept/reject decisions, {item_id: true|false}
@@ -17,7 +18,8 @@ and fsynced only after the item's files exist (each written atomically), so a li
 files are whole. A SIGKILL can at worst cut the last line; the reader skips any line that does not parse, and
 the writer first ends an unterminated last line so the cut line never swallows the next record. The last line
 of an item wins. An item without a line (or whose image went missing) is simply done again; its seed makes
-the redo identical.
+the redo identical. Each process of a multi-process run appends to its own log; readers merge them all (the
+latest record of an item wins, by its finish time ``t``), so any number of processes resumes any folder.
 
 A record counts for its item only while the photo is the same: records carry the photo's content hash
 (``image_hash``), and an item whose photo was replaced since (same file name, other bytes; item ids keep the
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -45,6 +48,8 @@ from genmix_core.paths import fit_name
 CONFIG_FILE = "config.json"
 PLAN_FILE = "plan.json"
 RECORDS_FILE = "items.jsonl"
+RANK_RECORDS = "items.rank{rank}.jsonl"
+_RANK_LOG = re.compile(r"items\.rank([1-9][0-9]*)\.jsonl")
 REVIEW_FILE = "review.json"
 SUPERSEDED_FILE = "superseded.json"
 MANIFEST_FILE = "manifest.csv"
@@ -55,21 +60,34 @@ MANIFEST_COLUMNS = (
     "item_id", "image", "label", "prompt", "seed", "status", "accepted", "edit_path", "mix_path",
     "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
     "retried", "editor", "model", "error", "image_hash", "superseded",
+    "rank",
 )
 #: Written to ``manifest.csv`` only when some item was redone for a replaced photo (older manifests lack it).
 OPTIONAL_COLUMNS = ("superseded",)
 _MIX_FIELDS = ("mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source")
 
 
-def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
-    """Append completion records to ``items.jsonl`` durably (one write, flush, fsync).
+def records_file(rank: int = 0) -> str:
+    """The completion log of process ``rank`` (rank 0, and a run of one process, write ``items.jsonl``)."""
+    return RANK_RECORDS.format(rank=rank) if rank else RECORDS_FILE
+
+
+def record_logs(out_dir: str | os.PathLike) -> list[Path]:
+    """The completion logs in ``out_dir``: ``items.jsonl``, then those of ranks 1, 2, ... (by rank)."""
+    out = Path(out_dir)
+    ranks = sorted(int(m.group(1)) for p in out.glob("items.rank*.jsonl") if (m := _RANK_LOG.fullmatch(p.name)))
+    return [p for p in [out / RECORDS_FILE, *(out / records_file(r) for r in ranks if r)] if p.is_file()]
+
+
+def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]], rank: int = 0) -> None:
+    """Append completion records to the log of process ``rank`` durably (one write, flush, fsync).
 
     Call only after every file named in the records exists: the line is the proof of completion.
     """
     lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     if not lines:
         return
-    path = Path(out_dir) / RECORDS_FILE
+    path = Path(out_dir) / records_file(rank)
     try:
         with open(path, "ab+") as fh:
             # A SIGKILL during an earlier append may have left a cut last line; end it so that our first line
@@ -87,20 +105,32 @@ def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]
 
 
 def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """The latest completion record of each item, ``{item_id: record}``; unparseable lines are skipped."""
-    try:
-        raw = (Path(out_dir) / RECORDS_FILE).read_bytes()
-    except OSError:
-        return {}
+    """The latest completion record of each item, ``{item_id: record}``, over every process's log; unparseable
+    lines are skipped. In one log the last line wins; between logs the later finish time ``t`` wins."""
     records: dict[str, dict[str, Any]] = {}
-    for line in raw.split(b"\n"):
+    for path in record_logs(out_dir):
         try:
-            rec = json.loads(line)
-        except ValueError:
+            raw = path.read_bytes()
+        except OSError:
             continue
-        if isinstance(rec, dict) and isinstance(rec.get("id"), str):
-            records[rec["id"]] = rec
+        own: dict[str, dict[str, Any]] = {}
+        for line in raw.split(b"\n"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("id"), str):
+                own[rec["id"]] = rec
+        for item_id, rec in own.items():
+            old = records.get(item_id)
+            if old is None or _finished_at(rec) >= _finished_at(old):
+                records[item_id] = rec
     return records
+
+
+def _finished_at(record: dict[str, Any]) -> float:
+    t = record.get("t")
+    return float(t) if isinstance(t, (int, float)) else 0.0
 
 
 def read_superseded(out_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
@@ -190,7 +220,8 @@ def _rel(path: str | None, out_dir: Path) -> str:
 
 
 def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
-    """The run as a table, one row per planned item, columns :data:`MANIFEST_COLUMNS`.
+    """The run as a table, one row per planned item, columns :data:`MANIFEST_COLUMNS`, merged from every
+    process's completion log (``rank``: the process that made the item; empty while pending).
 
     ``status`` is ``pending`` (not done yet, or done from a photo since replaced), ``done`` or ``failed``.
     ``accepted`` is the user's review; an unreviewed done item counts as accepted, a failed or pending one never
@@ -218,9 +249,12 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
             "editor": rec.get("editor", ""), "model": rec.get("model") or "", "error": rec.get("error", ""),
             "image_hash": item["image_hash"],
             "superseded": ";".join(str(e.get("image_hash")) for e in superseded.get(item["id"], [])),
+            "rank": rec.get("rank"),
         }
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    df["rank"] = df["rank"].astype("Int64")   # whole numbers, empty while pending (not 0.0 / NaN)
+    return df
 
 
 def export_manifest(out_dir: str | os.PathLike) -> Path:
