@@ -15,7 +15,7 @@ from genmix_core.generate import GenerateConfig, manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
-                      restore_active_prompts, t)
+                      prompt_filters, restore_active_prompts, t)
 from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
                         square_thumbnail)
 
@@ -95,11 +95,12 @@ def _settings_form() -> None:
         cfg = GenerateConfig(
             data=str(proj.data_dir("train")), out="", prompts=list(prompts), editor=editor, model=model or None,
             steps=steps, size=size, per_image=per_image, seed=seed, mask_set=mask_set, ramp=ramp, lam=lam,
-            fractals=fractals.strip() or None, prompt_set=pset.ref,
+            fractals=fractals.strip() or None, prompt_set=pset.ref, filters=dict(prompt_filters()) or None,
             cache=str(proj.cache_dir / "edits"))
         try:
             cfg.out = str(proj.runs_dir)
-            cfg.resolved()  # bad settings are shown here, before an empty run folder is made
+            # Bad settings, and prompts the editor cannot draw, are shown here, before a run folder is made.
+            cfg.resolved().check_drawable(for_app=True)
             run_dir = proj.new_run_dir("generate")
             cfg.out = str(run_dir)
             _start(cfg, run_dir)

@@ -15,10 +15,10 @@ from genmix_core.generate import manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
-from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
-                               load_results, needs_edits, planned_budget)
-from ui.state import (KEY_TRAIN_RUN, active_prompt_set, ensure_app_navigation, lang, project, restore_active_prompts,
-                      t)
+from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, check_drawable,
+                               list_train_runs, load_results, needs_edits, planned_budget)
+from ui.state import (KEY_TRAIN_RUN, active_prompt_set, ensure_app_navigation, lang, project, prompt_filters,
+                      restore_active_prompts, t)
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
@@ -115,10 +115,10 @@ def _settings_form() -> None:
             eps=[e for e in eps.replace(" ", "").split(",") if e],
             test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
             prompts=list(restore_active_prompts(proj) or []), prompt_set=active_prompt_set(proj).ref,
-            few_shot=few_shot,
+            filters=dict(prompt_filters()) or None, few_shot=few_shot,
             **_lam_settings(lam_range))
         try:
-            cfg.validated()  # bad settings are shown here, before an empty run folder is made
+            check_drawable(cfg, for_app=True)  # bad settings and undrawable prompts: before a run folder
             cfg.out = str(proj.new_run_dir("train"))
             _start(cfg)
         except Exception as exc:

@@ -1,6 +1,7 @@
 """Command line of the generation job: ``python -m genmix_core.generate --data DIR --out DIR ...``.
 
-Bad arguments end with one clear line on stderr and exit status 2 (no traceback); a rerun with the same
+Bad arguments end with one clear line on stderr and exit status 2 (no traceback), before any folder is made
+(a prompt the chosen editor cannot draw included); a rerun with the same
 arguments resumes and says how many items were already done. The Generate page writes the run's
 ``config.json`` and starts ``python -m genmix_core.generate --run DIR`` (:func:`genmix_core.jobconfig.launch`).
 """
@@ -17,7 +18,7 @@ from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
 from genmix_core.generate.config import GenerateConfig
 from genmix_core.jobconfig import build_parser as build_config_parser
-from genmix_core.jobconfig import config_from_argv
+from genmix_core.jobconfig import config_from_argv, read_stored_args
 from genmix_core.jobs import JOB_FILE, JobReporter
 
 DESCRIPTION = ("Generate GenMix images (edit -> mask hybrid -> fractal blend) for a folder of class folders. "
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
+        if read_stored_args(cfg.out, GenerateConfig) is None:  # a new run: refuse bad prompts before any folder
+            cfg.resolved().check_drawable()
         summary = run_generation(cfg, progress=progress, log=lambda m: print(m, flush=True))
     except UserError as exc:
         if bar is not None:

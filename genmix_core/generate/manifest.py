@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -68,6 +69,25 @@ def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]
         fh.write(lines.encode("utf-8"))
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def undrawable_records(editor, items: Iterable[Any]) -> list[dict[str, Any]]:
+    """Failed completion records for the planned items whose prompt ``editor`` cannot draw.
+
+    The error is kept as a catalog key with its parameters too, so the Generate page shows it in the user's
+    language.
+    """
+    records = []
+    cannot = {}
+    for it in items:
+        if it.prompt not in cannot:
+            cannot[it.prompt] = not editor.can_edit(it.prompt)
+        if cannot[it.prompt]:
+            err = UserError("err.editor.needs_diffusion", prompt=it.prompt)
+            records.append({"id": it.id, "status": "failed", "seed": it.seed, "retried": False, "seconds": 0.0,
+                            "editor": editor.info.id, "model": editor.info.model, "t": time.time(),
+                            "error": str(err), "error_key": err.key, "error_params": dict(err.params)})
+    return records
 
 
 def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:

@@ -31,7 +31,7 @@ from typing import Callable
 
 from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.generate import manifest
-from genmix_core.generate.config import FREE_ARGS, GenerateConfig, load_prompt_set
+from genmix_core.generate.config import FREE_ARGS, GenerateConfig
 from genmix_core.generate.edit_cache import EditCache, clean_incomplete
 from genmix_core.generate.plan import include_only, plan_items, scan_sources
 from genmix_core.jobconfig import flag, read_stored_args, stored_args, write_config
@@ -69,14 +69,13 @@ def check_run_folder(cfg: GenerateConfig) -> None:
 def create_editor_for(cfg: GenerateConfig):
     """The editor the config asks for.
 
-    The offline style filter gets the prompt set's ``filter:`` hints for the chosen prompts; diffusion editors
+    The offline style filter gets the styles chosen for the prompts (``cfg.style_choices()``); diffusion editors
     get ``steps``/``size`` when set.
     """
     from genmix_core.editing.registry import create_editor, editor_spec
 
     if not editor_spec(cfg.editor).is_diffusion:
-        chosen = set(cfg.prompts)
-        hints = [p for p in load_prompt_set(cfg.prompt_set).prompts if p.text in chosen] if cfg.prompt_set else []
+        hints = cfg.style_choices()
         return create_editor(cfg.editor, filters=hints) if hints else create_editor(cfg.editor)
     settings = {k: v for k, v in (("steps", cfg.steps), ("size", cfg.size)) if v is not None}
     if cfg.compile:
@@ -130,13 +129,17 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     clean_incomplete(cfg.cache_dir, min_age_s=3600)  # a shared cache: leave other runs' live temp files
     if editor is None:
         editor = create_editor_for(cfg)
-    editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
-
     records = manifest.read_records(out)
     # Failed items are final (their retry seed is fixed, a redo would fail the same way); a done item whose
     # image went missing is done again.
     finished = {i for i, r in records.items() if r.get("status") == "failed" or (
         r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
+    # A prompt the editor cannot draw fails its own items only; the other prompts still generate.
+    undrawn = manifest.undrawable_records(editor, [it for it in items if it.id not in finished])
+    if undrawn:
+        manifest.append_records(out, undrawn)
+        finished |= {r["id"] for r in undrawn}
+        log(f"{len(undrawn)} item(s) failed: the editor cannot draw their prompt.")
     todo = [it for it in items if it.id not in finished]
     already = len(items) - len(todo)
     log(f"{already} of {len(items)} items already done; {len(todo)} to go.")

@@ -4,7 +4,7 @@ Public face of the train package. Run it with ``python -m genmix_core.train`` (s
 """
 
 from genmix_core.train import report
-from genmix_core.train.compare import run_compare
+from genmix_core.train.compare import check_drawable, run_compare
 from genmix_core.train.config import CompareConfig, load_config
 from genmix_core.train.data import planned_budget
 from genmix_core.train.evaluate import DEFAULT_EPS, parse_eps
@@ -14,7 +14,7 @@ from genmix_core.train.models import BACKBONES, FINETUNE_MODES, build_model
 from genmix_core.train.results import RESULTS_FILE, format_table, list_train_runs, load_results
 
 __all__ = [
-    "BACKBONES", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
+    "BACKBONES", "CONDITIONS", "check_drawable", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
     "CompareConfig", "Condition", "get_condition", "needs_edits", "register_condition", "TrainConfig", "build_model", "format_table", "list_train_runs", "load_config",
     "load_results", "parse_eps", "planned_budget", "report", "run_compare", "train_model",
 ]

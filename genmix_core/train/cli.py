@@ -13,9 +13,9 @@ from pathlib import Path
 
 from genmix_core.errors import UserError
 from genmix_core.jobconfig import build_parser as build_config_parser
-from genmix_core.jobconfig import config_from_argv
+from genmix_core.jobconfig import config_from_argv, read_stored_args
 from genmix_core.jobs import JobReporter
-from genmix_core.train.compare import run_compare
+from genmix_core.train.compare import check_drawable, run_compare
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.loop import Cancelled
 from genmix_core.train.results import RESULTS_FILE, format_table
@@ -37,6 +37,12 @@ def config_from_args(argv: list[str] | None = None) -> CompareConfig:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 done, 1 cancelled, 2 user error (message printed), 3 unexpected error."""
     cfg = config_from_args(argv)
+    if read_stored_args(cfg.out, CompareConfig) is None:  # a new run: refuse bad settings before any folder
+        try:
+            check_drawable(cfg)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     reporter = JobReporter(cfg.out, kind="train")
     try:

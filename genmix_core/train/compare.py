@@ -61,21 +61,42 @@ def _stored_lam(cfg: CompareConfig) -> float:
     return round((low + high) / 2, 6)
 
 
-def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -> Path:
-    """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
-    from genmix_core.generate import GenerateConfig, run_generation
+def generation_config(cfg: CompareConfig, train_rel: list[str] | None = None):
+    """The :class:`~genmix_core.generate.GenerateConfig` of the comparison's generation step (``<out>/generation``).
 
-    gen_dir = Path(cfg.out) / GENERATION_DIR
+    Only the training originals (``train_rel``) are edited (held-out ones would be dropped anyway), except in a
+    generation folder begun before this option: keeping its arguments lets it resume.
+    """
+    from genmix_core.generate import GenerateConfig
     from genmix_core.prompts import DEFAULT_PROMPT_SET
 
+    gen_dir = Path(cfg.out) / GENERATION_DIR
     prompt_set = cfg.prompt_set or (None if cfg.prompts else DEFAULT_PROMPT_SET)
-    # Only the training originals are edited (held-out ones would be dropped anyway), except in a generation
-    # folder begun before this option: keeping its arguments lets it resume.
     old = read_stored_args(gen_dir, GenerateConfig)
     fresh = old is None or "include" in old
-    gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
+    return GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
                           model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=_stored_lam(cfg),
-                          prompt_set=prompt_set, include=list(train_rel) if fresh else None)
+                          prompt_set=prompt_set, filters=cfg.filters or None,
+                          include=list(train_rel) if fresh and train_rel is not None else None)
+
+
+def check_drawable(cfg: CompareConfig, for_app: bool = False) -> None:
+    """Refuse prompts the generation step's editor cannot draw, before the comparison starts (no-op when it
+    takes its edits from an existing run or needs none).
+
+    Raises:
+        UserError: from :meth:`genmix_core.generate.GenerateConfig.check_drawable`.
+    """
+    if needs_edits(cfg.conditions) and not cfg.edits:
+        generation_config(cfg.validated()).resolved().check_drawable(for_app)
+
+
+def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -> Path:
+    """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
+    from genmix_core.generate import run_generation
+
+    gcfg = generation_config(cfg, train_rel)
+    gen_dir = Path(gcfg.out)
     def progress(done: int, total: int | None = None) -> None:
         reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
         if reporter.cancel_requested():
