@@ -12,7 +12,7 @@ from genmix_core.data import list_projects, open_project
 from genmix_core.errors import UserError
 from genmix_core.i18n import LANGS
 from genmix_core.paths import safe_name
-from ui.state import KEY_LANG, KEY_PROJECT, ensure_app_navigation, init_session, lang, project_name, t
+from ui.state import KEY_LANG, KEY_PROJECT, ensure_app_navigation, init_session, lang, project_name, sync_url, t
 
 LANG_NAMES = {"en": "English", "ja": "日本語"}
 # The sidebar widgets have their own keys and copy their value into the shared session keys: a plain key
@@ -76,6 +76,8 @@ with st.sidebar:
     if flash:
         kind, key, params = flash
         getattr(st, kind)(t(key, **params))
+
+sync_url()  # project and language in the address: a reload or a shared link opens the same place
 
 PAGES = [
     st.Page("pages/0_home.py", title=t("ui.nav.home"), icon="🏠", default=True),

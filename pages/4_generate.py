@@ -180,10 +180,12 @@ if len(images) == 0:
     empty_project_hint(key="gen_go_data")
     st.stop()
 
-with st.expander(t("gen.page.settings"), expanded=st.session_state.get(KEY_GEN_RUN) is None):
+runs = manifest.list_runs(proj.runs_dir)
+# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
+# itself, so the panel stays open (or shut) while the user changes settings in it.
+with st.expander(t("gen.page.settings"), expanded=not runs):
     _settings_form()
 
-runs = manifest.list_runs(proj.runs_dir)
 if not runs:
     st.info(t("gen.page.no_runs"))
     st.stop()

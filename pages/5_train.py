@@ -162,10 +162,12 @@ if n_train == 0:
     empty_project_hint(key="train_go_data")
     st.stop()
 
-with st.expander(t("train.page.settings"), expanded=st.session_state.get(KEY_TRAIN_RUN) is None):
+runs = list_train_runs(proj.runs_dir)
+# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
+# itself, so the panel stays open (or shut) while the user changes settings in it.
+with st.expander(t("train.page.settings"), expanded=not runs):
     _settings_form()
 
-runs = list_train_runs(proj.runs_dir)
 if not runs:
     st.info(t("train.page.no_runs"))
     st.stop()

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from genmix_core.errors import UserError
 from genmix_core.jobs import ACTIVE, JobProgress, log_tail, read_job, request_cancel
-from ui.state import lang, t
+from ui.state import lang, show_run_in_url, t
 
 JOB_REFRESH_SECONDS = 1.0
 
@@ -140,6 +140,7 @@ def run_picker(runs: Iterable[str | Path], label: str, key: str, session_key: st
     fingerprint = hashlib.sha1("\n".join(labels[n] for n in names).encode("utf-8")).hexdigest()[:8]
     chosen = by_name[st.selectbox(label, names, index=index, key=f"{key}_{fingerprint}", format_func=labels.get)]
     st.session_state[session_key] = str(chosen)
+    show_run_in_url(chosen.name)
     return chosen
 
 
