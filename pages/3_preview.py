@@ -18,7 +18,7 @@ from genmix_core.errors import UserError
 from ui.cache import edit_png, get_editor
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, ensure_app_navigation, project,
                       prompt_filters, restore_active_prompts, t)
-from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
+from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error, show_text
 
 SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
 SEED_KEY = "preview_fractal_seed"
@@ -101,8 +101,8 @@ with pick:
     else:
         model = None
     if choice.reason_key:
-        note = t(choice.reason_key, **(choice.reason_params or {}))
-        (st.caption if choice.available else st.warning)(note)
+        params = choice.reason_params or {}
+        show_text(t(choice.reason_key, **params), params.get("command"), st.caption if choice.available else st.warning)
     if not choice.available:
         st.stop()
 

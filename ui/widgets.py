@@ -25,11 +25,29 @@ def show_error(exc: BaseException) -> None:
     ML engineer who will read them.
     """
     if isinstance(exc, UserError):
-        st.error(exc.message(lang()))
+        show_text(exc.message(lang()), exc.params.get("command"), st.error)
         return
     st.error(t("ui.error.unexpected", kind=type(exc).__name__))
     with st.expander(t("ui.error.details")):
         st.code("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), language=None)
+
+
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*_`~$[]<>#|"})
+
+
+def plain(text: str) -> str:
+    """``text`` with Markdown's special characters escaped: shown exactly as written (a ``*`` stays a ``*``)."""
+    return str(text).translate(_MARKDOWN)
+
+
+def show_text(text: str, command: str | None = None, show: Callable[[str], Any] = st.info) -> None:
+    """A message box whose text is shown as written; a command in it goes into a code block below, which
+    copies exactly (Markdown would eat its ``*``)."""
+    if command and command in text:
+        text = text.replace(command, t("ui.error.command_below"))
+    show(plain(text))
+    if command:
+        st.code(command, language="bash")
 
 
 def image_grid(items: Iterable[tuple[Any, str]], cols: int = 6) -> None:
