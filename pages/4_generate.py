@@ -16,6 +16,7 @@ from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
                       prompt_filters, restore_active_prompts, t)
+from ui.estimates import generation_plan
 from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
                         square_thumbnail)
 
@@ -73,10 +74,11 @@ def _settings_form() -> None:
         left, right = st.columns(2)
         steps = int(left.number_input(t("gen.page.steps"), 1, 1000, 20, key="gen_steps"))
         size = int(right.number_input(t("gen.page.size"), 64, 1024, 512, 64, key="gen_size"))
-        n_items = len(images) * (per_image or len(prompts))
-        _show_estimate(editor, steps, size, n_items)
     else:
         st.caption(t("gen.page.offline_note"))
+    if prompts:  # how many images, and how long on this PC, before Start
+        generation_plan(len(images), per_image or len(prompts), editor, model or None, steps, size,
+                        photo=str(images["path"].iloc[0]))
 
     left, mid, right = st.columns(3)
     # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
@@ -108,16 +110,6 @@ def _settings_form() -> None:
             show_error(exc)
             return
         st.rerun()
-
-
-def _show_estimate(editor: str, steps: int, size: int, n_items: int) -> None:
-    from genmix_core.editing import choose_device
-    from genmix_core.editing import estimate_seconds_per_edit
-
-    device = choose_device()
-    seconds = estimate_seconds_per_edit(editor, device, steps, size) * n_items
-    text = t("gen.page.estimate", device=device, items=n_items, minutes=f"{seconds / 60:.0f}")
-    (st.warning if device == "cpu" else st.caption)(text)
 
 
 def _review(run_dir: Path) -> None:

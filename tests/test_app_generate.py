@@ -54,7 +54,8 @@ def test_empty_project_points_to_the_data_page():
 def test_start_a_run_follow_it_and_review_the_results():
     proj = _project()
     at = _page().run()
-    assert not at.exception and at.info[0].value.startswith("No generation run yet")
+    assert not at.exception and at.info[-1].value.startswith("No generation run yet")
+    assert at.info[0].value.startswith("4 photos × 2 prompt(s) = **8 images**. About")
     assert at.multiselect(key="gen_prompts").value == ["snowy", "sunset"]
     at.button(key="gen_start").click().run()
     assert not at.exception

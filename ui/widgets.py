@@ -32,7 +32,8 @@ def show_error(exc: BaseException) -> None:
         st.code("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), language=None)
 
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*_`~$[]<>#|"})
+# Markdown would eat these (a ``*`` pair turns text italic); "_" inside words and "<" (raw HTML is off) are safe.
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*`~$[]"})
 
 
 def plain(text: str) -> str:
@@ -72,12 +73,38 @@ def _job_text(key: str, fallback: str, params: dict[str, Any]) -> str:
     return t(key, **params) if key else fallback
 
 
+def duration(seconds: float) -> str:
+    """``"45 s"``, ``"7 min"``, ``"1 h 20 min"`` (``"45 秒"`` …) in the session language; minutes rounded up."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return t("ui.time.seconds", n=max(1, int(round(seconds))))
+    minutes = int(-(-seconds // 60))
+    if minutes < 60:
+        return t("ui.time.minutes", n=minutes)
+    return t("ui.time.hours", h=minutes // 60, m=minutes % 60)
+
+
 def _draw_job(job: JobProgress, run_dir: Path, key: str) -> None:
+    import time
+
+    from genmix_core.costs import remaining_seconds
+
     status_text = t(f"ui.job.status.{job.status}")
-    st.progress(job.fraction, text=t("ui.job.progress", status=status_text, done=job.done, total=job.total))
+    if (job.extra or {}).get("progress_unit") == "seconds":   # planned seconds: show a percentage
+        text = t("ui.job.progress_percent", status=status_text, percent=int(job.fraction * 100))
+    else:
+        text = t("ui.job.progress", status=status_text, done=job.done, total=job.total)
+    st.progress(job.fraction, text=text)
     message = _job_text(job.message_key, job.message, job.message_params)
     if message:
         st.caption(message)
+    if job.status in ACTIVE:
+        elapsed = duration(time.time() - job.started) if job.started else "–"
+        left = remaining_seconds(job)
+        st.caption(t("ui.job.time", elapsed=elapsed, left=duration(left)) if left is not None
+                   else t("ui.job.time_unknown", elapsed=elapsed))
+    elif job.status == "done" and job.started and job.updated:
+        st.caption(t("ui.job.time_total", elapsed=duration(job.updated - job.started)))
     if job.status in ACTIVE:
         if st.button(t("ui.job.cancel"), key=f"{key}_cancel"):
             request_cancel(run_dir)

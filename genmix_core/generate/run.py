@@ -25,6 +25,7 @@ CLI: ``python -m genmix_core.generate --data DIR --out DIR --prompts "snowy,suns
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,6 +34,7 @@ from genmix_core.fileio import atomic_write_json, read_json
 from genmix_core.generate import manifest
 from genmix_core.generate.config import FREE_ARGS, GenerateConfig
 from genmix_core.generate.edit_cache import EditCache, clean_incomplete
+from genmix_core.generate.estimate import cost_key, record_generation
 from genmix_core.generate.plan import include_only, plan_items, scan_sources
 from genmix_core.jobconfig import flag, read_stored_args, stored_args, write_config
 from genmix_core.jobs import JOB_FILE, JobReporter, process_alive
@@ -81,6 +83,14 @@ def create_editor_for(cfg: GenerateConfig):
     if cfg.compile:
         settings["compile"] = True
     return create_editor(cfg.editor, model=cfg.model, **settings)
+
+
+def _planned_seconds(cfg: GenerateConfig, editor, n_items: int) -> dict:
+    """``{"estimate_s": ...}`` from what earlier runs measured on this machine (empty when nothing is known)."""
+    from genmix_core import costs
+
+    known = costs.measured("generate", cost_key(cfg.editor, cfg.model, cfg.steps, cfg.size, editor.info.device))
+    return {"estimate_s": known["per_item"] * n_items} if known and known.get("per_item") else {}
 
 
 @dataclass
@@ -144,7 +154,8 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     already = len(items) - len(todo)
     log(f"{already} of {len(items)} items already done; {len(todo)} to go.")
     reporter = JobReporter(out, kind="generate", total=len(items))
-    reporter.state.extra = {"already_done": already, "out": str(out)}
+    reporter.state.extra = {"already_done": already, "base_done": already, "out": str(out),
+                            **_planned_seconds(cfg, editor, len(todo))}
     reporter.update(done=already, message_key="gen.job.resumed", force=True, already=already, count=len(items))
     workers = resolve_workers(cfg.workers, editor.info.is_diffusion)
     worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers)
@@ -179,5 +190,6 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     reporter.update(message_key=f"gen.job.{status}", force=True, done_items=n_done, failed=n_failed,
                     count=len(items))
     reporter.finish(status)
+    record_generation(cfg, editor.info.device, time.time() - reporter.state.started, n_done - already)
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
                       worker.editor_calls, worker.batch_size, workers)

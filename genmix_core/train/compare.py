@@ -39,6 +39,7 @@ from genmix_core.jobs import JobReporter, request_cancel
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.conditions import build_pool, edit_data_needed, needs_edits
 from genmix_core.train.data import TrainingData, attach_edits, few_shot_subset, prepare_data
+from genmix_core.train.estimate import Tracker, job_tracker
 from genmix_core.train.evaluate import evaluate_model, parse_eps
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import build_model
@@ -91,14 +92,14 @@ def check_drawable(cfg: CompareConfig, for_app: bool = False) -> None:
         generation_config(cfg.validated()).resolved().check_drawable(for_app)
 
 
-def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -> Path:
+def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str], tracker: Tracker) -> Path:
     """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
     from genmix_core.generate import run_generation
 
     gcfg = generation_config(cfg, train_rel)
     gen_dir = Path(gcfg.out)
     def progress(done: int, total: int | None = None) -> None:
-        reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
+        tracker.generated(done / total if total else 0.0, message_key="train.job.generating", done_items=done)
         if reporter.cancel_requested():
             request_cancel(gen_dir)
 
@@ -109,7 +110,7 @@ def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -
 
 
 def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, budget: Budget,
-             reporter: JobReporter, done_before: int, few_shot_k: int | None = None) -> dict:
+             reporter: JobReporter, tracker: Tracker, few_shot_k: int | None = None) -> dict:
     torch.manual_seed(seed)
     model = build_model(cfg.backbone, len(data.classes), size=cfg.size, finetune=cfg.finetune)
     mix_options = {"mask_set": cfg.mask_set,
@@ -120,12 +121,15 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
 
     shown = condition if few_shot_k is None else f"{condition} (k={few_shot_k})"
 
+    base = tracker.done
+
     def on_step(step: int, loss: float) -> None:
-        reporter.update(done=done_before + step, message_key="train.job.training", condition=shown,
+        tracker.trained(base, step, message_key="train.job.training", condition=shown,
                         seed=seed, step=step, steps=budget.steps, loss=f"{loss:.3f}")
 
     stats = train_model(model, pool, tcfg, budget, seed=seed, num_classes=len(data.classes), device=device,
                         on_step=on_step, should_stop=reporter.cancel_requested)
+    tracker.done = base + tracker.train_seconds(budget.steps)
     reporter.update(message_key="train.job.evaluating", condition=shown, seed=seed, force=True)
     eps = parse_eps(cfg.eps)
     start = time.perf_counter()
@@ -134,13 +138,16 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
            "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples},
            "stats": asdict(stats), "device": str(device),
            "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
-                                       pgd_steps=cfg.pgd_steps, device=device, seed=seed)}
+                                       pgd_steps=cfg.pgd_steps, device=device, seed=seed,
+                                       on_work=tracker.evaluated)}
     in_domain_s = time.perf_counter() - start
     if data.cross_x is not None:
         run["cross_domain"] = evaluate_model(model, data.cross_x, data.cross_y, data.classes, attacks=(),
-                                             device=device)
+                                             device=device, on_work=tracker.evaluated)
     run["eval_seconds"] = time.perf_counter() - start
     run["eval_in_domain_seconds"] = in_domain_s
+    tracker.measured(stats.seconds, budget.steps, run["eval_seconds"], len(data.test_x),
+                     0 if data.cross_x is None else len(data.cross_x), len(eps), cfg.pgd_steps)
     if few_shot_k is not None:
         run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
                            "n_edits": 0 if data.edits is None else len(data.edits)}
@@ -208,10 +215,12 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
                         test_dir=cfg.test)
     timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
+    tracker = job_tracker(cfg, data, reporter)
     generation = None
     if needs_edits(cfg.conditions):
         t0 = time.perf_counter()
-        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist())
+        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist(), tracker)
+        tracker.generation_finished()
         wanted = edit_data_needed(cfg.conditions, cfg.redraw)
         attach_edits(data, gen_dir, raw="raw" in wanted, mixed="mixed" in wanted)
         timings["generation_s"] = round(time.perf_counter() - t0, 2)
@@ -243,15 +252,13 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
         else:
             todo.append((k, cond, seed))
     budgets = {k: (budget if k is None else _few_shot_budget(cfg, data, k)) for k in [None, *cfg.few_shot]}
-    reporter.update(done=0, total=sum(budgets[k].steps for k, _, _ in todo), force=True)
+    tracker.plan(0.0, [tracker.run_seconds(budgets[k].steps) for k, _, _ in todo])
     status = "running"
     atomic_write_json(out / RESULTS_FILE, _results(cfg, data, budget, runs, status, generation, few_runs, timings))
     try:
-        done = 0
         for k, cond, seed in todo:
             run_data = data if k is None else few_shot_subset(data, k, seed)
-            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, done, few_shot_k=k)
-            done += budgets[k].steps
+            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, tracker, few_shot_k=k)
             atomic_write_json(path_of(k, cond, seed), run)
             keep(k, run)
             atomic_write_json(out / RESULTS_FILE,
