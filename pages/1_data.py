@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from genmix_core import data as data_core
-from ui.datafiles import delete_class
+from ui.datafiles import delete_class, grouped_lines
 from ui.state import lang as session_lang
 from ui.state import ensure_app_navigation, project, project_name, t
 from ui.widgets import go_to_page_button, image_grid, show_error
@@ -49,12 +49,12 @@ def _show_report() -> None:
     else:
         st.warning(t("ui.data.report.none_added"))
     if report["rejected"]:
-        lines = "\n".join(f"- {r.message(lang)}" for r in report["rejected"])  # each message names its file
+        lines = "\n".join(grouped_lines(report["rejected"], lang))  # each message names its file
         st.error(t("ui.data.report.rejected", count=len(report["rejected"])) + "\n\n" + lines)
     if report.get("stopped"):
         st.error(report["stopped"].message(lang))
     if report["warnings"]:
-        lines = "\n".join(f"- {w.message(lang)}" for w in report["warnings"])
+        lines = "\n".join(grouped_lines(report["warnings"], lang))
         st.warning(t("ui.data.report.warnings") + "\n\n" + lines)
 
 

@@ -189,7 +189,8 @@ def export_zip(out_dir: str | os.PathLike) -> Path:
     """Zip the accepted GenMix images in class folders plus their ``manifest.csv``; returns the zip's path.
 
     Layout inside: ``<class>/<image-stem>__<prompt-slug>.png`` and ``manifest.csv`` (its ``mix_path`` column
-    points at the zip members). Written to a temporary name and renamed, so a reader never sees half a zip.
+    points at the zip members; ``edit_path`` is left empty, as the edits are not in the zip, so no path of this PC
+    leaves with it). Written to a temporary name and renamed, so a reader never sees half a zip.
 
     Raises:
         UserError: ``err.gen.nothing_to_export`` when no item is done and accepted.
@@ -201,6 +202,8 @@ def export_zip(out_dir: str | os.PathLike) -> Path:
         raise UserError("err.gen.nothing_to_export", path=str(out))
     prefix = IMAGES_DIR + "/"
     df["mix_path"] = [p[len(prefix):] if p.startswith(prefix) else p for p in df["mix_path"]]
+    # The edits stay in this PC's cache and are not in the zip: no local path travels with it.
+    df["edit_path"] = ""
     target = out / f"genmix_{out.name}.zip"
     fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=INCOMPLETE_SUFFIX)
     try:
