@@ -14,13 +14,12 @@ import streamlit as st
 from genmix_core.generate import GenerateConfig, manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_MIX_PARAMS, KEY_PROMPT_SET, ensure_app_navigation, project,
                       prompt_filters, restore_active_prompts, t)
 from ui.estimates import generation_plan
-from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
-                        square_thumbnail)
-
-PAGE_SIZE = 12
+from ui.prompt_table import text_labels
+from ui.review import failed_reasons, review
+from ui.widgets import empty_project_hint, job_panel, localized, resume_button, run_picker, show_error
 
 ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("gen.page.title"))
@@ -53,7 +52,9 @@ def _settings_form() -> None:
     pset = pick_prompt_set(prompt_sets.values(), set_name)
     options = list(dict.fromkeys([*(active or []), *(p.text for p in pset.prompts)]))
     st.caption(t("gen.page.prompt_set", name=localized(pset.title, pset.name)))
-    prompts = st.multiselect(t("gen.page.prompts"), options, default=active or options[:4], key="gen_prompts")
+    labels = text_labels(options, prompt_sets.values())
+    prompts = st.multiselect(t("gen.page.prompts"), options, default=active or options[:4], key="gen_prompts",
+                             format_func=labels.get)
     all_prompts = st.toggle(t("gen.page.all_prompts"), value=True, key="gen_all_prompts")
     per_image = None
     if not all_prompts:
@@ -84,8 +85,12 @@ def _settings_form() -> None:
     # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
     mask_labels = {m: t(f"gen.page.mask_set.{m}") for m in MASK_SETS}
     mask_set = left.selectbox(t("gen.page.mask_set"), list(MASK_SETS), key="gen_mask_set", format_func=mask_labels.get)
-    ramp = mid.slider(t("gen.page.ramp"), 0.0, 0.5, float(DEFAULT_RAMP), 0.01, key="gen_ramp")
-    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(DEFAULT_LAM), 0.05, key="gen_lam")
+    preview = st.session_state.get(KEY_MIX_PARAMS) or {}   # the Preview page's choice carries over
+    ramp = mid.slider(t("gen.page.ramp"), 0.0, 0.5, float(preview.get("ramp", DEFAULT_RAMP)), 0.01, key="gen_ramp")
+    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(preview.get("lam", DEFAULT_LAM)), 0.05, key="gen_lam")
+    if preview:
+        st.caption(t("gen.page.from_preview", ramp=f"{float(preview.get('ramp', DEFAULT_RAMP)):g}",
+                     lam=f"{float(preview.get('lam', DEFAULT_LAM)):g}"))
     fractals = st.text_input(t("gen.page.fractals"), "", key="gen_fractals", help=t("gen.page.fractals_help"))
     seed = int(st.number_input(t("gen.page.seed"), 0, 2**31 - 1, 0, key="gen_seed"))
 
@@ -113,7 +118,7 @@ def _settings_form() -> None:
 
 
 def _review(run_dir: Path) -> None:
-    """Counts, accept/reject toggles by class and prompt, failed items, and the zip download."""
+    """Counts, the review (original beside each GenMix image; all or one class/prompt), failed items, the zip."""
     try:
         df = manifest.load_manifest(run_dir)
     except Exception as exc:
@@ -124,26 +129,11 @@ def _review(run_dir: Path) -> None:
     for col, status in zip(cols, ("done", "failed", "pending")):
         col.metric(t(f"gen.page.count.{status}"), int(counts.get(status, 0)))
     cols[3].metric(t("gen.page.count.accepted"), int(df["accepted"].sum()))
-    done = df[df["status"] == "done"]
-    if not done.empty:
-        left, right = st.columns(2)
-        label = left.selectbox(t("gen.page.class"), sorted(done["label"].unique()), key="gen_filter_class")
-        prompt = right.selectbox(t("gen.page.prompt"), sorted(done["prompt"].unique()), key="gen_filter_prompt")
-        shown = done[(done["label"] == label) & (done["prompt"] == prompt)]
-        pages = max(1, -(-len(shown) // PAGE_SIZE))
-        page = int(st.number_input(t("gen.page.page", pages=pages), 1, pages, 1, key="gen_page")) if pages > 1 else 1
-        for i, row in enumerate(shown.iloc[(page - 1) * PAGE_SIZE:page * PAGE_SIZE].itertuples()):
-            if i % 4 == 0:
-                grid = st.columns(4)   # one row of columns per 4 images, so toggles line up across a row
-            with grid[i % 4]:
-                st.image(square_thumbnail(run_dir / row.mix_path), caption=row.image, width="stretch")
-                key = f"gen_accept_{run_dir.name}_{row.item_id}"
-                st.toggle(t("gen.page.accept"), value=bool(row.accepted), key=key,
-                          on_change=_toggle, args=(run_dir, row.item_id, key))
+    review(run_dir, df, text_labels(df["prompt"].unique(), prompt_sets.values()))
     failed = df[df["status"] == "failed"]
     if not failed.empty:
-        with st.expander(t("gen.page.failed", n=len(failed))):
-            st.dataframe(failed[["image", "prompt", "error"]], hide_index=True)
+        with st.expander(t("gen.page.failed", n=len(failed)), expanded=len(failed) < len(df)):
+            st.dataframe(failed_reasons(run_dir, failed), hide_index=True)
     if int(df["accepted"].sum()) and st.button(t("gen.page.prepare_zip"), key="gen_prepare_zip"):
         try:
             st.session_state["gen_zip"] = str(manifest.export_zip(run_dir))
@@ -162,10 +152,6 @@ def _editor_notes(job) -> None:
             st.info(t("gen.page.event.oom_backoff", old=event.get("from"), new=event.get("to")))
         elif event.get("event") == "compile_failed":
             st.info(t("gen.page.event.compile_failed"))
-
-
-def _toggle(run_dir: Path, item_id: str, key: str) -> None:
-    manifest.set_accepted(run_dir, item_id, bool(st.session_state[key]))
 
 
 if len(images) == 0:

@@ -45,3 +45,14 @@ def checked_texts(edited: pd.DataFrame) -> list[str]:
 def prompt_labels(prompts) -> dict[str, str]:
     """``{text: label}``: the text, with its Japanese meaning beside it on Japanese pages."""
     return {p.text: p.label(lang()) for p in prompts}
+
+
+def text_labels(texts: Iterable[str], prompt_sets: Iterable) -> dict[str, str]:
+    """``{text: label}`` for prompt texts, the Japanese meaning taken from any set that has the prompt."""
+    glosses: dict[str, object] = {}
+    for pset in prompt_sets:
+        for p in pset.prompts:
+            if p.ja and prompt_key(p.text) not in glosses:
+                glosses[prompt_key(p.text)] = p
+    return {text: glosses[prompt_key(text)].label(lang()) if prompt_key(text) in glosses else text
+            for text in texts}

@@ -185,6 +185,25 @@ def set_accepted(out_dir: str | os.PathLike, item_id: str, accepted: bool) -> No
     export_manifest(out)
 
 
+def set_accepted_many(out_dir: str | os.PathLike, item_ids: Iterable[str], accepted: bool) -> int:
+    """Record one review decision for many items at once ("reject all of this prompt"); returns how many.
+
+    Raises:
+        UserError: ``err.gen.unknown_item`` naming the first id the run does not have.
+    """
+    out = Path(out_dir)
+    known = {item["id"] for item in read_plan(out)}
+    ids = list(item_ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UserError("err.gen.unknown_item", item=unknown[0], path=str(out))
+    review = read_review(out)
+    review.update({i: bool(accepted) for i in ids})
+    atomic_write_json(out / REVIEW_FILE, review)
+    export_manifest(out)
+    return len(ids)
+
+
 def export_zip(out_dir: str | os.PathLike) -> Path:
     """Zip the accepted GenMix images in class folders plus their ``manifest.csv``; returns the zip's path.
 
