@@ -13,7 +13,7 @@ from genmix_core import data as data_core
 from ui.datafiles import delete_class, grouped_lines
 from ui.state import lang as session_lang
 from ui.state import ensure_app_navigation, project, project_name, t
-from ui.widgets import go_to_page_button, image_grid, show_error
+from ui.widgets import go_to_page_button, image_grid, localize_uploader, show_error
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "zip"]
 SPLITS = ("train", "onsite")
@@ -103,6 +103,7 @@ for split, tab in zip(SPLITS, st.tabs([_split_name(s) for s in SPLITS])):
             label = st.text_input(t("ui.data.class_new_name"), key=f"data_new_class_{split}").strip() or None
         nonce_key = f"data_upload_nonce_{split}"
         nonce = st.session_state.setdefault(nonce_key, 0)
+        localize_uploader(UPLOAD_TYPES)
         files = st.file_uploader(t("ui.data.uploader"), type=UPLOAD_TYPES, accept_multiple_files=True,
                                  key=f"data_upload_{split}_{nonce}")
         if files:

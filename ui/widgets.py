@@ -51,6 +51,27 @@ def show_text(text: str, command: str | None = None, show: Callable[[str], Any] 
         st.code(command, language="bash")
 
 
+def localize_uploader(types: Iterable[str]) -> None:
+    """Streamlit draws the file uploader's button and size hint in English only (issue #13500); on a page in
+    another language, CSS hides them and shows the catalog's text instead (call before the uploader)."""
+    if lang() == "en":
+        return
+    shown = ", ".join(dict.fromkeys(x.upper().replace("JPEG", "JPG").replace("TIFF", "TIF") for x in types))
+    limits = t("ui.uploader.limits", mb=st.get_option("server.maxUploadSize"), types=shown)
+
+    def css(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    st.html(f"""<style>
+{zone} button [data-testid="stMarkdownContainer"] p {{display: none;}}
+{zone} button [data-testid="stMarkdownContainer"]::after {{content: {css(t("ui.uploader.button"))};}}
+{zone} [data-testid="stFileUploaderDropzoneInstructions"] span {{display: none;}}
+{zone} [data-testid="stFileUploaderDropzoneInstructions"] > div::after {{content: {css(limits)};
+  font-size: 0.875rem; opacity: 0.7;}}
+</style>""")
+
+
 def image_grid(items: Iterable[tuple[Any, str]], cols: int = 6) -> None:
     """Draw images in rows of ``cols`` columns.
 
