@@ -10,7 +10,7 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, filter_pairs, get_editor
-from ui.prompt_table import checked_texts, column_config, prompt_labels, table_frame
+from ui.prompt_table import checked_texts, column_config, from_editor, prompt_labels, table_frame
 from ui.state import (KEY_PROMPT_SET, editor_id, ensure_app_navigation, project, restore_active_prompts,
                       save_active_prompts, t)
 from ui.state import lang as session_lang
@@ -67,8 +67,8 @@ if chosen.curated:
 
 # Ticks carried over from the table that was just saved under this name; else the project's active prompts.
 kept = st.session_state.get(f"{PENDING_CHECKS_KEY}_{name}")
-edited = st.data_editor(table_frame(chosen, kept if kept is not None else active), num_rows="dynamic",
-                        hide_index=True, key=f"prompts_table_{name}", column_config=column_config())
+edited = from_editor(st.data_editor(table_frame(chosen, kept if kept is not None else active), num_rows="dynamic",
+                                    hide_index=True, key=f"prompts_table_{name}", column_config=column_config()))
 if kept is not None and pending == name:
     st.info(t("ui.prompts.kept_checks", count=len(kept), total=len(chosen.prompts)))
 

@@ -13,25 +13,40 @@ from genmix_core.prompts import TABLE_COLUMNS, prompt_key, prompt_set_to_table
 from ui.state import lang, t
 
 
+# The style cell of a prompt without a chosen style: a real option ("none: match by text"), so that a new row
+# shows that label and never a grey "None".
+AUTO = "auto"
+
+
 def table_frame(prompt_set, checked: Iterable[str] | None) -> pd.DataFrame:
     """The set as an editable frame with a "use" column: rows whose text is in ``checked`` are ticked (all rows
     when ``checked`` is empty: nothing chosen yet)."""
     rows = prompt_set_to_table(prompt_set)
     keys = {prompt_key(p) for p in checked or ()}
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table["filter"] = [f or AUTO for f in table["filter"]]
     table.insert(0, "use", [not keys or prompt_key(r["text"]) in keys for r in rows])
     return table
 
 
+def from_editor(edited: pd.DataFrame) -> pd.DataFrame:
+    """What the table editor returned, with empty cells as ``""`` and "no style" as an empty style."""
+    edited = edited.copy()
+    for column in ("text", "ja", "filter"):
+        edited[column] = ["" if v is None or (isinstance(v, float) and v != v) or v == AUTO and column == "filter"
+                          else v for v in edited[column]]
+    return edited
+
+
 def column_config() -> dict:
     """Columns in the session language; empty cells stay empty (never "None"), the style is one of the list."""
-    styles = {s: t(style_key(s)) for s in ("", *style_ids())}
+    styles = {AUTO: t(style_key(None)), **{s: t(style_key(s)) for s in style_ids()}}
     return {
         "use": st.column_config.CheckboxColumn(t("ui.prompts.col.use"), default=True, width="small"),
         "text": st.column_config.TextColumn(t("ui.prompts.col.text"), default="", max_chars=120),
         "ja": st.column_config.TextColumn(t("ui.prompts.col.ja"), default=""),
-        "filter": st.column_config.SelectboxColumn(t("ui.prompts.col.filter"), options=list(styles), default="",
-                                                   format_func=lambda s: styles.get(s or "", str(s)),
+        "filter": st.column_config.SelectboxColumn(t("ui.prompts.col.filter"), options=list(styles), default=AUTO,
+                                                   format_func=lambda s: styles.get(s or AUTO, str(s)),
                                                    help=t("ui.prompts.col.filter_help"), width="medium"),
     }
 
