@@ -11,7 +11,7 @@ from genmix_core import preview
 from genmix_core.paths import SAMPLE_DATA_DIR
 from ui.cache import edit_png, get_editor
 from ui.state import ensure_app_navigation, t
-from ui.widgets import go_to_page_button, plain, show_error, show_text
+from ui.widgets import go_to_page_button, plain, show_error
 
 # Prompts tried in order for the sample pictures; the first one the current offline filter can render wins.
 HOME_PROMPTS = ("dim lighting", "snowy", "sunset", "Autumn")
@@ -106,7 +106,8 @@ def _editors() -> None:
         params = choice.reason_params or {}
         if choice.needs_files:
             st.markdown(f"**{t(choice.label_key)}**")
-            show_text(t("editor.reason.needs_files", **params), params.get("command"), st.caption)
+            st.caption(plain(t("editor.reason.needs_files", **params)))
+            st.code(f"pip install -U huggingface_hub\n{params.get('command', '')}", language="bash")
         elif choice.reason_key:
             st.caption(f"**{t(choice.label_key)}**: " + plain(t(choice.reason_key, **params)))
 

@@ -56,7 +56,7 @@ def test_editors_without_their_files_say_so_with_a_command_that_copies_exactly(m
     diffusion = table[table["Kind"] == "AI edit (diffusion model)"]
     assert list(diffusion["Available"]) == ["📦 needs the model files"] * len(diffusion)
     commands = [c.value for c in at.code]
-    assert any(c.startswith("hf download timbrooks/instruct-pix2pix") and '"*.json"' in c and '"*/*.txt"' in c
+    assert any("\nhf download timbrooks/instruct-pix2pix" in c and '"*.json"' in c and '"*/*.txt"' in c
                for c in commands), commands
     shown = " ".join(m.value for m in at.caption)
     assert "Error" not in shown and "hf download" not in shown
