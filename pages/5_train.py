@@ -152,7 +152,13 @@ def _results(run_dir: Path) -> None:
     made_by = report.genmix_text(results, ln)
     if made_by:
         st.caption(made_by)
-    st.dataframe(report.summary_rows(results, ln), hide_index=True)
+    # Two narrower tables instead of one of 12 columns that scrolled sideways: results, then robustness.
+    rows = report.summary_rows(results, ln)
+    first = next(iter(rows[0]))
+    attacks = [c for c in rows[0] if c.startswith(("FGSM", "PGD"))]
+    st.dataframe([{k: v for k, v in r.items() if k not in attacks} for r in rows], hide_index=True)
+    if attacks:
+        st.dataframe([{k: r[k] for k in (first, *attacks)} for r in rows], hide_index=True)
     st.caption(t("train.report.std_note"))
     for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):
         st.plotly_chart(fig, key=f"train_fig_{i}")

@@ -74,7 +74,7 @@ def test_at_run_time_its_items_fail_and_the_good_prompts_still_generate(tmp_path
     out = tmp_path / "run"
     cfg = GenerateConfig(data=str(data), out=str(out), prompts=[*GOOD, BAD], workers=workers)
     summary = run_generation(cfg)
-    assert summary.status == "done" and (summary.done, summary.failed) == (8, 4)
+    assert summary.status == "done" and (summary.done, summary.failed, summary.already_done) == (8, 4, 0)
     df = manifest.load_manifest(out)
     assert set(df.loc[df["status"] == "failed", "prompt"]) == {BAD}
     assert (df.loc[df["prompt"] != BAD, "status"] == "done").all()

@@ -151,18 +151,20 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
         finished |= {r["id"] for r in undrawn}
         log(f"{len(undrawn)} item(s) failed: the editor cannot draw their prompt.")
     todo = [it for it in items if it.id not in finished]
-    already = len(items) - len(todo)
+    finished_now = len(items) - len(todo)        # work the progress bar counts as done from the start
+    already = finished_now - len(undrawn)         # items an earlier start of this run had finished
     log(f"{already} of {len(items)} items already done; {len(todo)} to go.")
     reporter = JobReporter(out, kind="generate", total=len(items))
-    reporter.state.extra = {"already_done": already, "base_done": already, "out": str(out),
+    reporter.state.extra = {"already_done": already, "base_done": finished_now, "out": str(out),
                             **_planned_seconds(cfg, editor, len(todo))}
-    reporter.update(done=already, message_key="gen.job.resumed", force=True, already=already, count=len(items))
+    reporter.update(done=finished_now, message_key="gen.job.resumed", force=True, already=already,
+                    count=len(items))
     workers = resolve_workers(cfg.workers, editor.info.is_diffusion)
     worker = BatchWorker(cfg, editor, EditCache(cfg.cache_dir), log=log, workers=workers)
     if workers > 1:
         log(f"{workers} worker threads ({'editing and ' if worker.parallel_edits else ''}mixing, PNG writes).")
     if progress:
-        progress(already, len(items))
+        progress(finished_now, len(items))
 
     def on_batch(n: int) -> None:
         done = reporter.state.done + n
@@ -190,6 +192,7 @@ def run_generation(config: GenerateConfig, editor=None, *, progress: Callable[[i
     reporter.update(message_key=f"gen.job.{status}", force=True, done_items=n_done, failed=n_failed,
                     count=len(items))
     reporter.finish(status)
-    record_generation(cfg, editor.info.device, time.time() - reporter.state.started, n_done - already)
+    record_generation(cfg, editor.info.device, time.time() - reporter.state.started,
+                      n_done + n_failed - finished_now)  # items finished by this call
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
                       worker.editor_calls, worker.batch_size, workers)
