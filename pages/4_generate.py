@@ -19,7 +19,7 @@ from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_MIX_PARAMS,
 from ui.estimates import generation_plan
 from ui.prompt_table import text_labels
 from ui.review import failed_reasons, review
-from ui.widgets import empty_project_hint, job_panel, localized, resume_button, run_picker, show_error
+from ui.widgets import empty_project_hint, job_panel, localized, plain, resume_button, run_picker, show_error
 
 ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("gen.page.title"))
@@ -133,7 +133,8 @@ def _review(run_dir: Path) -> None:
     failed = df[df["status"] == "failed"]
     if not failed.empty:
         with st.expander(t("gen.page.failed", n=len(failed)), expanded=len(failed) < len(df)):
-            st.dataframe(failed_reasons(run_dir, failed), hide_index=True)
+            for line in failed_reasons(run_dir, failed):
+                st.markdown(f"- {plain(line)}")
     if int(df["accepted"].sum()) and st.button(t("gen.page.prepare_zip"), key="gen_prepare_zip"):
         try:
             st.session_state["gen_zip"] = str(manifest.export_zip(run_dir))

@@ -85,13 +85,14 @@ def review(run_dir: Path, df: pd.DataFrame, labels: dict[str, str]) -> None:
                       on_change=_toggle, args=(run_dir, row.item_id, key))
 
 
-def failed_reasons(run_dir: Path, failed: pd.DataFrame) -> pd.DataFrame:
-    """``failed``'s image, prompt and reason columns, the reason in the session language where it can be."""
+def failed_reasons(run_dir: Path, failed: pd.DataFrame) -> list[str]:
+    """One line per prompt and reason: "“prompt” (150 images): why", the reason in the session language where
+    the record keeps its catalog key (one undrawable prompt was 150 identical rows)."""
     records = manifest.read_records(run_dir)
-    reasons = []
+    groups: dict[tuple[str, str], int] = {}
     for row in failed.itertuples():
         rec = records.get(row.item_id, {})
         key = rec.get("error_key")
-        reasons.append(catalog_t(key, lang(), **(rec.get("error_params") or {})) if key else row.error)
-    return pd.DataFrame({t("gen.page.col.image"): list(failed["image"]), t("gen.page.col.prompt"):
-                         list(failed["prompt"]), t("gen.page.col.error"): reasons})
+        reason = catalog_t(key, lang(), **(rec.get("error_params") or {})) if key else str(row.error)
+        groups[(row.prompt, reason)] = groups.get((row.prompt, reason), 0) + 1
+    return [t("gen.page.failed_line", prompt=prompt, n=n, reason=reason) for (prompt, reason), n in groups.items()]
