@@ -15,7 +15,7 @@ from ui.widgets import duration
 @st.cache_data(show_spinner=False, max_entries=32, ttl=600)
 def _generation(items: int, editor: str, model: str | None, steps: int | None, size: int | None,
                 photo: str | None):
-    from genmix_core.generate.estimate import estimate_generation
+    from genmix_core.generate import estimate_generation
 
     return estimate_generation(items, editor, model=model, steps=steps, size=size, photo=photo)
 
@@ -32,17 +32,14 @@ def generation_plan(photos: int, per_photo: int, editor: str, model: str | None 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _units(backbone: str, finetune: str, device: str, size: int, batch: int):
-    from genmix_core.train.estimate import unit_costs
+    from genmix_core.train import unit_costs
 
     return unit_costs(backbone, finetune, device, size, batch)
 
 
 def compare_plan(cfg, class_counts, n_onsite: int, n_prompts: int, photo: str | None) -> None:
     """Draw what a comparison will do and how long it takes here (before Start)."""
-    from genmix_core.train import planned_budget
-    from genmix_core.train.data import held_out_count
-    from genmix_core.train.estimate import estimate_compare
-    from genmix_core.train.loop import pick_device
+    from genmix_core.train import estimate_compare, held_out_count, pick_device, planned_budget
 
     with st.spinner(t("ui.estimate.measuring")):
         units = _units(cfg.backbone, cfg.finetune, str(pick_device(cfg.device)), cfg.size, cfg.batch_size)

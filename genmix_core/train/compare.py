@@ -215,7 +215,8 @@ def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
                         test_dir=cfg.test)
     timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
-    tracker = job_tracker(cfg, data, reporter)
+    tracker = job_tracker(cfg, data, reporter,
+                          generation_config(cfg) if needs_edits(cfg.conditions) and not cfg.edits else None)
     generation = None
     if needs_edits(cfg.conditions):
         t0 = time.perf_counter()

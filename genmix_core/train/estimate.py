@@ -220,9 +220,12 @@ class Tracker:
                                          "grad": self.units.grad * scale, "fwd": self.units.fwd * scale})
 
 
-def job_tracker(cfg, data, reporter) -> Tracker:
-    """The tracker of a comparison whose data is prepared: costs of this machine, then the whole plan."""
-    from genmix_core.train.conditions import needs_edits
+def job_tracker(cfg, data, reporter, generation=None) -> Tracker:
+    """The tracker of a comparison whose data is prepared: costs of this machine, then the whole plan.
+
+    Args:
+        generation: the :class:`~genmix_core.generate.GenerateConfig` of its generation step, or None.
+    """
     from genmix_core.train.evaluate import parse_eps
     from genmix_core.train.loop import Budget, pick_device
 
@@ -233,14 +236,12 @@ def job_tracker(cfg, data, reporter) -> Tracker:
                       size=cfg.size, n_test=len(data.test), n_cross=n_cross, eps_count=len(parse_eps(cfg.eps)),
                       pgd_steps=cfg.pgd_steps)
     generation_s = 0.0
-    if needs_edits(cfg.conditions) and not cfg.edits:
-        from genmix_core.generate.estimate import estimate_generation
-        from genmix_core.train.compare import generation_config
+    if generation is not None:
+        from genmix_core.generate import estimate_generation
 
-        gcfg = generation_config(cfg)
-        n_prompts = len(gcfg.resolved().prompts)
-        generation_s = estimate_generation(len(data.train) * n_prompts, gcfg.editor, model=gcfg.model,
-                                           photo=data.train["path"].iloc[0]).seconds
+        n_prompts = len(generation.resolved().prompts)
+        generation_s = estimate_generation(len(data.train) * n_prompts, generation.editor,
+                                           model=generation.model).seconds
     budgets = [Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)]
     budgets += [Budget.for_epochs(int(sum(min(k, c) for c in data.train["label"].value_counts())), cfg.epochs,
                                   cfg.batch_size) for k in cfg.few_shot]
