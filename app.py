@@ -18,7 +18,7 @@ from genmix_core.errors import UserError
 from genmix_core.i18n import LANGS
 from genmix_core.paths import safe_name
 from ui.server import lifespan
-from ui.state import KEY_LANG, KEY_PROJECT, init_session, lang, project_name, t
+from ui.state import KEY_LANG, KEY_PROJECT, init_session, lang, project_name, sync_url, t
 
 LANG_NAMES = {"en": "English", "ja": "日本語"}
 # The sidebar widgets have their own keys and copy their value into the shared session keys: a plain key
@@ -83,6 +83,7 @@ def main() -> None:
             kind, key, params = flash
             getattr(st, kind)(t(key, **params))
 
+    sync_url()  # project and language in the address: a reload or a shared link opens the same place
     pages = [
         st.Page("pages/0_home.py", title=t("ui.nav.home"), icon="🏠", default=True),
         st.Page("pages/1_data.py", title=t("ui.nav.data"), icon="📁", url_path="data"),

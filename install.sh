@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything GenMix Workbench needs into ./.venv:   bash install.sh
+# Installs GenMix Workbench into ./.venv:   bash install.sh          (what the app needs; run.sh calls it)
+#                                           bash install.sh --test   (also the test tools; test.sh calls it)
 # Works offline from a local package index too (pip honours PIP_INDEX_URL / PIP_FIND_LINKS).
 # Safe to run again: it keeps a working .venv, and installs system packages only when one is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
+WITH_TESTS=0
+[ "${1:-}" = "--test" ] && WITH_TESTS=1
 # How long to wait for another apt/dpkg process (unattended-upgrades, a colleague's install) to finish.
 APT_LOCK_TIMEOUT="${APT_LOCK_TIMEOUT:-1200}"
 
@@ -14,9 +17,11 @@ if ! { [ -x .venv/bin/python ] && .venv/bin/python -m pip --version >/dev/null 2
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements-dev.txt
+.venv/bin/python -m pip install -q -r requirements.txt
+touch .venv/.genmix-runtime   # run.sh: the runtime is installed (an interrupted install leaves no marker)
+[ "$WITH_TESTS" = 1 ] && .venv/bin/python -m pip install -q -r requirements-dev.txt
 
-# The end-to-end browser test drives Debian's chromium (no browser download). Japanese fonts make the
+# With --test: the end-to-end browser test drives Debian's chromium (no browser download). Japanese fonts make the
 # Japanese UI readable in screenshots. Only where apt-get runs as root; elsewhere that one test is skipped.
 APT_PACKAGES=(chromium fonts-noto-cjk)
 
@@ -59,11 +64,11 @@ apt_update() {
   rm -f "$log"
 }
 
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+if [ "$WITH_TESTS" = 1 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   mapfile -t MISSING < <(missing_packages)
   if [ "${#MISSING[@]}" -gt 0 ]; then
     apt_update
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" install -y -q "${MISSING[@]}"
   fi
 fi
-echo "GenMix Workbench installed. Start it with:  .venv/bin/streamlit run app.py"
+echo "GenMix Workbench installed. Start it with:  bash run.sh   (then open http://127.0.0.1:8501)"

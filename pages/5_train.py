@@ -13,10 +13,11 @@ from genmix_core.generate import manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
-from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
-                               needs_edits, planned_budget)
+from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, check_drawable,
+                               list_train_runs, needs_edits)
+from ui.estimates import compare_plan
 from ui.report_view import report_section
-from ui.state import KEY_TRAIN_RUN, active_prompt_set, project, restore_active_prompts, t
+from ui.state import KEY_TRAIN_RUN, active_prompt_set, project, prompt_filters, restore_active_prompts, t
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
@@ -61,8 +62,6 @@ def _settings_form() -> None:
                                    help=t("train.page.epochs_help")))
     batch = int(mid.number_input(t("train.page.batch"), 1, 512, 32, key="train_batch"))
     seeds_text = right.text_input(t("train.page.seeds"), "0,1,2", key="train_seeds")
-    st.caption(t("train.page.budget_preview", steps=planned_budget(class_counts, epochs, batch).steps,
-                 batch=batch))
     left, mid, right = st.columns(3)
     backbone_labels = {b: t(f"train.page.backbone.{b}") for b in BACKBONES}
     backbone = left.selectbox(t("train.page.backbone"), list(BACKBONES), format_func=backbone_labels.get,
@@ -90,32 +89,41 @@ def _settings_form() -> None:
         source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits")
         edits = None if source == NEW_GENERATION else str(proj.runs_dir / source)
 
+    seeds, few_shot, bad = [], [], False
+    try:
+        seeds = [int(s) for s in seeds_text.replace(" ", "").split(",") if s]
+    except ValueError:
+        st.error(t("train.page.bad_seeds", value=seeds_text))
+        bad = True
+    try:
+        few_shot = [int(k) for k in ks_text.replace(" ", "").split(",") if k]
+    except ValueError:
+        st.error(t("err.train.bad_few_shot", value=ks_text))
+        bad = True
+    prompts = list(restore_active_prompts(proj) or [])
+    pset = active_prompt_set(proj)
+    cfg = CompareConfig(
+        data=str(proj.data_dir("train")), out=str(proj.runs_dir), conditions=list(conditions), seeds=seeds,
+        epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
+        eps=[e for e in eps.replace(" ", "").split(",") if e],
+        test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
+        prompts=prompts, prompt_set=pset.ref, filters=dict(prompt_filters()) or None, few_shot=few_shot,
+        **_lam_settings(lam_range))
+    if conditions and seeds and not bad:
+        try:  # how many runs, and how long on this PC, before Start
+            compare_plan(cfg.validated(), class_counts, n_onsite, len(prompts or pset.prompts),
+                         photo=str(scan_split(proj, "train")["path"].iloc[0]))
+        except Exception as exc:
+            show_error(exc)
+
     current = st.session_state.get(KEY_TRAIN_RUN)
     job = read_job(current) if current else None
     busy = job is not None and job.status in ACTIVE
     if busy:
         st.caption(t("train.page.busy"))
-    if st.button(t("train.page.start"), type="primary", key="train_start", disabled=not conditions or busy):
+    if st.button(t("train.page.start"), type="primary", key="train_start", disabled=not conditions or busy or bad):
         try:
-            seeds = [int(s) for s in seeds_text.replace(" ", "").split(",") if s]
-        except ValueError:
-            st.error(t("train.page.bad_seeds", value=seeds_text))
-            return
-        try:
-            few_shot = [int(k) for k in ks_text.replace(" ", "").split(",") if k]
-        except ValueError:
-            st.error(t("err.train.bad_few_shot", value=ks_text))
-            return
-        cfg = CompareConfig(
-            data=str(proj.data_dir("train")), out=str(proj.runs_dir), conditions=list(conditions), seeds=seeds,
-            epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
-            eps=[e for e in eps.replace(" ", "").split(",") if e],
-            test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
-            prompts=list(restore_active_prompts(proj) or []), prompt_set=active_prompt_set(proj).ref,
-            few_shot=few_shot,
-            **_lam_settings(lam_range))
-        try:
-            cfg.validated()  # bad settings are shown here, before an empty run folder is made
+            check_drawable(cfg, for_app=True)  # bad settings and undrawable prompts: before a run folder
             cfg.out = str(proj.new_run_dir("train"))
             _start(cfg)
         except Exception as exc:
@@ -128,10 +136,12 @@ if n_train == 0:
     empty_project_hint(key="train_go_data")
     st.stop()
 
-with st.expander(t("train.page.settings"), expanded=st.session_state.get(KEY_TRAIN_RUN) is None):
+runs = list_train_runs(proj.runs_dir)
+# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
+# itself, so the panel stays open (or shut) while the user changes settings in it.
+with st.expander(t("train.page.settings"), expanded=not runs):
     _settings_form()
 
-runs = list_train_runs(proj.runs_dir)
 if not runs:
     st.info(t("train.page.no_runs"))
     st.stop()

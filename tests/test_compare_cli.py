@@ -94,7 +94,7 @@ def test_rerun_skips_finished_runs_and_a_changed_setting_retrains(finished, tiny
                  "--conditions", "baseline,genmix,mixup,cutmix,edits", *ARGS]) == 0
     assert {p.name: p.read_bytes() for p in (finished / "runs").iterdir()} == before
     job = json.loads((finished / "job.json").read_text())
-    assert job["status"] == "done" and job["total"] == 0          # nothing left to train
+    assert job["status"] == "done" and job["extra"]["runs"] == 0 and job["done"] == job["total"]  # nothing left
     assert main(["--data", str(lab), "--out", str(finished), "--conditions", "baseline",
                  *ARGS[:1], "2", *ARGS[2:]]) == 0               # --epochs 2: new fingerprint
     assert (finished / "runs" / "baseline_seed0.json").read_bytes() != before["baseline_seed0.json"]
@@ -167,8 +167,7 @@ def test_cli_user_errors_exit_2_with_the_fix(tiny, tmp_path, capsys, argv, needl
     rc = main(["--data", str(tiny[0]), "--out", str(tmp_path / "o"), "--backbone", "small_cnn", *argv])
     assert rc == 2
     assert needle in capsys.readouterr().err
-    job = json.loads((tmp_path / "o" / "job.json").read_text())
-    assert job["status"] == "failed" and job["error_key"].startswith("err.train.")
+    assert not (tmp_path / "o").exists()            # refused before any folder was made
 
 
 def test_lambda_is_drawn_from_a_recorded_range_unless_fixed(tiny, tmp_path, capsys):

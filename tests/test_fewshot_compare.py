@@ -100,7 +100,7 @@ def test_curve_json_round_trip_and_resume_skips_finished_runs(curve, tmp_path):
     assert main(["--data", str(lab), "--test", str(line), "--out", str(copy), "--conditions", "baseline,genmix",
                  "--few-shot", "1,2", *ARGS]) == 0
     assert {p: p.read_bytes() for p in copy.glob("fewshot/k*/*.json")} == before
-    assert json.loads((copy / "job.json").read_text())["total"] == 0
+    assert json.loads((copy / "job.json").read_text())["extra"]["runs"] == 0      # nothing left to train
     assert load_results(copy)["few_shot"]["points"] == res["few_shot"]["points"]
 
 

@@ -1,8 +1,9 @@
 """Command line of the generation job: ``python -m genmix_core.generate --data DIR --out DIR ...``.
 
-Bad arguments, a folder another process works in, and disk or permission failures end with one clear line on
-stderr and exit status 2 (no traceback); a rerun with the same arguments resumes and says how many items were
-already done. Unusable files of --data are listed as skipped (exit 0), or refuse the run with --strict. The Generate page writes the run's
+Bad arguments (a prompt the chosen editor cannot draw included, refused before any folder is made), a folder
+another process works in, and disk or permission failures end with one clear line on stderr and exit status 2
+(no traceback); a rerun with the same arguments resumes and says how many items were already done. Unusable
+files of --data are listed as skipped (exit 0), or refuse the run with --strict. The Generate page writes the run's
 ``config.json`` and starts ``python -m genmix_core.generate --run DIR`` (:func:`genmix_core.jobconfig.launch`).
 
 Under ``torchrun`` or ``accelerate launch`` each process runs this same command line
@@ -23,7 +24,7 @@ from genmix_core.fileio import io_error, read_json
 from genmix_core.generate.config import GenerateConfig
 from genmix_core.generate.sources import SKIPPED_FILE
 from genmix_core.jobconfig import build_parser as build_config_parser
-from genmix_core.jobconfig import config_from_argv
+from genmix_core.jobconfig import config_from_argv, read_stored_args
 from genmix_core.jobs import JOB_FILE, JobReporter
 
 DESCRIPTION = ("Generate GenMix images (edit -> mask hybrid -> fractal blend) for a folder of class folders. "
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
+        if read_stored_args(cfg.out, GenerateConfig) is None:  # a new run: refuse bad prompts before any folder
+            cfg.resolved().check_drawable()
         try:
             summary = run_generation(cfg, progress=progress, log=lambda m: print(prefix + m, flush=True))
         except OSError as exc:   # a disk or permission failure outside the atomic writes

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -102,6 +103,25 @@ def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]
             os.fsync(fh.fileno())
     except OSError as exc:  # a cut line is skipped by the reader; the items are done again on resume
         raise io_error(exc, path) from exc
+
+
+def undrawable_records(editor, items: Iterable[Any]) -> list[dict[str, Any]]:
+    """Failed completion records for the planned items whose prompt ``editor`` cannot draw.
+
+    The error is kept as a catalog key with its parameters too, so the Generate page shows it in the user's
+    language.
+    """
+    records = []
+    cannot = {}
+    for it in items:
+        if it.prompt not in cannot:
+            cannot[it.prompt] = not editor.can_edit(it.prompt)
+        if cannot[it.prompt]:
+            err = UserError("err.editor.needs_diffusion", prompt=it.prompt)
+            records.append({"id": it.id, "status": "failed", "seed": it.seed, "retried": False, "seconds": 0.0,
+                            "editor": editor.info.id, "model": editor.info.model, "t": time.time(),
+                            "error": str(err), "error_key": err.key, "error_params": dict(err.params)})
+    return records
 
 
 def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -279,11 +299,31 @@ def set_accepted(out_dir: str | os.PathLike, item_id: str, accepted: bool) -> No
     export_manifest(out)
 
 
+def set_accepted_many(out_dir: str | os.PathLike, item_ids: Iterable[str], accepted: bool) -> int:
+    """Record one review decision for many items at once ("reject all of this prompt"); returns how many.
+
+    Raises:
+        UserError: ``err.gen.unknown_item`` naming the first id the run does not have.
+    """
+    out = Path(out_dir)
+    known = {item["id"] for item in read_plan(out)}
+    ids = list(item_ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UserError("err.gen.unknown_item", item=unknown[0], path=str(out))
+    review = read_review(out)
+    review.update({i: bool(accepted) for i in ids})
+    atomic_write_json(out / REVIEW_FILE, review)
+    export_manifest(out)
+    return len(ids)
+
+
 def export_zip(out_dir: str | os.PathLike) -> Path:
     """Zip the accepted GenMix images in class folders plus their ``manifest.csv``; returns the zip's path.
 
     Layout inside: ``<class>/<image-stem>__<prompt-slug>.png`` and ``manifest.csv`` (its ``mix_path`` column
-    points at the zip members). Written to a temporary name and renamed, so a reader never sees half a zip.
+    points at the zip members; ``edit_path`` is left empty, as the edits are not in the zip, so no path of this PC
+    leaves with it). Written to a temporary name and renamed, so a reader never sees half a zip.
 
     Raises:
         UserError: ``err.gen.nothing_to_export`` when no item is done and accepted.
@@ -295,6 +335,8 @@ def export_zip(out_dir: str | os.PathLike) -> Path:
         raise UserError("err.gen.nothing_to_export", path=str(out))
     prefix = IMAGES_DIR + "/"
     df["mix_path"] = [p[len(prefix):] if p.startswith(prefix) else p for p in df["mix_path"]]
+    # The edits stay in this PC's cache and are not in the zip: no local path travels with it.
+    df["edit_path"] = ""
     target = out / fit_name(f"genmix_{out.name}", ".zip")   # a long --out folder name must not break it
     fd, tmp = tempfile.mkstemp(dir=out, prefix=temp_prefix(target.name), suffix=INCOMPLETE_SUFFIX)
     try:

@@ -27,6 +27,7 @@ folder are skipped and listed (:mod:`genmix_core.generate.sources`), or refuse t
 from __future__ import annotations
 
 import os
+import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from genmix_core.errors import UserError
 from genmix_core.generate import manifest
 from genmix_core.generate.config import GenerateConfig, load_prompt_set
 from genmix_core.generate.edit_cache import EditCache
+from genmix_core.generate.estimate import cost_key, record_generation
 from genmix_core.generate.ranks import (Group, LogProgress, failure, first_failure, ranks_from_env, rebuild,
                                         take_shard)
 from genmix_core.generate.resume import Start, begin
@@ -47,14 +49,13 @@ from genmix_core.runclaim import claim_run_folder, join_run_folder
 def create_editor_for(cfg: GenerateConfig):
     """The editor the config asks for.
 
-    The offline style filter gets the prompt set's ``filter:`` hints for the chosen prompts; diffusion editors
+    The offline style filter gets the styles chosen for the prompts (``cfg.style_choices()``); diffusion editors
     get ``steps``/``size`` when set.
     """
     from genmix_core.editing.registry import create_editor, editor_spec
 
     if not editor_spec(cfg.editor).is_diffusion:
-        chosen = set(cfg.prompts)
-        hints = [p for p in load_prompt_set(cfg.prompt_set).prompts if p.text in chosen] if cfg.prompt_set else []
+        hints = cfg.style_choices()
         return create_editor(cfg.editor, filters=hints) if hints else create_editor(cfg.editor)
     settings = {k: v for k, v in (("steps", cfg.steps), ("size", cfg.size)) if v is not None}
     if cfg.compile:
@@ -64,6 +65,14 @@ def create_editor_for(cfg: GenerateConfig):
         if os.environ.get("GENMIX_COMPILE_DYNAMIC") == "1":
             settings["compile_dynamic"] = True
     return create_editor(cfg.editor, model=cfg.model, **settings)
+
+
+def _planned_seconds(cfg: GenerateConfig, editor, n_items: int) -> dict:
+    """``{"estimate_s": ...}`` from what earlier runs measured on this machine (empty when nothing is known)."""
+    from genmix_core import costs
+
+    known = costs.measured("generate", cost_key(cfg.editor, cfg.model, cfg.steps, cfg.size, editor.info.device))
+    return {"estimate_s": known["per_item"] * n_items} if known and known.get("per_item") else {}
 
 
 @dataclass
@@ -157,7 +166,9 @@ def _run(cfg: GenerateConfig, editor, group: Group, progress, log) -> RunSummary
                 held.enter_context(join_run_folder(out))
             if editor is None:
                 editor = create_editor_for(cfg)
-            editor.check_prompts(start.prompts)
+            if reporter is not None:   # the plan in seconds, from what earlier runs measured on this machine
+                reporter.state.extra.update(_planned_seconds(cfg, editor, len(start.todo)))
+                reporter.write(force=True)
         except Exception as exc:
             own = exc
         fail = first_failure(group.gather(None if own is None else failure(own, group.rank)))
@@ -175,6 +186,8 @@ def _run(cfg: GenerateConfig, editor, group: Group, progress, log) -> RunSummary
                 if fail is not None:
                     raise own or rebuild(fail)
                 summary = _finish(out, editor, start, results, reporter)
+                record_generation(cfg, editor.info.device, time.time() - reporter.state.started,
+                                  sum(r.made for r in results))
             except Exception as exc:
                 reporter.finish("failed", exc)
                 _export_quietly(out)
@@ -190,7 +203,8 @@ def _run(cfg: GenerateConfig, editor, group: Group, progress, log) -> RunSummary
 def _reporter(out: Path, start: Start, world: int) -> JobReporter:
     """Rank 0's ``job.json`` (it clears a ``CANCEL`` file left by an earlier run before any process checks it)."""
     reporter = JobReporter(out, kind="generate", total=start.total)
-    reporter.state.extra = {"already_done": start.already, "out": str(out), "superseded": start.superseded,
+    reporter.state.extra = {"already_done": start.already, "base_done": start.already, "out": str(out),
+                            "superseded": start.superseded,
                             "skipped": [s.to_dict() for s in start.skipped]}
     if world > 1:
         reporter.state.extra["ranks"] = world
@@ -230,7 +244,18 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             progress(done, start.total)
 
     try:   # any error is reported at the meeting at the end, so no other process waits for this one in vain
-        todo, batch_keys = order_for_batches(take_shard(start.todo, group.ranks), editor)
+        shard = take_shard(start.todo, group.ranks)
+        # A prompt the editor cannot draw fails its own items only; the other prompts still generate.
+        undrawn = manifest.undrawable_records(editor, shard)
+        if undrawn:
+            manifest.append_records(out, undrawn, rank=group.rank)
+            failed_ids = {r["id"] for r in undrawn}
+            shard = [it for it in shard if it.id not in failed_ids]
+            result.failed += len(undrawn)
+            log(f"{len(undrawn)} item(s) failed: the editor cannot draw their prompt.")
+            if reporter is not None and group.world == 1:
+                reporter.update(done=reporter.state.done + len(undrawn), force=True)
+        todo, batch_keys = order_for_batches(shard, editor)
         if group.world > 1:
             log(f"{len(todo)} of the {len(start.todo)} items to go are made by this process.")
         result.workers = resolve_workers(cfg.workers, editor.info.is_diffusion, group.ranks.local_world)
@@ -252,7 +277,8 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             _export_quietly(out)
         raise
     if worker is not None:
-        result.made, result.failed, result.cache_hits = worker.made, worker.failed, worker.cache_hits
+        result.made, result.cache_hits = worker.made, worker.cache_hits
+        result.failed += worker.failed
         result.editor_calls, result.batch_size = worker.editor_calls, worker.batch_size
     return own, result
 
