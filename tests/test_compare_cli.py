@@ -16,9 +16,6 @@ from genmix_core.train.data import attach_edits, prepare_data, scan_images, spli
 COLORS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 def make_folder(root: Path, per_class: int, shift: int = 0, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     for name, color in COLORS.items():

@@ -21,9 +21,6 @@ ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", 
         "--eps", "2/255", "--pgd-steps", "1", "--prompts", "dim lighting,motion blur"]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 @pytest.fixture(scope="module")
 def curve(tmp_path_factory):
     root = tmp_path_factory.mktemp("fs")
