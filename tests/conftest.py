@@ -21,3 +21,15 @@ def _isolated_workspace(tmp_path, monkeypatch):
     ws = tmp_path / "workspace"
     monkeypatch.setenv("GENMIX_WORKSPACE", str(ws))
     yield ws
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for this module (the environment above already asks for one; this also holds when a
+    test file is run with another setting). Restored afterwards."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
