@@ -27,7 +27,8 @@ def clean_incomplete(folder: str | os.PathLike, min_age_s: float = LEGACY_TEMP_A
 
     A temp name records its writer's pid and process token (:func:`genmix_core.fileio.temp_writer_gone`), so in
     a cache shared by several runs the file of a live writer is kept whatever its age, and that of a killed one
-    goes at once. Names without a writer (older versions) go once older than ``min_age_s``.
+    goes at once. Names whose writer cannot be checked from here (older versions without one, a writer on another
+    server of a shared filesystem) go once older than ``min_age_s``.
 
     Args:
         folder: searched recursively.

@@ -47,18 +47,32 @@ from genmix_core.jobconfig import write_config
 from genmix_core.jobs import JobReporter
 from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.arms import Arm, file_stem, plan_arms
-from genmix_core.train.conditions import build_pool
+from genmix_core.train.conditions import CONDITIONS, build_pool
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.data import TrainingData, data_parts
+from genmix_core.train.estimate import Tracker, job_tracker
 from genmix_core.train.evaluate import evaluate_model, parse_eps, predict
 from genmix_core.train.fewshot import few_shot_budget, few_shot_subset
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import build_model
 from genmix_core.train.results import RESULTS_FILE, assemble_results, run_key, why_not_reused
-from genmix_core.train.seeddata import SeedData, prepare_seed
+from genmix_core.train.seeddata import SeedData, add_edits, generating, generation_config, split_seed
 
 RUNS_DIR = "runs"
 FEW_SHOT_DIR = "fewshot"
+
+
+def check_drawable(cfg: CompareConfig, for_app: bool = False) -> None:
+    """Refuse prompts the generation step's editor cannot draw, before the comparison starts (no-op when it
+    takes its edits from an existing run or needs none). Every seed's generation uses the same prompts and
+    editor, so the first seed's settings stand for all.
+
+    Raises:
+        UserError: from :meth:`genmix_core.generate.GenerateConfig.check_drawable`.
+    """
+    cfg = cfg.validated()
+    if generating(cfg):
+        generation_config(cfg, cfg.seeds[0]).resolved().check_drawable(for_app)
 
 
 def _pool_size(data: TrainingData, condition: str) -> int:
@@ -69,7 +83,7 @@ def _pool_size(data: TrainingData, condition: str) -> int:
 
 
 def _run_one(cfg: CompareConfig, sd: SeedData, data: TrainingData, arm: Arm, budget: Budget,
-             reporter: JobReporter, done_before: int, few_shot_k: int | None = None,
+             reporter: JobReporter, tracker: Tracker, few_shot_k: int | None = None,
              key: dict | None = None) -> dict:
     seed, condition = sd.seed, arm.condition
     torch.manual_seed(seed)
@@ -79,10 +93,17 @@ def _run_one(cfg: CompareConfig, sd: SeedData, data: TrainingData, arm: Arm, bud
     pool = build_pool(data, condition, seed=seed, redraw=cfg.redraw, mix_options=mix_options)
     tcfg = TrainConfig(condition=condition, lr=cfg.learning_rate)
     device = pick_device(cfg.device)
-    shown = arm.label if few_shot_k is None else f"{arm.label} (k={few_shot_k})"
+
+    # The condition's catalog key, so the page shows its name in the reader's language (never the raw id); the
+    # arm's budget (@x4, @epochs) and the few-shot k follow it.
+    suffix = arm.label[len(condition):] + ("" if few_shot_k is None else f" (k={few_shot_k})")
+    shown = {"condition_key": CONDITIONS[condition].label_key if condition in CONDITIONS else condition,
+             "k": suffix}
+
+    base = tracker.done
 
     def on_step(step: int, loss: float) -> None:
-        reporter.update(done=done_before + step, message_key="train.job.training", condition=shown,
+        tracker.trained(base, step, message_key="train.job.training", **shown,
                         seed=seed, step=step, steps=budget.steps, loss=f"{loss:.3f}")
 
     early = {}
@@ -91,7 +112,8 @@ def _run_one(cfg: CompareConfig, sd: SeedData, data: TrainingData, arm: Arm, bud
                  "eval_every": -(-len(data.train) // budget.batch_size), "patience": cfg.early_stop}
     stats = train_model(model, pool, tcfg, budget, seed=seed, num_classes=len(data.classes), device=device,
                         on_step=on_step, should_stop=reporter.cancel_requested, **early)
-    reporter.update(message_key="train.job.evaluating", condition=shown, seed=seed, force=True)
+    tracker.done = base + tracker.train_seconds(budget.steps)
+    reporter.update(message_key="train.job.evaluating", **shown, seed=seed, force=True)
     eps = parse_eps(cfg.eps)
     start = time.perf_counter()
     run = {"condition": condition, "arm": arm.label, "arm_info": arm.to_dict(), "seed": seed,
@@ -100,17 +122,20 @@ def _run_one(cfg: CompareConfig, sd: SeedData, data: TrainingData, arm: Arm, bud
            "stats": asdict(stats), "device": str(device),
            "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
                                        pgd_steps=cfg.pgd_steps, restarts=cfg.pgd_restarts, device=device,
-                                       seed=seed)}
+                                       seed=seed, on_work=tracker.evaluated)}
     in_domain_s = time.perf_counter() - start
-    if data.cross_x is not None:
-        run["cross_domain"] = evaluate_model(model, data.cross_x, data.cross_y, data.classes, attacks=(),
-                                             device=device)
-    if data.cross_val_x is not None:
-        run["cross_val"] = evaluate_model(model, data.cross_val_x, data.cross_val_y, data.classes, attacks=(),
-                                          device=device)
+    n_cross = 0
+    for part, x, y in (("cross_domain", data.cross_x, data.cross_y), ("cross_val", data.cross_val_x,
+                                                                        data.cross_val_y)):
+        if x is not None:
+            run[part] = evaluate_model(model, x, y, data.classes, attacks=(), device=device,
+                                       on_work=tracker.evaluated)
+            n_cross += len(x)
     run["eval_seconds"] = time.perf_counter() - start
     run["eval_in_domain_seconds"] = in_domain_s
     run["finished"] = time.time()
+    tracker.measured(stats.seconds, stats.steps if stats.steps else budget.steps, run["eval_seconds"],
+                     len(data.test_x), n_cross, len(eps), cfg.pgd_steps, cfg.pgd_restarts)
     if few_shot_k is not None:
         run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
                            "n_edits": 0 if data.edits is None else len(data.edits)}
@@ -137,9 +162,17 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     reporter = reporter or JobReporter(out, kind="train")
     write_config(out, cfg)
     reporter.update(message_key="train.job.loading", force=True)
-    # Every seed's split and generation first (so the whole plan and its total are known), then the runs.
-    seeds = {s: prepare_seed(cfg, s, reporter) for s in cfg.seeds}
+    # Every seed's split, then the plan (and its time), then every seed's generation, then the runs.
+    seeds = {s: split_seed(cfg, s) for s in cfg.seeds}
     first = seeds[cfg.seeds[0]].data
+    gens = [generation_config(cfg, s, seeds[s].data.train["rel"].tolist()) for s in cfg.seeds] \
+        if generating(cfg) else []
+    tracker = job_tracker(cfg, first, reporter, gens)
+    for i, s in enumerate(cfg.seeds):
+        if gens:
+            tracker.generation_started(tracker.gen_parts[i])
+        add_edits(cfg, seeds[s], reporter, tracker)
+        tracker.generation_finished()
     base = Budget.for_epochs(len(first.train), cfg.epochs, cfg.batch_size)
     arms = plan_arms(cfg.conditions, cfg.steps_scale, cfg.protocols)
     planned = [(None, arm, s) for s in cfg.seeds for arm in arms]
@@ -171,7 +204,7 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
         if isinstance(old, dict):
             not_reused.append({"condition": arm.label, "seed": seed, "k": k,
                                **why_not_reused(old, key, path.stat().st_mtime)})
-    reporter.update(done=0, total=sum(b.steps for *_, b in todo), force=True)
+    tracker.plan(0.0, [tracker.run_seconds(b.steps) for *_, b in todo])
     status = "running"
 
     def results() -> dict:
@@ -179,12 +212,10 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
 
     atomic_write_json(out / RESULTS_FILE, results())
     try:
-        done = 0
         for k, arm, seed, key, budget in todo:
             sd = seeds[seed]
             run_data = sd.data if k is None else few_shot_subset(sd.data, k, seed)
-            run = _run_one(cfg, sd, run_data, arm, budget, reporter, done, few_shot_k=k, key=key)
-            done += budget.steps
+            run = _run_one(cfg, sd, run_data, arm, budget, reporter, tracker, few_shot_k=k, key=key)
             atomic_write_json(path_of(k, arm, seed), run)
             keep(k, run)
             atomic_write_json(out / RESULTS_FILE, results())

@@ -74,6 +74,8 @@ class CompareConfig:
     prompts: list[str] = setting(default_factory=list, lines_file=True,
                                  help="edit prompts for the generation step, comma-separated or one per line")
     prompt_set: str | None = setting(None, help="curated or user prompt set (default 'factory' when no --prompts)")
+    filters: dict[str, str] | None = setting(None, cli=False,
+                                             help="style-filter style per prompt text (the app's prompt table)")
     gen_seed: int = setting(0, help="base seed of the generation: each run seed makes its own generation run "
                                     "(edits and mixes) from it, unless --edits is given (default 0)")
     redraw: bool = setting(True, help="train on the stored GenMix images instead of re-drawing the mix every pass")
@@ -171,6 +173,8 @@ class CompareConfig:
         # results.run_key): they never invalidate the others.
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("out", "conditions", "seeds", "device", "few_shot", "steps_scale", "protocols")}
+        if not keep.get("filters"):  # runs made before the app passed style choices keep their key
+            keep.pop("filters", None)
         return content_key(keep)
 
     def few_shot_fingerprint(self, k: int) -> str:

@@ -18,6 +18,8 @@ and whether PGD ever scores above FGSM at the same ε (a stronger attack that do
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -60,12 +62,23 @@ def _batches(n: int, batch_size: int):
         yield slice(start, min(start + batch_size, n))
 
 
+Work = Callable[[int, int], None]
+"""Progress callback ``on_work(gradient passes, forward passes)``, called after each batch (image counts)."""
+
+
+def _no_work(grads: int, fwds: int) -> None:
+    pass
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 64,
-            device: str | torch.device = "cpu") -> np.ndarray:
+            device: str | torch.device = "cpu", on_work: Work = _no_work) -> np.ndarray:
     """Predicted class indices ``(N,)`` for images ``(N, 3, H, W)`` in [0, 1] (model in eval mode)."""
     model.eval()
-    preds = [model(x[sl].to(device)).argmax(1).cpu() for sl in _batches(len(x), batch_size)]
+    preds = []
+    for sl in _batches(len(x), batch_size):
+        preds.append(model(x[sl].to(device)).argmax(1).cpu())
+        on_work(0, sl.stop - sl.start)
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
@@ -136,18 +149,19 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
 
 def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, attack: str, *,
                     batch_size: int = 64, device: str | torch.device = "cpu", pgd_steps: int = 10,
-                    seed: int = 0, restarts: int = 1) -> float:
+                    seed: int = 0, restarts: int = 1, on_work: Work = _no_work) -> float:
     """Top-1 accuracy on ``attack`` (``"fgsm"`` or ``"pgd"``) adversarial versions of ``x`` (all images)."""
     robust = robust_mask(model, x, y, eps, attack, batch_size=batch_size, device=device, pgd_steps=pgd_steps,
-                         seed=seed, restarts=restarts)
+                         seed=seed, restarts=restarts, on_work=on_work)
     return float(robust.float().mean()) if len(x) else float("nan")
 
 
 def robust_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, attack: str, *,
                 batch_size: int = 64, device: str | torch.device = "cpu", pgd_steps: int = DEFAULT_PGD_STEPS,
-                seed: int = 0, restarts: int = 1) -> torch.Tensor:
+                seed: int = 0, restarts: int = 1, on_work: Work = _no_work) -> torch.Tensor:
     """``(N,)`` bool: image ``i`` is classified correctly under the attack (every PGD restart, each from its own
-    seeded random start; an image fooled once is not attacked again)."""
+    seeded random start; an image fooled once is not attacked again). ``on_work`` hears of each batch's
+    planned passes (an image leaving PGD early counts its whole budget: progress, not a cost measure)."""
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
     model.eval()
@@ -162,11 +176,12 @@ def robust_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
                                                                          stop_when_fooled=True)
             with torch.no_grad():
                 alive[rows] = (model(adv).argmax(1) == yb).cpu()
+            on_work(len(yb) * (1 if attack == "fgsm" else pgd_steps) * (eps != 0), len(yb))
     return alive
 
 
 def zero_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 64,
-                   device: str | torch.device = "cpu") -> dict:
+                   device: str | torch.device = "cpu", on_work: Work = _no_work) -> dict:
     """Gradient-masking check at the clean images: ``{"zero_share", "zero_images", "n"}``, the share of input
     gradient entries that are exactly 0 and the share of images whose whole input gradient is 0."""
     model.eval()
@@ -176,6 +191,7 @@ def zero_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_
         zeros += int((g == 0).sum())
         entries += g.numel()
         images += int((g.flatten(1) == 0).all(1).sum())
+        on_work(sl.stop - sl.start, 0)
     n = len(x)
     return {"zero_share": zeros / entries if entries else None, "zero_images": images / n if n else None, "n": n}
 
@@ -190,19 +206,59 @@ def _input_grad_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: list[str], *,
                    eps: list[tuple[str, float]] = (), attacks: tuple[str, ...] = ("fgsm", "pgd"),
                    pgd_steps: int = DEFAULT_PGD_STEPS, restarts: int = DEFAULT_RESTARTS, batch_size: int = 64,
-                   device: str | torch.device = "cpu", seed: int = 0) -> dict:
+                   device: str | torch.device = "cpu", seed: int = 0, on_work: Work = _no_work) -> dict:
     """Clean metrics (:func:`classification_metrics`) plus, for each attack and ε, ``"<attack>_accuracy"``
     (over all images) and ``"<attack>_kept"`` (over the clean-correct ones), ``n_clean_correct`` and the
-    ``gradients`` check (:func:`zero_gradients`, on the clean-correct images)."""
-    pred = predict(model, x, batch_size=batch_size, device=device)
+    ``gradients`` check (:func:`zero_gradients`, on the clean-correct images); and the answer for every test
+    image in order (``predictions``, ``targets``: class indices), so that a verdict can pair two runs photo by
+    photo (:mod:`genmix_core.train.verdict`).
+
+    ``on_work`` hears of every batch's passes, so a progress bar moves during the attacks too.
+    """
+    seen = [0, 0]
+
+    def counted(grads: int, fwds: int) -> None:
+        seen[0] += grads
+        seen[1] += fwds
+        on_work(grads, fwds)
+
+    out = _evaluate(model, x, y, class_names, eps=eps, attacks=attacks, pgd_steps=pgd_steps, restarts=restarts,
+                    batch_size=batch_size, device=device, seed=seed, on_work=counted)
+    # What the attacks skipped (clean errors, images fooled early) is reported now, so that the progress bar
+    # ends each run where the plan (:func:`planned_passes`) put it.
+    planned = planned_passes(len(x), len(eps) if attacks else 0, pgd_steps, restarts, attacks)
+    if planned[0] > seen[0] or planned[1] > seen[1]:
+        on_work(max(0, planned[0] - seen[0]), max(0, planned[1] - seen[1]))
+    return out
+
+
+def planned_passes(n: int, eps_count: int, pgd_steps: int, restarts: int,
+                   attacks: tuple[str, ...] = ("fgsm", "pgd")) -> tuple[int, int]:
+    """``(gradient passes, forward passes)`` :func:`evaluate_model` plans for ``n`` images: the clean forward
+    pass; with attacks, the gradient check, then per ε one FGSM step and ``restarts × pgd_steps`` PGD steps
+    with one scoring pass per attack and restart, as if every image were clean-correct and never fooled (an
+    upper bound: the job's progress unit, not its cost)."""
+    if not eps_count or not attacks:
+        return 0, n
+    fgsm_on, pgd_on = "fgsm" in attacks, "pgd" in attacks
+    grads = n * (1 + eps_count * (fgsm_on + pgd_on * pgd_steps * restarts))
+    fwds = n * (1 + eps_count * (fgsm_on + pgd_on * restarts))
+    return grads, fwds
+
+
+def _evaluate(model, x, y, class_names, *, eps, attacks, pgd_steps, restarts, batch_size, device, seed,
+              on_work) -> dict:
+    pred = predict(model, x, batch_size=batch_size, device=device, on_work=on_work)
     out = classification_metrics(y.numpy(), pred, class_names)
+    out["predictions"] = [int(p) for p in pred]
+    out["targets"] = [int(v) for v in y.numpy()]
     if not attacks or not eps:
         return out
     correct = torch.from_numpy(pred == y.numpy())
     xc, yc = x[correct], y[correct]
     n, n_ok = len(x), int(correct.sum())
     out["n_clean_correct"] = n_ok
-    out["gradients"] = zero_gradients(model, xc, yc, batch_size=batch_size, device=device)
+    out["gradients"] = zero_gradients(model, xc, yc, batch_size=batch_size, device=device, on_work=on_work)
     for attack in attacks:
         # PGD, smallest ε first: an image fooled within a smaller ball is fooled within every larger one (the
         # same adversarial image lies inside), so only the survivors are attacked again. FGSM stays one plain
@@ -214,7 +270,8 @@ def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_nam
             rows = torch.nonzero(alive).flatten()
             alive = alive.clone()
             alive[rows] = robust_mask(model, xc[rows], yc[rows], value, attack, batch_size=batch_size,
-                                      device=device, pgd_steps=pgd_steps, seed=seed, restarts=restarts)
+                                      device=device, pgd_steps=pgd_steps, seed=seed, restarts=restarts,
+                                      on_work=on_work)
             kept[label] = alive
         kept = {label: kept[label] for label, _ in eps}
         out[f"{attack}_kept"] = {k: (float(v.float().mean()) if n_ok else None) for k, v in kept.items()}

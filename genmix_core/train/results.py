@@ -13,7 +13,9 @@ for the order.
 Newer files also hold ``data`` (per part of the data, ``{n, key}``: see
 :func:`genmix_core.train.data.data_parts`) and ``not_reused`` (finished runs of an earlier start that were
 trained again, each ``{condition, seed, k, reason, since, parts}``: see :func:`why_not_reused`); older files
-lack both and still open.
+lack both and still open. Since issue 9 also ``counts`` (photos per class: ``train``, ``test``, ``onsite``) and
+``verdict`` (:mod:`genmix_core.train.verdict`, over the matched-steps runs at the base budget);
+:func:`load_results` fills both in for older files where the data allows.
 
 Since issue #15 (evidence a sceptic accepts) a file also holds ``arms`` (every condition × budget, see
 :mod:`genmix_core.train.arms`: per arm the same summary as ``conditions`` plus ``arm`` and ``vs_baseline``, the
@@ -25,7 +27,6 @@ and per-seed ``split``/``generation``/``data`` under ``per_seed``. Summaries gai
 ``cross_val_accuracy`` (the second domain's validation part).
 """
 
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,6 +35,7 @@ import numpy as np
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
+from genmix_core.train.verdict import compute_verdict, verdict_of
 
 RESULTS_FILE = "results.json"
 
@@ -163,8 +165,33 @@ def why_not_reused(old: dict, key: dict, mtime: float) -> dict:
             "counts": {p: [(old["data"].get(p) or {}).get("n"), key["data"][p]["n"]] for p in parts}}
 
 
+def class_counts(data) -> dict[str, dict[str, int]]:
+    """Photos per class of each test set and of training (:class:`~genmix_core.train.data.TrainingData`);
+    ``onsite`` is empty without on-site photos. Every class appears in ``train`` and ``test``."""
+    def count(df):
+        return {} if df is None else {str(k): int(v) for k, v in df["label"].value_counts().items()}
+
+    return {"train": {c: count(data.train).get(c, 0) for c in data.classes},
+            "test": {c: count(data.test).get(c, 0) for c in data.classes},
+            "onsite": count(data.cross)}
+
+
+def _counts_from_runs(results: dict) -> dict:
+    """``counts`` of a file from before issue 9: the test sets' class sizes are the rows of a run's confusion
+    matrix; training photos per class were not recorded (left out)."""
+    runs = results.get("runs") or []
+    classes = results.get("classes", [])
+    out: dict = {}
+    for name, key in (("test", "in_domain"), ("onsite", "cross_domain")):
+        cm = next((r[key]["confusion"] for r in runs if (r.get(key) or {}).get("confusion")), None)
+        if cm is not None:
+            out[name] = {c: int(sum(row)) for c, row in zip(classes, cm) if sum(row)}
+    return out
+
+
 def load_results(path: str | Path) -> dict:
-    """Read ``results.json`` (or the run folder holding it).
+    """Read ``results.json`` (or the run folder holding it); ``counts`` and ``verdict`` are filled in for
+    files written before they existed.
 
     Raises:
         UserError: ``err.train.not_results`` when it is missing or not a Train & Compare result.
@@ -174,6 +201,8 @@ def load_results(path: str | Path) -> dict:
     data = read_json(p)
     if not isinstance(data, dict) or data.get("kind") != "train" or "conditions" not in data:
         raise UserError("err.train.not_results", path=str(p))
+    data.setdefault("counts", _counts_from_runs(data))
+    data["verdict"] = verdict_of(data)
     return data
 
 
@@ -267,7 +296,9 @@ def assemble_results(cfg, seeds: dict, base, arms: list, runs: list[dict], statu
                           else len(data.cross_val)} if data.cross is not None else None),
         "generation": (None if first.generation is None else
                        {**first.generation, "per_seed": {str(s): sd.generation for s, sd in per_seed}}),
+        "counts": class_counts(data),
         "conditions": summarize(primary, cfg.conditions, classes),
+        "verdict": compute_verdict(primary, cfg.conditions),
         "arms": arm_summary, "arm_order": labels,
         "runs": runs,
         "few_shot": _few_shot_results(cfg, data, few_runs or {}),

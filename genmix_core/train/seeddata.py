@@ -5,6 +5,9 @@ Seed ``s`` of a comparison derives a split seed and a generation seed from the b
 (which originals are held out, which line photos validate), of the edits and mixes, and of the training, not
 only the last. Generation runs live in ``<out>/generation/seed<s>/`` (only that seed's training originals
 are edited); with ``--edits`` the given run serves every seed, and the results say the generation is fixed.
+
+Two steps, so that the job knows its whole plan (and its time) before the first edit: :func:`split_seed` for
+every seed, then :func:`add_edits` for every seed.
 """
 
 from __future__ import annotations
@@ -48,59 +51,85 @@ def generation_dir(cfg: CompareConfig, seed: int) -> Path:
     return Path(cfg.out) / GENERATION_DIR / f"seed{int(seed)}"
 
 
-def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str], seed: int, gen_seed: int) -> Path:
-    """Run (or resume) the generation job of one seed (its training originals only)."""
-    from genmix_core.generate import GenerateConfig, run_generation
+def generation_config(cfg: CompareConfig, seed: int, train_rel: list[str] | None = None):
+    """The :class:`~genmix_core.generate.GenerateConfig` of seed ``seed``'s generation step
+    (``<out>/generation/seed<seed>``, its own generation seed); only ``train_rel`` (that seed's training
+    originals) are edited when given."""
+    from genmix_core.generate import GenerateConfig
     from genmix_core.prompts import DEFAULT_PROMPT_SET
 
-    gen_dir = generation_dir(cfg, seed)
     prompt_set = cfg.prompt_set or (None if cfg.prompts else DEFAULT_PROMPT_SET)
-    gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
-                          model=cfg.model, seed=gen_seed, mask_set=cfg.mask_set, lam=stored_lam(cfg),
-                          prompt_set=prompt_set, include=list(train_rel))
-
-    def progress(done: int, total: int | None = None) -> None:
-        reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
-        if reporter.cancel_requested():
-            request_cancel(gen_dir)
-
-    summary = run_generation(gcfg, progress=progress)
-    if summary.status != "done":
-        raise Cancelled()
-    return gen_dir
+    return GenerateConfig(data=cfg.data, out=str(generation_dir(cfg, seed)), prompts=list(cfg.prompts),
+                          editor=cfg.editor, model=cfg.model, seed=cfg.run_seeds(seed)["generation"],
+                          mask_set=cfg.mask_set, lam=stored_lam(cfg), prompt_set=prompt_set,
+                          filters=cfg.filters or None, include=None if train_rel is None else list(train_rel))
 
 
-def prepare_seed(cfg: CompareConfig, seed: int, reporter: JobReporter) -> SeedData:
-    """Split, generate (or take ``--edits``) and load everything seed ``seed`` trains and tests on.
+def generating(cfg: CompareConfig) -> bool:
+    """Whether the comparison runs generation steps of its own (a condition needs edits, no ``--edits``)."""
+    return needs_edits(cfg.conditions) and not cfg.edits
+
+
+def split_seed(cfg: CompareConfig, seed: int) -> SeedData:
+    """Seed ``seed``'s split (held-out originals, validation parts), its photos loaded; no edits yet.
 
     Raises:
-        UserError: bad data (``err.train.*``), a generation error (``err.gen.*``), or stored GenMix images mixed
-            by an older fractal rule when they would be trained on (``err.train.old_fractals``).
-        Cancelled: the generation was cancelled.
+        UserError: bad data (``err.train.*``).
     """
-    from genmix_core.generate import GenerateConfig
-    from genmix_core.mixing import FRACTAL_RENDER
-
     seeds = cfg.run_seeds(seed)
     t0 = time.perf_counter()
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=seeds["split"],
                         test_dir=cfg.test, val_fraction=cfg.val_fraction if cfg.early_stop else 0.0,
                         cross_val_fraction=cfg.cross_val_fraction)
-    seconds = {"prepare_s": round(time.perf_counter() - t0, 2)}
-    generation = None
-    if needs_edits(cfg.conditions):
-        t0 = time.perf_counter()
-        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist(), seed,
-                                                              seeds["generation"])
-        made_by = read_stored_args(gen_dir, GenerateConfig) or {}
-        wanted = edit_data_needed(cfg.conditions, cfg.redraw)
-        if "mixed" in wanted and not made_by.get("fractals") and made_by.get("fractal_render") != FRACTAL_RENDER:
-            raise UserError("err.train.old_fractals", path=str(gen_dir),
-                            old=made_by.get("fractal_render") or "direct", new=FRACTAL_RENDER)
-        attach_edits(data, gen_dir, raw="raw" in wanted, mixed="mixed" in wanted)
-        seconds["generation_s"] = round(time.perf_counter() - t0, 2)
-        # Which editor made the edits, so a report can say whether they are diffusion edits (honest labels).
-        generation = {"path": str(gen_dir), "n_edits": len(data.edits), "editor": made_by.get("editor"),
-                      "model": made_by.get("model"), "seed": made_by.get("seed"),
-                      "fractal_render": made_by.get("fractal_render"), "varies_with_seed": not cfg.edits}
-    return SeedData(seed=int(seed), seeds=seeds, data=data, generation=generation, seconds=seconds)
+    return SeedData(seed=int(seed), seeds=seeds, data=data, generation=None,
+                    seconds={"prepare_s": round(time.perf_counter() - t0, 2)})
+
+
+def add_edits(cfg: CompareConfig, sd: SeedData, reporter: JobReporter, tracker=None) -> SeedData:
+    """Generate seed ``sd.seed``'s edits (or take ``--edits``) and attach what its conditions train on.
+
+    Args:
+        tracker: the job's :class:`~genmix_core.train.estimate.Tracker` (progress in planned seconds), or None
+            to report edits done.
+
+    Raises:
+        UserError: a generation error (``err.gen.*``), or stored GenMix images mixed by an older fractal rule
+            when they would be trained on (``err.train.old_fractals``).
+        Cancelled: the generation was cancelled.
+    """
+    from genmix_core.generate import GenerateConfig, run_generation
+    from genmix_core.mixing import FRACTAL_RENDER
+
+    if not needs_edits(cfg.conditions):
+        return sd
+    data = sd.data
+    t0 = time.perf_counter()
+    if cfg.edits:
+        gen_dir = Path(cfg.edits)
+    else:
+        gcfg = generation_config(cfg, sd.seed, data.train["rel"].tolist())
+        gen_dir = Path(gcfg.out)
+
+        def progress(done: int, total: int | None = None) -> None:
+            if tracker is not None:
+                tracker.generated(done / total if total else 0.0, message_key="train.job.generating",
+                                  done_items=done)
+            else:
+                reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
+            if reporter.cancel_requested():
+                request_cancel(gen_dir)
+
+        if run_generation(gcfg, progress=progress).status != "done":
+            raise Cancelled()
+    made_by = read_stored_args(gen_dir, GenerateConfig) or {}
+    wanted = edit_data_needed(cfg.conditions, cfg.redraw)
+    if "mixed" in wanted and not made_by.get("fractals") and made_by.get("fractal_render") != FRACTAL_RENDER:
+        raise UserError("err.train.old_fractals", path=str(gen_dir),
+                        old=made_by.get("fractal_render") or "direct", new=FRACTAL_RENDER)
+    attach_edits(data, gen_dir, raw="raw" in wanted, mixed="mixed" in wanted)
+    sd.seconds["generation_s"] = round(time.perf_counter() - t0, 2)
+    # Which editor made the edits, so a report can say whether they are diffusion edits (honest labels).
+    sd.generation = {"path": str(gen_dir), "n_edits": len(data.edits), "editor": made_by.get("editor"),
+                     "model": made_by.get("model"), "seed": made_by.get("seed"),
+                     "fractal_render": made_by.get("fractal_render"), "varies_with_seed": not cfg.edits}
+    return sd

@@ -3,14 +3,19 @@ the paired difference to the baseline of the same budget with its 95 % t-interva
 
 A difference is written ``+2.1 [−3.0, +7.2]``; it is marked ``*`` only when the interval excludes 0. Beside
 the robust accuracies: the gradient-masking check (share of exactly-zero input gradients) and whether PGD
-ever scored above FGSM.
+ever scored above FGSM. The plain-text table ends with the verdict lines (:mod:`genmix_core.train.verdict`).
 """
 
 from __future__ import annotations
 
+from genmix_core.train.verdict import verdict_of
+
 
 def _ms(stat: dict | None) -> str:
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat and stat.get("mean") is not None else "-"
+    if not stat or stat.get("mean") is None:
+        return "-"
+    # One seed has no spread to show: "± 0.000" would read as certainty.
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat.get("n", 0) > 1 else f"{stat['mean']:.3f} (1 seed)"
 
 
 def _diff(iv: dict | None) -> str:
@@ -87,6 +92,12 @@ def format_table(results: dict) -> str:
         for cond, s in sorted(point.get("conditions", {}).items()):
             lines.append(f"{f'k={k} {cond}':<17} {_ms(s.get('accuracy')):>15} "
                          f"{_ms(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
+    for v in verdict_of(results):
+        low, high = v["interval"]
+        lines.append(f"verdict {v['condition']} vs {v['reference']}, {v['domain']}: "
+                     f"{v['delta'] * 100:+.1f} points, "
+                     f"{v['confidence']:.0%} interval [{low * 100:+.1f}, {high * 100:+.1f}] "
+                     f"({v['method']}, n={v['n']}): {v['call']}")
     return "\n".join(lines)
 
 
