@@ -186,7 +186,7 @@ def _machine() -> dict:
 def run_study(st: Study, argv: list[str], folder: Path, deadline: float | None, log,
               env: dict | None = None) -> tuple[str, float]:
     """Run one compare command; ``(status, wall seconds)``. Past ``deadline`` (monotonic) the job is asked to
-    cancel between two steps (finished runs stay), and stopped 120 s later if it has not."""
+    cancel between two steps (finished runs stay), and stopped 60 s later if it has not."""
     from genmix_core.jobs import request_cancel
 
     start = time.monotonic()
@@ -199,7 +199,7 @@ def run_study(st: Study, argv: list[str], folder: Path, deadline: float | None, 
         now = time.monotonic()
         if deadline is not None and now > deadline:
             request_cancel(folder)          # again each second: a job starting up clears an earlier one
-            if now > deadline + 120:
+            if now > deadline + 60:
                 proc.terminate()
                 proc.wait()
                 return "incomplete", time.monotonic() - start
