@@ -244,7 +244,8 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             progress(done, start.total)
 
     try:   # any error is reported at the meeting at the end, so no other process waits for this one in vain
-        shard = take_shard(start.todo, group.ranks)
+        ordered, batch_keys = order_for_batches(start.todo, editor)   # the same on every rank
+        shard = take_shard(ordered, group.ranks, group_of=lambda it: repr(batch_keys[it.id]))
         # A prompt the editor cannot draw fails its own items only; the other prompts still generate.
         undrawn = manifest.undrawable_records(editor, shard)
         if undrawn:
@@ -255,7 +256,7 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             log(f"{len(undrawn)} item(s) failed: the editor cannot draw their prompt.")
             if reporter is not None and group.world == 1:
                 reporter.update(done=reporter.state.done + len(undrawn), force=True)
-        todo, batch_keys = order_for_batches(shard, editor)
+        todo = shard   # grouped by shape bucket, as ``ordered``
         if group.world > 1:
             log(f"{len(todo)} of the {len(start.todo)} items to go are made by this process.")
         result.workers = resolve_workers(cfg.workers, editor.info.is_diffusion, group.ranks.local_world)
