@@ -104,7 +104,7 @@ class BatchWorker:
         self.batch_keys = batch_keys or {}
         self.out = Path(cfg.out)
         self.settings = editor.settings()
-        self.batch_size = int(cfg.batch_size)
+        self.batch_size = int(cfg.batch_size or editor.preferred_batch_size())
         self.fractals = FractalFolder(cfg.fractals) if cfg.fractals else None
         self.cache_hits = 0
         self.editor_calls = 0

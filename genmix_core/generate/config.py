@@ -60,7 +60,10 @@ class GenerateConfig:
     size: int | None = setting(None, help="diffusion working size in pixels (editor default if omitted)")
     per_image: int | None = setting(None, help="prompts drawn per image (default: all prompts)")
     seed: int = setting(0, help="job seed; every per-item seed derives from it (default 0)")
-    batch_size: int = setting(4, free=True, help="items per editor call (halved on out-of-memory)")
+    batch_size: int | None = setting(None, free=True,
+                                     help="items per editor call, halved on out-of-memory (default: the editor's own: "
+                                          "a diffusion editor on a GPU takes what its memory holds at the working "
+                                          "size, e.g. 48 at 512 px on an 80+ GiB GPU; 4 otherwise)")
     mask_set: str = setting("genmix", choices=_mask_sets,
                             help="genmix (5 smooth masks) or diffusemix (2 half masks)")
     ramp: float | None = setting(None, help="mask transition width, fraction of the image side (0 = binary mask)")
