@@ -152,7 +152,7 @@ def test_fractal_weight_is_offered_for_genmix_only_and_reaches_the_run():
     cfg = load_config(run_dir)
     assert cfg.lam is None and cfg.lam_range == [0.05, 0.15]
     # The stored GenMix images (for --no-redraw) take the middle of the range.
-    mixes = pd.read_csv(run_dir / "generation" / "manifest.csv")["lam"]
+    mixes = pd.read_csv(run_dir / "generation" / "seed0" / "manifest.csv")["lam"]
     assert set(mixes) == {0.1}
     # The results say how the GenMix images were made: by the style filter, λ drawn from the chosen range.
     at.run()

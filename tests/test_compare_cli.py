@@ -111,7 +111,7 @@ def test_held_out_originals_never_lend_their_edits(finished, tiny, tmp_path):
     (data / dup["label"] / "zz_copy.png").write_bytes(Path(dup["path"]).read_bytes())
     prepared = prepare_data(data, size=16, test_fraction=0.2, split_seed=0)
     held = set(prepared.test["hash"])
-    attach_edits(prepared, finished / "generation")
+    attach_edits(prepared, finished / "generation" / "seed0")
     train_hashes = prepared.train["hash"].to_numpy()
     used = {train_hashes[i] for i in prepared.edits["orig_index"]}
     assert used and not used & held
@@ -237,9 +237,10 @@ def test_generation_never_edits_held_out_originals(finished):
     from genmix_core.generate import manifest
 
     res = load_results(finished)
-    rows = manifest.load_manifest(finished / "generation")
-    assert len(rows) == res["split"]["n_train"] * 2                 # two prompts per training original only
-    assert not set(rows["image"]) & set(res["split"]["test_images"])
+    for seed in (0, 1):                                             # each seed edits its own training originals
+        rows = manifest.load_manifest(finished / "generation" / f"seed{seed}")
+        assert len(rows) == res["split"]["n_train"] * 2             # two prompts per training original only
+        assert not set(rows["image"]) & set(res["split"]["per_seed"][str(seed)]["test_images"])
 
 
 @pytest.mark.parametrize("n, en, ja", [

@@ -48,8 +48,11 @@ def test_evaluation_reports_every_pass_it_makes():
         seen[1] += fwds
 
     evaluate_model(model, x, y, ["a", "b", "c"], eps=[("1/255", 1 / 255), ("2/255", 2 / 255)], pgd_steps=3,
-                   batch_size=4, on_work=on_work)
-    assert tuple(seen) == eval_passes(10, 0, 2, 3) == (10 * 2 * 4, 10 * 5)
+                   restarts=2, batch_size=4, on_work=on_work)
+    # Planned: the clean pass and the gradient check, then per eps one FGSM step and 2 restarts x 3 PGD steps,
+    # each attack and restart scored once. Attacks run on the clean-correct images and PGD stops at an image's
+    # first fooling step, so what they skip is reported at the end: the bar still ends where the plan said.
+    assert tuple(seen) == eval_passes(10, 0, 2, 3, restarts=2) == (10 * (1 + 2 * (1 + 3 * 2)), 10 * (1 + 2 * 3))
 
 
 def test_the_plan_counts_runs_generation_and_evaluation(tmp_path):
@@ -57,10 +60,18 @@ def test_the_plan_counts_runs_generation_and_evaluation(tmp_path):
     cfg = CompareConfig(data=str(tmp_path), out=str(tmp_path / "o"), conditions=["baseline", "genmix", "mixup"],
                         seeds=[0, 1], epochs=3, batch_size=32, size=100, test=str(tmp_path), few_shot=[])
     est = estimate_compare(cfg, [30] * 5, 150, units, per_image_s=0.1, n_prompts=8)
-    assert est.runs == 6 and est.images == 120 * 8 and est.generation_s == pytest.approx(96)
+    # Every seed makes its own generation run (issue #15): 120 training photos x 8 prompts, twice.
+    assert est.runs == 6 and est.images == 2 * 120 * 8 and est.generation_s == pytest.approx(2 * 96)
     train, ev = run_seconds(units, steps=12, batch=32, size=100, n_test=30, n_cross=150, eps_count=3,
-                            pgd_steps=10)
+                            pgd_steps=cfg.pgd_steps, restarts=cfg.pgd_restarts)
     assert est.train_s == pytest.approx(6 * train) and est.eval_s == pytest.approx(6 * ev)
+    # A budget sweep and the authors' epochs protocol add their runs: x1 and x4 for three conditions, and
+    # genmix over its own pool (120 originals + 960 GenMix images: 34 steps per epoch) at both scales.
+    sweep = estimate_compare(CompareConfig(**{**cfg.__dict__, "steps_scale": [1, 4],
+                                              "protocols": ["steps", "epochs"]}).validated(), [30] * 5, 150,
+                             units, per_image_s=0.1, n_prompts=8)
+    steps = 2 * (3 * 12 + 3 * 48 + 3 * 34 + 12 * 34)
+    assert sweep.runs == 2 * 8 and sweep.train_s == pytest.approx(steps * train / 12)
     assert ev > train      # evaluation, not training, is what takes the time here
 
 

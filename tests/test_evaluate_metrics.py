@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from genmix_core.errors import UserError
-from genmix_core.train.evaluate import (attack_accuracy, classification_metrics, evaluate_model, fgsm, parse_eps, pgd,
-                                  predict)
+from genmix_core.train.evaluate import (DEFAULT_EPS, DEFAULT_PGD_STEPS, DEFAULT_RESTARTS, attack_accuracy,
+                                        classification_metrics, evaluate_model, fgsm, parse_eps, pgd, predict,
+                                        zero_gradients)
 
 CLASSES = ["ok", "scratch", "dent"]
 
@@ -81,6 +82,7 @@ def test_attacks_lower_the_accuracy_of_a_trained_model(trained):
     assert f[2] < clean - 0.5 and p[2] < clean - 0.5
     assert f[1] >= f[2] and p[1] >= p[2]                      # stronger attack, lower accuracy
     assert p[1] <= f[1] + 0.05                                # PGD at least about as strong as FGSM
+    assert attack_accuracy(model, x, y, 0.01, "pgd", pgd_steps=10, restarts=3) <= p[1]   # restarts only add
 
 
 def test_adversarial_images_stay_in_the_eps_ball_and_pixel_range(trained):
@@ -98,9 +100,68 @@ def test_pgd_is_seeded(trained):
     assert torch.equal(a, b)
 
 
-def test_evaluate_model_reports_every_eps(trained):
+def test_evaluate_model_reports_every_eps_on_clean_correct_images(trained):
     model, x, y = trained
     out = evaluate_model(model, x, y, ["a", "b"], eps=parse_eps("1/255,8/255"), pgd_steps=3)
-    assert set(out) >= {"accuracy", "per_class", "confusion", "fgsm_accuracy", "pgd_accuracy"}
+    assert set(out) >= {"accuracy", "per_class", "confusion", "fgsm_accuracy", "pgd_accuracy", "fgsm_kept",
+                        "pgd_kept", "n_clean_correct", "gradients"}
     assert list(out["pgd_accuracy"]) == ["1/255", "8/255"]
     assert np.sum(out["confusion"]) == len(y)
+    n_ok = out["n_clean_correct"]
+    assert n_ok == round(out["accuracy"] * len(y))
+    for e in ("1/255", "8/255"):        # the two views of one count: over all images, over clean-correct ones
+        assert out["pgd_accuracy"][e] * len(y) == pytest.approx(out["pgd_kept"][e] * n_ok)
+
+
+def test_defaults_are_attacks_worth_the_name():
+    assert min(v for _, v in parse_eps(list(DEFAULT_EPS))) >= 1 / 255     # nothing below 8-bit quantisation
+    assert DEFAULT_PGD_STEPS >= 50 and DEFAULT_RESTARTS >= 2
+
+
+@pytest.fixture(scope="module")
+def small_cnn():
+    """The small CNN of the compare job, trained to separate two noisy colour classes: a nonlinear model
+    (on a linear one FGSM is already the optimal L∞ attack, so PGD could not do better)."""
+    from genmix_core.train.models import build_model
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(160) % 2
+    base = torch.tensor([[0.55, 0.45, 0.5], [0.45, 0.55, 0.5]])[y].view(-1, 3, 1, 1)
+    x = (base + torch.randn(160, 3, 16, 16, generator=gen) * 0.08).clamp(0, 1)
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 2, size=16)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(120):
+        sl = slice((step * 32) % 128, (step * 32) % 128 + 32)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[sl]), y[sl]).backward()
+        opt.step()
+    return model.eval(), x[128:], y[128:]
+
+
+def test_pgd_with_restarts_beats_fgsm_on_a_small_model_and_no_gradient_is_masked(small_cnn):
+    """No masking: the iterative attack finds more adversarial images than one FGSM step at every ε, and the
+    input gradients the attacks follow are not zero."""
+    model, x, y = small_cnn
+    eps = parse_eps("2/255,4/255,8/255")
+    out = evaluate_model(model, x, y, ["a", "b"], eps=eps, pgd_steps=DEFAULT_PGD_STEPS, restarts=DEFAULT_RESTARTS)
+    assert out["accuracy"] > 0.9
+    for label, _ in eps:
+        assert out["pgd_kept"][label] <= out["fgsm_kept"][label], label
+    assert sum(out["fgsm_kept"][e] - out["pgd_kept"][e] for e, _ in eps) > 0.1     # strictly stronger somewhere
+    assert out["pgd_kept"]["8/255"] < out["pgd_kept"]["2/255"]
+    assert out["gradients"]["zero_images"] == 0 and out["gradients"]["zero_share"] < 0.01
+
+
+def test_a_saturated_model_shows_up_in_the_zero_gradient_check(trained):
+    """A model whose logits are scaled by 1e4 has a saturated softmax: float32 loss gradients become exactly 0,
+    the masking the check is there to reveal."""
+    model, x, y = trained
+
+    class Saturated(torch.nn.Module):
+        def forward(self, z):
+            return model(z) * 1e4
+
+    check = zero_gradients(Saturated(), x, y)
+    assert check["zero_images"] > 0.5 and zero_gradients(model, x, y)["zero_images"] == 0

@@ -14,7 +14,7 @@ from genmix_core.train import CompareConfig, load_results
 from genmix_core.jobconfig import to_argv as cli_args
 from genmix_core.train.cli import config_from_args, main
 from genmix_core.errors import UserError
-from genmix_core.train.data import few_shot_indices
+from genmix_core.train.fewshot import few_shot_indices
 from test_compare_cli import make_folder
 
 ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", "16", "--batch-size", "4",
@@ -51,8 +51,8 @@ def test_each_run_uses_k_originals_per_class_and_only_their_edits(curve):
     assert sorted((r["few_shot"]["k"], r["condition"], r["seed"]) for r in runs) == sorted(
         (k, c, s) for k in (1, 2) for c in ("baseline", "genmix") for s in (0, 1))
     res = load_results(out)
-    held = set(res["split"]["test_images"])
     for r in runs:
+        held = set(res["split"]["per_seed"][str(r["seed"])]["test_images"])     # each seed draws its split
         k, used = r["few_shot"]["k"], r["few_shot"]["train_images"]
         assert pd.Series([u.split("/")[0] for u in used]).value_counts().to_dict() == {
             "red": k, "green": k, "blue": k}
@@ -118,8 +118,9 @@ def test_few_shot_leaves_full_runs_valid_and_round_trips_the_cli(curve):
 def test_generation_edits_training_originals_only(curve):
     _, _, out = curve
     res = load_results(out)
-    images = set(manifest.load_manifest(out / "generation")["image"])
-    assert len(images) == res["split"]["n_train"] and not images & set(res["split"]["test_images"])
+    for seed, split in res["split"]["per_seed"].items():
+        images = set(manifest.load_manifest(out / "generation" / f"seed{seed}")["image"])
+        assert len(images) == res["split"]["n_train"] and not images & set(split["test_images"])
 
 
 def test_report_shows_the_curve_only_when_present(curve):

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 from PIL import Image
 
@@ -104,3 +105,27 @@ def test_a_run_folder_of_an_older_version_resumes_byte_for_byte(tmp_path):
     summary = run_generation(_cfg(data, out), editor=FakeEditor())
     assert summary.superseded == ["scratch/img1__snowy", "scratch/img1__sunset"] and summary.already_done == 6
     assert run_generation(_cfg(data, out), editor=FakeEditor()).already_done == 8
+
+
+def test_a_folder_mixed_with_the_old_fractal_rendering_is_refused_not_resumed(tmp_path, capsys):
+    """Fractals are rendered at 512 px and shrunk now (issue #15): GenMix images of a folder made before hold
+    other fractals, so a rerun must not add new ones beside them, and Train & Compare must not train on them;
+    their raw edits stay usable (the mix is re-drawn from them)."""
+    from genmix_core.errors import UserError
+    from genmix_core.mixing import FRACTAL_RENDER
+    from genmix_core.train.cli import main
+
+    data, out = make_data(tmp_path / "data", per_class=3), tmp_path / "out"
+    run_generation(_cfg(data, out), editor=FakeEditor())
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["args"]["fractal_render"] == FRACTAL_RENDER
+    del stored["args"]["fractal_render"]                       # as the earlier version wrote it
+    (out / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(UserError) as info:
+        run_generation(_cfg(data, out), editor=FakeEditor())
+    assert info.value.key == "err.gen.old_fractals" and "512 px" in str(info.value)
+    common = ["--data", str(data), "--edits", str(out), "--backbone", "small_cnn", "--size", "16", "--epochs", "1",
+              "--eps", "1/255", "--pgd-steps", "1", "--conditions", "baseline,genmix"]
+    assert main([*common, "--out", str(tmp_path / "stored"), "--no-redraw"]) == 2
+    assert "older rule" in capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "redrawn")]) == 0

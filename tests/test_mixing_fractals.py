@@ -47,8 +47,9 @@ def test_fractals_are_not_empty_and_not_flat():
     for seed in range(60):
         image = procedural_fractal(seed, 96, 96)
         assert 0.03 < _lit(image) < 0.95, seed
-        # Colourful: some pixels clearly away from grey.
-        assert (image.max(axis=-1) - image.min(axis=-1)).max() > 0.3, seed
+        # Colourful: some pixels clearly away from grey (less so than a direct render: the 512-px render is
+        # shrunk, which averages neighbouring colours).
+        assert (image.max(axis=-1) - image.min(axis=-1)).max() > 0.2, seed
 
 
 def test_degenerate_attempts_are_retried_deterministically():

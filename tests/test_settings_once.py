@@ -98,7 +98,7 @@ def test_train_cli_prompts_file_keeps_the_comma(recording_editor, tmp_path):
                  "--pgd-steps", "1", "--device", "cpu", "--editor", "recording",
                  "--prompts-file", str(_prompts_file(tmp_path))]) == 0
     assert sorted(set(recording_editor.seen_prompts)) == [COMMA, "snowy"]
-    assert sorted(manifest.load_manifest(out / "generation")["prompt"].unique()) == [COMMA, "snowy"]
+    assert sorted(manifest.load_manifest(out / "generation" / "seed0")["prompt"].unique()) == [COMMA, "snowy"]
 
 
 def _user_set(proj) -> str:
@@ -154,7 +154,7 @@ def test_the_train_page_hands_a_comma_prompt_to_the_job_unchanged():
     assert json.loads((run_dir / "config.json").read_text())["args"]["prompts"] == [COMMA, "snowy"]
     _wait_done(run_dir)
     assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
-    assert sorted(manifest.load_manifest(run_dir / "generation")["prompt"].unique()) == [COMMA, "snowy"]
+    assert sorted(manifest.load_manifest(run_dir / "generation" / "seed0")["prompt"].unique()) == [COMMA, "snowy"]
 
 
 class Darken(Condition):

@@ -13,6 +13,7 @@ from typing import ClassVar, Sequence
 
 from genmix_core.errors import UserError
 from genmix_core.jobconfig import JobSpec, free_fields, read_config, read_lines, setting
+from genmix_core.mixing import FRACTAL_RENDER
 
 CONFIG_VERSION = 1
 
@@ -69,6 +70,9 @@ class GenerateConfig:
     ramp: float | None = setting(None, help="mask transition width, fraction of the image side (0 = binary mask)")
     lam: float | None = setting(None, help="fractal blend weight lambda in [0, 1] (default 0.2, authors' code)")
     fractals: str | None = setting(None, help="folder of fractal images (default: procedural fractals)")
+    fractal_render: str = setting(FRACTAL_RENDER, cli=False,
+                                  help="how procedural fractals are rendered (set by the code, recorded so that a "
+                                       "folder of GenMix images made by another rule is never resumed silently)")
     cache: str | None = setting(None, free=True, help="edit cache folder (default OUT/cache/edits)")
     workers: int | None = setting(None, free=True,
                                   help="threads for mixing and PNG writes beside the editor, and for editing with "

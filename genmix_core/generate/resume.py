@@ -33,6 +33,10 @@ def check_run_folder(cfg: GenerateConfig) -> None:
     old = read_stored_args(out, GenerateConfig)
     if old is not None:
         changed = sorted(k for k in {*args, "include"} if k not in FREE_ARGS and old.get(k) != args.get(k))
+        if "fractal_render" in changed:
+            # Made before issue #15: fractals rendered straight at the photo size, not at 512 px and shrunk.
+            raise UserError("err.gen.old_fractals", out=str(out), old=old.get("fractal_render") or "direct",
+                            new=args.get("fractal_render"))
         if changed:
             detail = "; ".join(f"{flag(k)} {old.get(k)!r} -> {args.get(k)!r}" for k in changed)
             raise UserError("err.gen.config_changed", out=str(out), changes=detail)

@@ -15,7 +15,7 @@ Example:
 
 from genmix_core.mixing.blend import DEFAULT_LAM, DEFAULT_LAM_RANGE, fractal_blend, hybrid
 from genmix_core.mixing.fractal_folder import FractalFolder
-from genmix_core.mixing.fractals import procedural_fractal
+from genmix_core.mixing.fractals import FRACTAL_RENDER, RENDER_SIDE, procedural_fractal
 from genmix_core.mixing.masks import (
     DEFAULT_RADIUS,
     DEFAULT_RAMP,
@@ -41,12 +41,14 @@ __all__ = [
     "DEFAULT_RADIUS",
     "DEFAULT_RAMP",
     "DEFAULT_SOFTNESS",
+    "FRACTAL_RENDER",
     "FRACTAL_SOURCES",
     "MASK_KINDS",
     "MASK_SETS",
     "FractalFolder",
     "MixParams",
     "MixResult",
+    "RENDER_SIDE",
     "apply_mix",
     "check_lam_range",
     "fractal_blend",

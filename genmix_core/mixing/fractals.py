@@ -13,6 +13,16 @@ coverage test rejects the few that still come out near-empty and retries with a 
 Colour follows the "fractal flame" idea (Draves & Reckase, 2003): each map carries a palette coordinate, each
 point averages its map's coordinate into its own, and brightness is the log of the hit density — bright,
 colourful, high-frequency pictures on a dark background, like the PixMix set.
+
+Resolution (issue #15, "faithful fractals"). The authors blend 512² fractal pictures into 512² edits and the
+training pipeline shrinks the result with the image. A fractal rendered directly at a small training size
+(112 px) is not that picture: its one-pixel lines keep full contrast (2.6× the high-frequency energy, 1.7×
+the contrast of a 512 → 112 render) and look like scratches. So every fractal is rendered once with its
+shorter side at :data:`RENDER_SIDE` (512, the authors' size and the editors' working size) and then resized
+to the size asked for with the filter that resizes training images (bicubic, antialiased): the stored GenMix
+images (mixed at the photo's size) and the training re-draws (at the training size) both hold the same
+512-px picture, shrunk. :data:`FRACTAL_RENDER` names this rule; the generation job records it, so images
+made by the earlier direct rendering are never mixed with these silently.
 """
 
 from __future__ import annotations
@@ -22,8 +32,16 @@ import math
 
 import numpy as np
 
+from PIL import Image
+
 from genmix_core.errors import UserError
 from genmix_core.mixing.masks import check_size
+
+RENDER_SIDE = 512
+"""Shorter side, in pixels, at which every procedural fractal is rendered before it is resized."""
+_MAX_RENDER_SIDE = 2048  # longer side cap for extreme aspect ratios (a 1×300 strip renders at 2048×7)
+FRACTAL_RENDER = f"ifs-{RENDER_SIDE}-bicubic"
+"""Name of the rendering rule; stored in generation configs so a change of rule is never resumed silently."""
 
 _MAX_ATTEMPTS = 24
 _MIN_COVERAGE = 0.09  # share of a 64×64 grid hit by the attractor; below this: a line or a dot cluster
@@ -234,15 +252,34 @@ def _good_attempt(seed: int) -> int:
     return best
 
 
+def render_size(height: int, width: int) -> tuple[int, int]:
+    """``(height, width)`` of the render behind a fractal of this size: the same aspect ratio, shorter side
+    :data:`RENDER_SIDE` (the longer side capped at 2048 for extreme strips)."""
+    scale = RENDER_SIDE / min(height, width)
+    scale = min(scale, _MAX_RENDER_SIDE / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_like_images(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a float ``(h, w, 3)`` picture in [0, 1] the way training images are resized (PIL bicubic, which
+    antialiases when it shrinks), per channel in float32, clipped back to [0, 1]."""
+    if image.shape[:2] == (height, width):
+        return image
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c]), "F")
+                           .resize((width, height), Image.Resampling.BICUBIC)) for c in range(3)]
+    return np.clip(np.stack(channels, -1), 0.0, 1.0).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _cached(seed: int, height: int, width: int) -> np.ndarray:
-    image = _render(seed, _good_attempt(seed), height, width)
+    image = resize_like_images(_render(seed, _good_attempt(seed), *render_size(height, width)), height, width)
     image.flags.writeable = False
     return image
 
 
 def procedural_fractal(seed: int, height: int, width: int) -> np.ndarray:
-    """A coloured IFS fractal, fully determined by ``seed``.
+    """A coloured IFS fractal, fully determined by ``seed``: rendered with its shorter side at
+    :data:`RENDER_SIDE` px, then resized to ``height × width`` like a training image (see the module notes).
 
     Args:
         seed: any whole number ≥ 0 (e.g. a 63-bit item seed). Each seed gives a visually distinct fractal;

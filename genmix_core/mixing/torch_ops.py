@@ -13,11 +13,15 @@ Fractals: rendering one procedural fractal costs milliseconds of numpy, so train
 from a finite per-run pool (:func:`fractal_pool_seeds`) and renders each pooled fractal once, on first use,
 into a :class:`FractalBank` (``uint8``, so it fits on the device at any training size). A pooled seed is an
 ordinary fractal seed: ``apply_mix`` with the same record rebuilds the same image, up to the uint8
-quantisation of the fractal (at most λ/510 per pixel).
+quantisation of the fractal (at most λ/510 per pixel). Like every procedural fractal, a pooled one is rendered
+at 512 px and shrunk to the training size (:data:`~genmix_core.mixing.fractals.FRACTAL_RENDER`), about 0.1 s
+of CPU each; the renders of the last few pools are kept in the process, so the conditions and budgets of one
+seed share them.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,7 +32,9 @@ from genmix_core.mixing.masks import MASK_KINDS, check_fraction, check_kind, che
 from genmix_core.seeds import item_seed
 
 FRACTAL_POOL_SIZE = 256
-"""Fractal seeds per training run: a few hundred distinct fractals, each rendered once (~3 ms of CPU each)."""
+"""Fractal seeds per training run: a few hundred distinct fractals, each rendered once."""
+_SHARED_BANKS: OrderedDict = OrderedDict()
+_SHARED_BANK_COUNT = 4  # pools kept per process (≈ 10 MB each at 112 px)
 
 
 def _work_dtype(device: torch.device) -> torch.dtype:
@@ -160,9 +166,18 @@ class FractalBank:
         self.seeds = [int(s) for s in seeds]
         self.height, self.width = check_size(height, width)
         self.folder = folder
-        self._cpu = torch.zeros((len(self.seeds), 3, self.height, self.width), dtype=torch.uint8)
-        self._ready = np.zeros(len(self.seeds), dtype=bool)
-        self._on: dict[torch.device, torch.Tensor] = {}
+        key = (tuple(self.seeds), self.height, self.width)
+        if folder is None and key in _SHARED_BANKS:   # procedural renders depend on (seed, size) only
+            _SHARED_BANKS.move_to_end(key)
+            self._cpu, self._ready = _SHARED_BANKS[key]
+        else:
+            self._cpu = torch.zeros((len(self.seeds), 3, self.height, self.width), dtype=torch.uint8)
+            self._ready = np.zeros(len(self.seeds), dtype=bool)
+            if folder is None:
+                _SHARED_BANKS[key] = (self._cpu, self._ready)
+                while len(_SHARED_BANKS) > _SHARED_BANK_COUNT:
+                    _SHARED_BANKS.popitem(last=False)
+        self._on: dict[torch.device, tuple[torch.Tensor, np.ndarray]] = {}
 
     def _render(self, seed: int) -> np.ndarray:
         from genmix_core.mixing.fractals import procedural_fractal
@@ -182,10 +197,13 @@ class FractalBank:
         if dev.type == "cpu":
             bank = self._cpu
         else:
-            bank = self._on.get(dev)
-            if bank is None:
-                bank = self._on[dev] = self._cpu.to(dev)
-            elif missing:
-                rows = torch.tensor(missing)
+            # The device copy tracks its own rows: a shared CPU bank may have been filled by another instance.
+            if dev not in self._on:
+                self._on[dev] = (self._cpu.to(dev), self._ready.copy())
+            bank, copied = self._on[dev]
+            stale = [int(k) for k in np.unique(index) if not copied[k]]
+            if stale:
+                rows = torch.tensor(stale)
                 bank[rows.to(dev)] = self._cpu[rows].to(dev)
+                copied[stale] = True
         return bank[torch.as_tensor(index, device=dev)].float().div_(255.0)

@@ -12,13 +12,15 @@ from genmix_core.train.evaluate import DEFAULT_EPS, parse_eps
 from genmix_core.train.conditions import CONDITIONS, Condition, get_condition, needs_edits, register_condition
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import BACKBONES, FINETUNE_MODES, build_model
-from genmix_core.train.results import RESULTS_FILE, format_table, list_train_runs, load_results
+from genmix_core.train.results import RESULTS_FILE, list_train_runs, load_results
+from genmix_core.train.stats import paired_interval
+from genmix_core.train.tables import format_table, markdown_table
 from genmix_core.train.verdict import CALLS, compute_verdict, verdict_of
 
 __all__ = [
     "BACKBONES", "CALLS", "CONDITIONS", "DEFAULT_EPS", "FINETUNE_MODES", "RESULTS_FILE", "Budget", "Cancelled",
     "CompareConfig", "CompareEstimate", "Condition", "TrainConfig", "UnitCosts", "build_model", "check_drawable",
     "compute_verdict", "estimate_compare", "format_table", "get_condition", "held_out_count", "list_train_runs",
-    "load_config", "load_results", "needs_edits", "parse_eps", "pick_device", "planned_budget", "register_condition",
-    "run_compare", "train_model", "unit_costs", "verdict_of",
+    "load_config", "load_results", "markdown_table", "needs_edits", "paired_interval", "parse_eps", "pick_device",
+    "planned_budget", "register_condition", "run_compare", "train_model", "unit_costs", "verdict_of",
 ]

@@ -20,7 +20,8 @@ from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.compare import check_drawable, run_compare
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.loop import Cancelled
-from genmix_core.train.results import RESULTS_FILE, format_table
+from genmix_core.train.results import RESULTS_FILE
+from genmix_core.train.tables import format_table
 
 DESCRIPTION = ("Fine-tune a small classifier with and without GenMix (and Mixup/CutMix) at a matched budget of "
                "optimizer steps and samples; several seeds; results.json in --out. Rerun to resume.")

@@ -12,6 +12,11 @@ they differ only in their pool (which images a batch is drawn from) and in a bat
 - ``mixup`` (Zhang et al., 2018) and ``cutmix`` (Yun et al., 2019): batch-level mixing of the originals with
   soft labels.
 - ``edits``: originals + raw edits without mixing (the authors' ablation: edits alone hurt).
+- Controls that take GenMix apart (issue #15), each with GenMix's pool and the very same draws (mask, λ,
+  fractal) item by item, one part of ``A = (1 − λ)·H + λ·F`` switched off (:data:`~genmix_core.train.pool.
+  MIX_PARTS`): ``hybrid_only`` (λ = 0: ``H`` alone), ``contrast_only`` (``F = 0``: ``(1 − λ)·H``, the darkening
+  without the fractal picture), ``fractal_only`` (``E = I``: ``(1 − λ)·I + λ·F``, no edit). So genmix −
+  contrast_only is the fractal picture, contrast_only − hybrid_only the darkening, genmix − fractal_only the edit.
 
 See kornia's ``augmentation/_2d/mix/`` (one class per mix over a shared base) for the pattern.
 """
@@ -25,7 +30,7 @@ import torch
 
 from genmix_core.errors import UserError
 from genmix_core.train.augment import cutmix, mixup, sample_cutmix_box, sample_mixup
-from genmix_core.train.pool import PoolItem, TrainPool
+from genmix_core.train.pool import MIX_PARTS, PoolItem, TrainPool
 
 
 class Condition:
@@ -40,6 +45,7 @@ class Condition:
     name: ClassVar[str] = ""
     color: ClassVar[str] = "#7f7f7f"
     needs_edits: ClassVar[bool] = False
+    mix_parts: ClassVar[tuple[str, ...]] = MIX_PARTS
 
     @property
     def label_key(self) -> str:
@@ -65,9 +71,9 @@ class Condition:
         extra, extra_items = self.extra_images(data, redraw)
         if extra is not None:
             images.append(extra)
-            items += extra_items
+        items += extra_items
         return TrainPool(np.concatenate(images), items, mix_seed=seed, redraw=redraw, mix_options=mix_options,
-                         fractals=fractals)
+                         fractals=fractals, parts=self.mix_parts)
 
     def mix_batch(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, cfg: Any) -> tuple:
         """Batch-level mixing after flips and crops: ``x`` ``(N, 3, H, W)``, ``y`` soft targets ``(N, C)``.
@@ -101,6 +107,42 @@ class GenMix(Condition):
             return data.edit_images, [PoolItem(image=int(o), label=lab, edit=n + k, key=key) for k, (o, lab, key)
                                       in enumerate(zip(data.edits["orig_index"], labels, data.edits["key"]))]
         return data.mix_images, [PoolItem(image=n + k, label=lab) for k, lab in enumerate(labels)]
+
+
+def _redraw_items(data: Any, edit_rows: bool) -> list[PoolItem]:
+    """One mixed item per edit: the original, and its edit's row (or the original's own row: ``E = I``)."""
+    n = len(data.train_images)
+    return [PoolItem(image=int(o), label=lab, edit=(n + k if edit_rows else int(o)), key=key)
+            for k, (o, lab, key) in enumerate(zip(data.edits["orig_index"], _edit_labels(data), data.edits["key"]))]
+
+
+class HybridOnly(Condition):
+    name = "hybrid_only"
+    color = "#9467bd"
+    needs_edits = True
+    mix_parts = ("edit",)
+
+    def edit_data(self, redraw: bool) -> set[str]:
+        return {"raw"}
+
+    def extra_images(self, data, redraw):   # always mixed from the edits (the stored images are GenMix's)
+        return data.edit_images, _redraw_items(data, edit_rows=True)
+
+
+class ContrastOnly(HybridOnly):
+    name = "contrast_only"
+    color = "#8c564b"
+    mix_parts = ("edit", "contrast")
+
+
+class FractalOnly(Condition):
+    name = "fractal_only"
+    color = "#e377c2"
+    needs_edits = True     # for the item list only: one mixed copy per (original, prompt), as GenMix
+    mix_parts = ("fractal", "contrast")
+
+    def extra_images(self, data, redraw):
+        return None, _redraw_items(data, edit_rows=False)
 
 
 class Edits(Condition):
@@ -146,7 +188,7 @@ def register_condition(condition: Condition) -> Condition:
     return condition
 
 
-for _cls in (Baseline, GenMix, Mixup, CutMix, Edits):
+for _cls in (Baseline, GenMix, Mixup, CutMix, Edits, FractalOnly, HybridOnly, ContrastOnly):
     register_condition(_cls())
 
 

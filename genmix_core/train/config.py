@@ -13,11 +13,15 @@ from genmix_core.jobconfig import JobSpec, read_config, setting
 from genmix_core.mixing import DEFAULT_LAM_RANGE, check_lam_range
 from genmix_core.mixing.masks import check_fraction
 from genmix_core.seeds import content_key
-from genmix_core.train.evaluate import DEFAULT_EPS, parse_eps
+from genmix_core.train.evaluate import DEFAULT_EPS, DEFAULT_PGD_STEPS, DEFAULT_RESTARTS, parse_eps
 from genmix_core.train.conditions import CONDITIONS
 from genmix_core.train.models import BACKBONES, FINETUNE_MODES
 
 DEFAULT_LR = {"head": 3e-3, "all": 5e-4, "small_cnn": 3e-3}
+PROTOCOLS = ("steps", "epochs")
+"""Budget families: ``steps`` = the same optimizer steps for every condition (the fair comparison);
+``epochs`` = the authors' protocol, the same epochs over each condition's own pool (originals + GenMix images),
+so a larger pool trains for more steps. Reported as separate arms (``genmix@epochs``)."""
 
 
 @dataclass
@@ -35,6 +39,21 @@ class CompareConfig:
     seeds: list[int] = setting(default_factory=lambda: [0], help="comma-separated seeds (default 0)")
     epochs: int = setting(5, help="passes over the ORIGINAL training images; sets the shared budget of optimizer "
                                   "steps (default 5)")
+    steps_scale: list[int] = setting(default_factory=lambda: [1], metavar="S,...",
+                                     help="budget sweep: train every condition at S times the base budget for each "
+                                          "S, e.g. 1,4,16 (matched across conditions at each S; default 1)")
+    protocols: list[str] = setting(default_factory=lambda: ["steps"], metavar="P,...",
+                                   help="steps: matched optimizer steps (default); add epochs for the authors' "
+                                        "protocol as a separate family of arms (--epochs over each condition's "
+                                        "own pool, so GenMix gets more steps)")
+    early_stop: int = setting(0, help="stop a run when the accuracy on a validation split of the training domain "
+                                      "has not improved for this many evaluations (one per pass over the "
+                                      "training originals; the best weights are kept); 0 = off (default)")
+    val_fraction: float = setting(0.2, help="training originals per class held out as that validation split "
+                                            "(only with --early-stop; default 0.2)")
+    cross_val_fraction: float = setting(0.0, help="share of --test kept apart as a validation part (for choosing "
+                                                  "settings; never in the test numbers), per class, drawn per "
+                                                  "seed (default 0: all of --test is the test part)")
     batch_size: int = setting(32, help="samples per optimizer step (default 32)")
     backbone: str = setting("efficientnet_lite0", choices=BACKBONES, help="classifier")
     finetune: str = setting("head", choices=FINETUNE_MODES,
@@ -43,9 +62,12 @@ class CompareConfig:
     lr: float | None = setting(None, help="learning rate (default: 3e-3 head/small_cnn, 5e-4 all)")
     eps: list[str] = setting(default_factory=lambda: list(DEFAULT_EPS),
                              help="attack budgets in [0,1] pixel units, e.g. 1/255,2/255,4/255")
-    pgd_steps: int = setting(10, help="PGD iterations per attack (default 10)")
+    pgd_steps: int = setting(DEFAULT_PGD_STEPS, help=f"PGD iterations per attack (default {DEFAULT_PGD_STEPS})")
+    pgd_restarts: int = setting(DEFAULT_RESTARTS, help="PGD random starts per image; robust only if none fools it "
+                                                       f"(default {DEFAULT_RESTARTS})")
     test_fraction: float = setting(0.2, help="held-out originals per class (default 0.2)")
-    split_seed: int = setting(0, help="seed of the held-out split (default 0)")
+    split_seed: int = setting(0, help="base seed of the splits: each run seed draws its own held-out split from it "
+                                      "(default 0)")
     edits: str | None = setting(None, help="an existing generation run folder to take edits/GenMix images from")
     editor: str = setting("offline", help="editor for the generation step (default offline)")
     model: str | None = setting(None, help="diffusion model (hub id or folder) for a diffusion editor")
@@ -54,7 +76,8 @@ class CompareConfig:
     prompt_set: str | None = setting(None, help="curated or user prompt set (default 'factory' when no --prompts)")
     filters: dict[str, str] | None = setting(None, cli=False,
                                              help="style-filter style per prompt text (the app's prompt table)")
-    gen_seed: int = setting(0, help="seed of the generation job")
+    gen_seed: int = setting(0, help="base seed of the generation: each run seed makes its own generation run "
+                                    "(edits and mixes) from it, unless --edits is given (default 0)")
     redraw: bool = setting(True, help="train on the stored GenMix images instead of re-drawing the mix every pass")
     mask_set: str = setting("genmix", help="genmix (5 smooth masks) or diffusemix (2 half masks)")
     lam: float | None = setting(None, help="fractal blend weight λ, fixed for every mix (default: drawn per mix "
@@ -85,7 +108,23 @@ class CompareConfig:
         cfg.seeds = list(dict.fromkeys(int(s) for s in cfg.seeds))
         if not cfg.seeds:
             raise UserError("err.train.not_positive", name="seeds", value="(none)")
-        for name in ("epochs", "batch_size", "pgd_steps"):
+        try:
+            cfg.steps_scale = sorted({int(s) for s in cfg.steps_scale})
+        except (TypeError, ValueError):
+            raise UserError("err.train.not_positive", name="steps-scale", value=cfg.steps_scale) from None
+        if not cfg.steps_scale or cfg.steps_scale[0] < 1:
+            raise UserError("err.train.not_positive", name="steps-scale", value=cfg.steps_scale)
+        bad = [p for p in cfg.protocols if p not in PROTOCOLS]
+        if bad or not cfg.protocols:
+            raise UserError("err.train.bad_protocol", value=",".join(bad) or "(none)", choices=", ".join(PROTOCOLS))
+        cfg.protocols = [p for p in PROTOCOLS if p in cfg.protocols or p == "steps"]   # steps: the reference
+        if int(cfg.early_stop) < 0:
+            raise UserError("err.train.not_positive", name="early-stop", value=cfg.early_stop)
+        if not 0.0 < cfg.val_fraction < 1.0:
+            raise UserError("err.train.bad_fraction", name="val-fraction", value=cfg.val_fraction)
+        if not 0.0 <= cfg.cross_val_fraction < 1.0:
+            raise UserError("err.train.bad_fraction", name="cross-val-fraction", value=cfg.cross_val_fraction)
+        for name in ("epochs", "batch_size", "pgd_steps", "pgd_restarts"):
             if int(getattr(cfg, name)) < 1:
                 raise UserError("err.train.not_positive", name=name.replace("_", "-"), value=getattr(cfg, name))
         if cfg.backbone not in BACKBONES:
@@ -95,7 +134,7 @@ class CompareConfig:
         if not 16 <= int(cfg.size) <= 512:
             raise UserError("err.train.bad_size", value=cfg.size)
         if not 0.0 < cfg.test_fraction < 1.0:
-            raise UserError("err.train.bad_fraction", value=cfg.test_fraction)
+            raise UserError("err.train.bad_fraction", name="test-fraction", value=cfg.test_fraction)
         parse_eps(cfg.eps)
         # λ of the re-drawn mixes: fixed with --lam, else drawn per mix from a range (recorded, default
         # DEFAULT_LAM_RANGE). The stored GenMix images of the generation step always use one fixed λ.
@@ -119,11 +158,21 @@ class CompareConfig:
             return float(self.lr)
         return DEFAULT_LR["small_cnn" if self.backbone == "small_cnn" else self.finetune]
 
+    def run_seeds(self, seed: int) -> dict[str, int]:
+        """What run seed ``seed`` draws (issue #15: every seed varies the split, the generation and the
+        training): the split seed and the generation seed derived from the base seeds, and the training seed."""
+        from genmix_core.seeds import item_seed
+
+        return {"split": item_seed(int(self.split_seed), "split", str(int(seed))),
+                "generation": item_seed(int(self.gen_seed), "generation", str(int(seed))),
+                "training": int(seed)}
+
     def fingerprint(self) -> str:
         """Key of everything that changes a run's result (not the output folder, device or condition list)."""
-        # few_shot only adds runs (with their own key, see few_shot_fingerprint): it never invalidates these.
+        # few_shot, steps_scale and protocols only add runs (each budget is part of a run's key, see
+        # results.run_key): they never invalidate the others.
         keep = {k: v for k, v in asdict(self).items()
-                if k not in ("out", "conditions", "seeds", "device", "few_shot")}
+                if k not in ("out", "conditions", "seeds", "device", "few_shot", "steps_scale", "protocols")}
         if not keep.get("filters"):  # runs made before the app passed style choices keep their key
             keep.pop("filters", None)
         return content_key(keep)

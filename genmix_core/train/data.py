@@ -119,7 +119,11 @@ class TrainingData:
         train, test: The original images of each split (``[path, rel, label, hash]``).
         train_images: ``uint8 (N_train, S, S, 3)``; ``train_labels``: ``(N_train,)`` int.
         test_x / test_y: In-domain test tensors ``(N_test, 3, S, S)`` in [0, 1] / ``(N_test,)``.
-        cross / cross_x / cross_y: The second test domain (``--test``), or None.
+        cross / cross_x / cross_y: The second test domain (``--test``; its test part when a validation part is
+            kept apart), or None.
+        val / val_x / val_y: Training-domain validation originals (``--early-stop``), or None.
+        cross_val / cross_val_x / cross_val_y: The second domain's validation part (``--cross-val-fraction``:
+            for choosing settings, never for the reported test numbers), or None.
         edits: Rows of :func:`load_edits`; ``edit_images`` / ``mix_images`` their pixels (or None).
     """
 
@@ -133,6 +137,12 @@ class TrainingData:
     cross: pd.DataFrame | None = None
     cross_x: torch.Tensor | None = None
     cross_y: torch.Tensor | None = None
+    val: pd.DataFrame | None = None
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
+    cross_val: pd.DataFrame | None = None
+    cross_val_x: torch.Tensor | None = None
+    cross_val_y: torch.Tensor | None = None
     edits: pd.DataFrame | None = None
     edit_images: np.ndarray | None = None
     mix_images: np.ndarray | None = None
@@ -148,32 +158,52 @@ def _load_stack(paths, size: int) -> np.ndarray:
 
 
 def prepare_data(data_dir: str | os.PathLike, *, size: int, test_fraction: float = 0.2, split_seed: int = 0,
-                 test_dir: str | os.PathLike | None = None) -> TrainingData:
+                 test_dir: str | os.PathLike | None = None, val_fraction: float = 0.0,
+                 cross_val_fraction: float = 0.0) -> TrainingData:
     """Scan, split and load the originals (and the second test domain, if given) at ``size`` pixels.
+
+    Every split is stratified and drawn from ``split_seed`` (one run seed draws them all): the held-out test
+    originals, then (``val_fraction`` > 0) a validation part of the remaining training originals, and
+    (``cross_val_fraction`` > 0) a validation part of the second domain, kept apart from its test part.
 
     Raises:
         UserError: see :func:`split_originals`; ``err.train.test_classes`` when ``test_dir`` has a class
             the training data lacks.
     """
+    from genmix_core.seeds import item_seed
+
     df = scan_images(data_dir)
     train, test = split_originals(df, test_fraction, split_seed)
+    val = None
+    if val_fraction > 0:
+        train, val = split_originals(train, val_fraction, item_seed(split_seed, "val", ""))
     classes = sorted(df["label"].unique())
     index = {c: i for i, c in enumerate(classes)}
+
+    def tensors(part: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        return (to_tensor(_load_stack(part["path"], size)),
+                torch.tensor(part["label"].map(index).to_numpy(dtype=np.int64)))
+
+    test_x, test_y = tensors(test)
     data = TrainingData(
         classes=classes, train=train, test=test,
         train_images=_load_stack(train["path"], size),
-        train_labels=train["label"].map(index).to_numpy(dtype=np.int64),
-        test_x=to_tensor(_load_stack(test["path"], size)),
-        test_y=torch.tensor(test["label"].map(index).to_numpy(dtype=np.int64)))
+        train_labels=train["label"].map(index).to_numpy(dtype=np.int64), test_x=test_x, test_y=test_y)
+    if val is not None:
+        data.val = val
+        data.val_x, data.val_y = tensors(val)
     if test_dir:
         cross = scan_images(test_dir)
         unknown = sorted(set(cross["label"]) - set(classes))
         if unknown:
             raise UserError("err.train.test_classes", path=str(test_dir), unknown=", ".join(unknown),
                             known=", ".join(classes))
+        if cross_val_fraction > 0:
+            cross, cross_val = split_originals(cross, cross_val_fraction, item_seed(split_seed, "cross-val", ""))
+            data.cross_val = cross_val
+            data.cross_val_x, data.cross_val_y = tensors(cross_val)
         data.cross = cross
-        data.cross_x = to_tensor(_load_stack(cross["path"], size))
-        data.cross_y = torch.tensor(cross["label"].map(index).to_numpy(dtype=np.int64))
+        data.cross_x, data.cross_y = tensors(cross)
     return data
 
 
@@ -199,64 +229,22 @@ def attach_edits(data: TrainingData, gen_dir: str | os.PathLike, *, raw: bool = 
     return len(edits)
 
 
-DATA_PARTS = ("train", "test", "cross", "edits")
+DATA_PARTS = ("train", "test", "cross", "val", "cross_val", "edits")
 
 
 def data_parts(data: TrainingData) -> dict[str, dict]:
     """What a run's results depend on in the data, part by part: ``{part: {"n": files, "key": hash}}``.
 
-    Parts: ``train`` (training originals), ``test`` (held-out originals), ``cross`` (second test domain),
-    ``edits`` (the edit or GenMix files used). Each key hashes the sorted content hashes of its files, so any
+    Parts: ``train`` (training originals), ``test`` (held-out originals), ``cross`` (second test domain, its
+    test part), ``val`` / ``cross_val`` (the validation parts, empty when off), ``edits`` (the edit or GenMix
+    files used). Each key hashes the sorted content hashes of its files, so any
     added, removed or replaced photo changes it, and renaming or reordering does not.
     """
     from genmix_core.seeds import content_key
 
     hashes = {"train": list(data.train["hash"]), "test": list(data.test["hash"]),
               "cross": [] if data.cross is None else list(data.cross["hash"]),
+              "val": [] if data.val is None else list(data.val["hash"]),
+              "cross_val": [] if data.cross_val is None else list(data.cross_val["hash"]),
               "edits": [] if data.edits is None else list(data.edits["file_hash"])}
     return {part: {"n": len(h), "key": content_key(sorted(h))} for part, h in hashes.items()}
-
-
-def few_shot_indices(train: pd.DataFrame, k: int, seed: int) -> list[int]:
-    """Row indices of ``k`` originals per class of the training split, drawn with a seeded generator.
-
-    Each class's images are put in one seeded random order and the first ``k`` taken, so for one seed the
-    draw for a smaller k is part of the draw for a larger one (a smoother curve). A class with fewer than
-    ``k`` training images gives all of them.
-
-    Args:
-        train: The training originals (``[path, rel, label, hash]``, sorted by (label, rel)).
-        k: Originals per class, >= 1.
-        seed: The run seed (with ``k`` left out of the generator on purpose, for the nesting above).
-
-    Returns:
-        Sorted row indices into ``train``.
-    """
-    rng = np.random.default_rng([int(seed), 0x5EED_F5])
-    chosen: list[int] = []
-    for label in sorted(train["label"].unique()):
-        idx = train.index[train["label"] == label].to_numpy()
-        chosen.extend(rng.permutation(idx)[:k].tolist())
-    return sorted(chosen)
-
-
-def few_shot_subset(data: TrainingData, k: int, seed: int) -> TrainingData:
-    """``data`` with only ``k`` training originals per class (:func:`few_shot_indices`) and only their edits.
-
-    The test sets (in-domain and second domain) are the very same objects: every k is measured on the
-    same held-out images.
-    """
-    keep = few_shot_indices(data.train, k, seed)
-    new_index = {old: new for new, old in enumerate(keep)}
-    sub = TrainingData(classes=data.classes, train=data.train.iloc[keep].reset_index(drop=True), test=data.test,
-                       train_images=data.train_images[keep], train_labels=data.train_labels[keep],
-                       test_x=data.test_x, test_y=data.test_y, cross=data.cross, cross_x=data.cross_x,
-                       cross_y=data.cross_y)
-    if data.edits is not None:
-        rows = np.flatnonzero(data.edits["orig_index"].isin(new_index).to_numpy())
-        edits = data.edits.iloc[rows].reset_index(drop=True)
-        edits["orig_index"] = edits["orig_index"].map(new_index).astype(int)
-        sub.edits = edits
-        sub.edit_images = data.edit_images[rows] if data.edit_images is not None else None
-        sub.mix_images = data.mix_images[rows] if data.mix_images is not None else None
-    return sub

@@ -6,8 +6,11 @@ Work is counted in three kinds of image passes, each with a cost in seconds per 
 * ``grad``: one image's input gradient (each FGSM/PGD attack step during evaluation),
 * ``fwd``: one image's forward pass (clean accuracy, the scoring of each attack, the on-site photos).
 
-Evaluation is what surprised users (70–230 s per run with nothing moving): per run it is
-``n_test × Σ_ε (1 + pgd_steps)`` gradient passes plus ``n_test × (1 + 2·len(ε)) + n_onsite`` forward passes.
+Evaluation is what surprised users (70–230 s per run with nothing moving): per run it plans
+:func:`genmix_core.train.evaluate.planned_passes` (the gradient check, then per ε one FGSM step and
+``restarts × pgd_steps`` PGD steps per image: an upper bound, since PGD stops at an image's first fooling step
+and only clean-correct images are attacked) plus ``n_onsite`` forward passes. The measured evaluation time of a
+finished run rescales the pass costs, so estimates follow what the attacks really cost here.
 Costs come from earlier runs on this PC (``genmix_core.costs``), else from a few passes timed now
 (:func:`calibrate`, a few seconds). The running job counts its progress in these planned seconds, so the bar moves
 during evaluation too and the remaining time follows the job's real pace.
@@ -97,18 +100,19 @@ def unit_costs(backbone: str, finetune: str, device: str = "cpu", size: int = 11
     return timed
 
 
-def eval_passes(n_test: int, n_cross: int, eps_count: int, pgd_steps: int) -> tuple[int, int]:
+def eval_passes(n_test: int, n_cross: int, eps_count: int, pgd_steps: int, restarts: int = 1) -> tuple[int, int]:
     """``(gradient passes, forward passes)`` of one run's evaluation (see the module docstring)."""
-    grads = n_test * eps_count * (1 + pgd_steps)
-    fwds = n_test * (1 + 2 * eps_count) + n_cross
-    return grads, fwds
+    from genmix_core.train.evaluate import planned_passes
+
+    grads, fwds = planned_passes(n_test, eps_count, pgd_steps, restarts)
+    return grads, fwds + n_cross
 
 
 def run_seconds(units: UnitCosts, *, steps: int, batch: int, size: int, n_test: int, n_cross: int,
-                eps_count: int, pgd_steps: int) -> tuple[float, float]:
-    """``(training seconds, evaluation seconds)`` of one (condition, seed) run."""
+                eps_count: int, pgd_steps: int, restarts: int = 1) -> tuple[float, float]:
+    """``(training seconds, evaluation seconds)`` of one (arm, seed) run."""
     mpx = size * size / MPX
-    grads, fwds = eval_passes(n_test, n_cross, eps_count, pgd_steps)
+    grads, fwds = eval_passes(n_test, n_cross, eps_count, pgd_steps, restarts)
     return steps * batch * mpx * units.step, (grads * units.grad + fwds * units.fwd) * mpx
 
 
@@ -117,7 +121,7 @@ class CompareEstimate:
     """What a comparison will do and how long it will take here (seconds)."""
 
     runs: int
-    images: int            # GenMix images to generate first (0: none, or taken from an earlier run)
+    images: int            # GenMix images to generate first, all seeds (0: none, or taken from an earlier run)
     generation_s: float
     train_s: float         # all runs
     eval_s: float          # all runs
@@ -128,9 +132,29 @@ class CompareEstimate:
         return self.generation_s + self.train_s + self.eval_s
 
 
+def planned_steps(cfg, train_counts: list[int], n_edits: int) -> list[int]:
+    """Optimizer steps of every run ``cfg`` plans, per seed order: each arm (condition × budget,
+    :func:`genmix_core.train.arms.plan_arms`) on ``train_counts`` training originals per class with ``n_edits``
+    GenMix images (the epochs protocol trains over its pool), then the few-shot runs."""
+    from genmix_core.train.arms import plan_arms
+    from genmix_core.train.conditions import get_condition
+    from genmix_core.train.loop import Budget
+
+    n_train = max(1, sum(train_counts))
+    base = Budget.for_epochs(n_train, cfg.epochs, cfg.batch_size)
+    arms = plan_arms(cfg.conditions, list(cfg.steps_scale), list(cfg.protocols))
+    steps = [a.budget(base, n_train + (n_edits if get_condition(a.condition).needs_edits else 0), cfg.epochs).steps
+             for a in arms]
+    steps += [Budget.for_epochs(max(1, sum(min(k, n) for n in train_counts)), cfg.epochs, cfg.batch_size).steps
+              for k in cfg.few_shot for _ in cfg.conditions]
+    return [s for _ in cfg.seeds for s in steps]
+
+
 def estimate_compare(cfg, class_counts, n_onsite: int, units: UnitCosts, per_image_s: float = 0.0,
                      n_prompts: int = 0) -> CompareEstimate:
     """The plan of ``cfg`` (a :class:`~genmix_core.train.CompareConfig`) on classes of these sizes.
+
+    Every seed makes its own generation run (issue #15) unless ``cfg.edits`` names one.
 
     Args:
         per_image_s / n_prompts: cost of one generated image and the prompts per photo (generation step).
@@ -138,25 +162,23 @@ def estimate_compare(cfg, class_counts, n_onsite: int, units: UnitCosts, per_ima
     from genmix_core.train.conditions import needs_edits
     from genmix_core.train.data import held_out_count
     from genmix_core.train.evaluate import parse_eps
-    from genmix_core.train.loop import Budget
 
     counts = [int(n) for n in class_counts if int(n) >= 2]
     n_test = sum(held_out_count(n, cfg.test_fraction) for n in counts)
-    n_train = sum(counts) - n_test
+    train_counts = [n - held_out_count(n, cfg.test_fraction) for n in counts]
+    n_train = sum(train_counts)
     eps = len(parse_eps(cfg.eps))
     n_cross = int(n_onsite) if cfg.test else 0
-    budgets = [Budget.for_epochs(max(1, n_train), cfg.epochs, cfg.batch_size)]
-    budgets += [Budget.for_epochs(sum(min(k, n) for n in counts), cfg.epochs, cfg.batch_size)
-                for k in cfg.few_shot]
-    per_cond = len(cfg.conditions) * len(cfg.seeds)
+    generating = needs_edits(cfg.conditions) and not cfg.edits
     train_s = eval_s = 0.0
-    for budget in budgets:
-        tr, ev = run_seconds(units, steps=budget.steps, batch=budget.batch_size, size=cfg.size, n_test=n_test,
-                             n_cross=n_cross, eps_count=eps, pgd_steps=cfg.pgd_steps)
-        train_s += tr * per_cond
-        eval_s += ev * per_cond
-    images = n_train * n_prompts if needs_edits(cfg.conditions) and not cfg.edits else 0
-    return CompareEstimate(per_cond * len(budgets), images, images * per_image_s, train_s, eval_s, units.source)
+    steps = planned_steps(cfg, train_counts, n_train * n_prompts)
+    for n_steps in steps:
+        tr, ev = run_seconds(units, steps=n_steps, batch=cfg.batch_size, size=cfg.size, n_test=n_test,
+                             n_cross=n_cross, eps_count=eps, pgd_steps=cfg.pgd_steps, restarts=cfg.pgd_restarts)
+        train_s += tr
+        eval_s += ev
+    images = n_train * n_prompts * len(cfg.seeds) if generating else 0
+    return CompareEstimate(len(steps), images, images * per_image_s, train_s, eval_s, units.source)
 
 
 class Tracker:
@@ -168,13 +190,14 @@ class Tracker:
     """
 
     def __init__(self, reporter, units: UnitCosts, key: str, *, batch: int, size: int, n_test: int, n_cross: int,
-                 eps_count: int, pgd_steps: int):
+                 eps_count: int, pgd_steps: int, restarts: int = 1):
         self.reporter = reporter
         self.units = units
         self.key = key
         self.mpx = size * size / MPX
         self.batch = batch
-        self.shape = dict(n_test=n_test, n_cross=n_cross, eps_count=eps_count, pgd_steps=pgd_steps)
+        self.shape = dict(n_test=n_test, n_cross=n_cross, eps_count=eps_count, pgd_steps=pgd_steps,
+                          restarts=restarts)
         self.done = 0.0
         self.total = 0.0
         self.gen_s = 0.0
@@ -194,6 +217,10 @@ class Tracker:
                                          runs=len(runs))
         self.reporter.update(done=round(self.done, 2), total=round(self.total, 2), force=True)
 
+    def generation_started(self, seconds: float) -> None:
+        """One of several generation runs (one per seed) begins: ``seconds`` of the planned generation time."""
+        self.gen_s = seconds
+
     def generated(self, fraction: float, **message) -> None:
         self.reporter.update(done=round(self.done + self.gen_s * min(1.0, fraction), 2), **message)
 
@@ -209,42 +236,44 @@ class Tracker:
         self.reporter.update(done=round(min(self.done, self.total), 2))
 
     def measured(self, train_s: float, steps: int, eval_s: float, n_test: int, n_cross: int, eps_count: int,
-                 pgd_steps: int) -> None:
+                 pgd_steps: int, restarts: int = 1) -> None:
         """Fold one finished run's real times into this machine's costs."""
         from genmix_core import costs
 
-        grads, fwds = eval_passes(n_test, n_cross, eps_count, pgd_steps)
+        grads, fwds = eval_passes(n_test, n_cross, eps_count, pgd_steps, restarts)
         planned_eval = (grads * self.units.grad + fwds * self.units.fwd) * self.mpx
         scale = eval_s / planned_eval if planned_eval > 0 else 1.0
         costs.record("train", self.key, {"step": train_s / max(1, steps) / (self.batch * self.mpx),
                                          "grad": self.units.grad * scale, "fwd": self.units.fwd * scale})
 
 
-def job_tracker(cfg, data, reporter, generation=None) -> Tracker:
-    """The tracker of a comparison whose data is prepared: costs of this machine, then the whole plan.
+def job_tracker(cfg, data, reporter, generations=()) -> Tracker:
+    """The tracker of a comparison whose split is drawn: costs of this machine, then the whole plan.
 
     Args:
-        generation: the :class:`~genmix_core.generate.GenerateConfig` of its generation step, or None.
+        data: the first seed's :class:`~genmix_core.train.data.TrainingData` (every seed's split has the same
+            sizes).
+        generations: the :class:`~genmix_core.generate.GenerateConfig` of each generation step still to run
+            (one per seed), in order; ``tracker.gen_parts`` holds their planned seconds.
     """
     from genmix_core.train.evaluate import parse_eps
-    from genmix_core.train.loop import Budget, pick_device
+    from genmix_core.train.loop import pick_device
 
     device = str(pick_device(cfg.device))
     units = unit_costs(cfg.backbone, cfg.finetune, device, cfg.size, cfg.batch_size)
-    n_cross = 0 if data.cross_x is None else len(data.cross_x)
+    n_cross = sum(0 if x is None else len(x) for x in (data.cross_x, getattr(data, "cross_val_x", None)))
     tracker = Tracker(reporter, units, cost_key(cfg.backbone, cfg.finetune, device), batch=cfg.batch_size,
                       size=cfg.size, n_test=len(data.test), n_cross=n_cross, eps_count=len(parse_eps(cfg.eps)),
-                      pgd_steps=cfg.pgd_steps)
-    generation_s = 0.0
-    if generation is not None:
+                      pgd_steps=cfg.pgd_steps, restarts=cfg.pgd_restarts)
+    tracker.gen_parts = []
+    n_prompts = 0
+    for generation in generations:
         from genmix_core.generate import estimate_generation
 
         n_prompts = len(generation.resolved().prompts)
-        generation_s = estimate_generation(len(data.train) * n_prompts, generation.editor,
-                                           model=generation.model).seconds
-    budgets = [Budget.for_epochs(len(data.train), cfg.epochs, cfg.batch_size)]
-    budgets += [Budget.for_epochs(int(sum(min(k, c) for c in data.train["label"].value_counts())), cfg.epochs,
-                                  cfg.batch_size) for k in cfg.few_shot]
-    runs = [tracker.run_seconds(b.steps) for b in budgets for _ in cfg.conditions for _ in cfg.seeds]
-    tracker.plan(generation_s, runs)
+        tracker.gen_parts.append(estimate_generation(len(data.train) * n_prompts, generation.editor,
+                                                     model=generation.model).seconds)
+    train_counts = [int(c) for c in data.train["label"].value_counts()]
+    runs = [tracker.run_seconds(n) for n in planned_steps(cfg, train_counts, len(data.train) * n_prompts)]
+    tracker.plan(sum(tracker.gen_parts), runs)
     return tracker

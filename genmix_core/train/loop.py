@@ -78,6 +78,10 @@ class TrainStats:
     final_loss: float = float("nan")
     fractal_seeds: list[int] = field(default_factory=list)
     """The run's GenMix fractal pool (``TrainPool.fractal_seeds``); empty when no item was mixed."""
+    best_step: int | None = None
+    """With early stopping: the step whose weights were kept (best validation accuracy)."""
+    val_curve: list[list[float]] = field(default_factory=list)
+    """With early stopping: ``[step, validation accuracy]`` at every evaluation."""
 
 
 class Cancelled(Exception):
@@ -99,8 +103,11 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Budget, *, seed: int,
                 num_classes: int, device: str | torch.device = "cpu",
                 on_step: Callable[[int, float], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> TrainStats:
-    """Train ``model`` in place for exactly ``budget.steps`` steps of ``budget.batch_size`` samples.
+                should_stop: Callable[[], bool] | None = None,
+                validate: Callable[[nn.Module], float] | None = None, eval_every: int = 0,
+                patience: int = 0) -> TrainStats:
+    """Train ``model`` in place for exactly ``budget.steps`` steps of ``budget.batch_size`` samples (or fewer,
+    with early stopping).
 
     AdamW on the trainable parameters, cosine learning-rate decay to 0. On CUDA the forward pass runs under
     bf16 autocast. Every condition gets flips and crops, then its own batch mix (``Condition.mix_batch``).
@@ -108,6 +115,9 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
     Args:
         on_step: Called as ``on_step(step, loss)`` after each step (progress reporting).
         should_stop: Checked before each step; when true, :class:`Cancelled` is raised.
+        validate: Early stopping (with ``eval_every`` and ``patience`` > 0): ``validate(model)`` (in eval mode)
+            gives the validation accuracy every ``eval_every`` steps and after the last; training stops once
+            ``patience`` evaluations in a row bring no improvement, and the best weights are put back.
     """
     dev = pick_device(device) if isinstance(device, str) else device
     condition = get_condition(cfg.condition)
@@ -120,6 +130,8 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / budget.steps)))
     stats = TrainStats(pool_size=len(pool), passes=int(passes[-1]) + 1)
+    stopper = _EarlyStop(model, validate, eval_every, patience) if validate and eval_every > 0 and patience > 0 \
+        else None
     start = time.perf_counter()
     for step in range(budget.steps):
         if should_stop is not None and should_stop():
@@ -146,8 +158,44 @@ def train_model(model: nn.Module, pool: TrainPool, cfg: TrainConfig, budget: Bud
         stats.final_loss = float(loss.detach())
         if on_step is not None:
             on_step(step + 1, stats.final_loss)
+        if stopper is not None and stopper.check(step + 1, last=step + 1 == budget.steps):
+            break
+    if stopper is not None:
+        stats.best_step, stats.val_curve = stopper.restore(), stopper.curve
+        stats.passes = int(passes[stats.samples - 1]) + 1
     stats.seconds = time.perf_counter() - start
     if pool.mixes:
         stats.fractal_seeds = pool.fractal_seeds
     model.eval()
     return stats
+
+
+class _EarlyStop:
+    """Validation every ``every`` steps; remembers the best weights; says when ``patience`` checks brought none."""
+
+    def __init__(self, model: nn.Module, validate: Callable[[nn.Module], float], every: int, patience: int):
+        self.model, self.validate, self.every, self.patience = model, validate, int(every), int(patience)
+        self.best, self.best_step, self.since, self.state = -1.0, 0, 0, None
+        self.curve: list[list[float]] = []
+
+    def check(self, step: int, last: bool) -> bool:
+        """Evaluate at this step if due; True when training should stop now."""
+        if step % self.every and not last:
+            return False
+        self.model.eval()
+        acc = float(self.validate(self.model))
+        self.model.train()
+        self.curve.append([step, acc])
+        if acc > self.best:
+            self.best, self.best_step, self.since = acc, step, 0
+            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.since += 1
+        return self.since >= self.patience
+
+    def restore(self) -> int:
+        """Put the best weights back; returns their step."""
+        if self.state is not None:
+            self.model.load_state_dict(self.state)
+        return self.best_step
+

@@ -13,6 +13,11 @@ import torch
 
 from genmix_core.seeds import item_seed
 
+MIX_PARTS = ("edit", "fractal", "contrast")
+"""The parts of a GenMix mix ``A = (1 − λ)·(M·I + (1 − M)·E) + λ·F``: the edit ``E`` (without it ``E = I``), the
+fractal ``λ·F`` (without it ``F = 0``) and the contrast scaling ``(1 − λ)`` (without it, and without the
+fractal, ``λ = 0``). The controls of issue #15 switch parts off; a fractal without the scaling is not a mix."""
+
 
 @dataclass(frozen=True)
 class PoolItem:
@@ -50,10 +55,12 @@ class TrainPool:
         redraw: Draw a new mix every pass over the pool (``True``) or keep the pass-0 mix for ever.
         mix_options: Keyword arguments for ``genmix_core.mixing.sample_mix_params`` (mask set, ramp, λ...).
         fractals: Optional ``FractalFolder`` with the user's fractal images.
+        parts: Which parts of the mix to apply (:data:`MIX_PARTS`); the draws (mask, λ, fractal) are the same
+            whatever the parts, so a control is paired with GenMix draw by draw.
     """
 
     def __init__(self, images: np.ndarray, items: list[PoolItem], *, mix_seed: int = 0, redraw: bool = True,
-                 mix_options: dict | None = None, fractals=None) -> None:
+                 mix_options: dict | None = None, fractals=None, parts: tuple[str, ...] = MIX_PARTS) -> None:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"images must be uint8 (M, H, W, 3), got {images.dtype} {images.shape}")
         self.images = images
@@ -62,6 +69,10 @@ class TrainPool:
         self.redraw = redraw
         self.mix_options = dict(mix_options or {})
         self.fractals = fractals
+        self.parts = tuple(parts)
+        if set(self.parts) - set(MIX_PARTS) or ("fractal" in self.parts and "contrast" not in self.parts):
+            raise ValueError(f"parts must be a subset of {MIX_PARTS} with 'contrast' whenever 'fractal', "
+                             f"got {parts!r}")
         self._rows = np.array([it.image for it in self.items], dtype=np.int64)
         self._edits = np.array([it.edit for it in self.items], dtype=np.int64)
         self._labels = torch.tensor([it.label for it in self.items], dtype=torch.long)
@@ -154,10 +165,14 @@ class TrainPool:
             masks = make_masks_torch([q.mask for q in params], *self.size, ramp=[q.ramp for q in params],
                                      radius=[q.radius for q in params], softness=[q.softness for q in params],
                                      device=dev)
-            edited = store[torch.from_numpy(self._edits[idx[mixed]]).to(dev)].float().div_(255.0)
-            fractals = self._fractal_bank().take([d[1] for d in draws], dev)
             rows = torch.from_numpy(mixed).to(dev)
-            x[rows] = mix_torch(x[rows], edited, masks, fractals, torch.tensor([q.lam for q in params]))
+            # A part switched off is a neutral value in the same formula: E = I, F = 0, λ = 0.
+            edited = (store[torch.from_numpy(self._edits[idx[mixed]]).to(dev)].float().div_(255.0)
+                      if "edit" in self.parts else x[rows])
+            fractals = (self._fractal_bank().take([d[1] for d in draws], dev) if "fractal" in self.parts
+                        else torch.zeros_like(x[rows]))
+            lam = torch.tensor([q.lam if "contrast" in self.parts else 0.0 for q in params])
+            x[rows] = mix_torch(x[rows], edited, masks, fractals, lam)
         return x, self._labels[torch.from_numpy(idx)].to(dev)
 
 
