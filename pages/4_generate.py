@@ -147,6 +147,7 @@ def _review(run_dir: Path) -> None:
                 key = f"gen_accept_{run_dir.name}_{row.item_id}"
                 st.toggle(t("gen.page.accept"), value=bool(row.accepted), key=key,
                           on_change=_toggle, args=(run_dir, row.item_id, key))
+                _quality_note(row)
     failed = df[df["status"] == "failed"]
     if not failed.empty:
         with st.expander(t("gen.page.failed", n=len(failed))):
@@ -184,6 +185,14 @@ def _skipped_notes(job) -> None:
 
 def _toggle(run_dir: Path, item_id: str, key: str) -> None:
     manifest.set_accepted(run_dir, item_id, bool(st.session_state[key]))
+
+
+def _quality_note(row) -> None:
+    """The quality filter's similarity and, for an item not used, why (in the user's language)."""
+    if isinstance(row.similarity, float) and row.similarity == row.similarity:   # not NaN
+        st.caption(t("gen.page.similarity", value=f"{row.similarity:.3f}"))
+    if row.reason:
+        st.caption(t(f"gen.reason.{row.reason}"))
 
 
 if len(images) == 0:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 from PIL import Image
 
 from genmix_core.generate.edit_cache import EditCache
+from genmix_core.generate.verdicts import BAD_EDIT_KEY
 from genmix_core.editing.diffusion import is_bad_edit
 from genmix_core.editing.memory import is_out_of_memory, run_halving
 from genmix_core.errors import OutOfMemoryError, UserError
@@ -272,7 +273,7 @@ class BatchWorker:
                     "error_key": ready.problem.key, "error_params": ready.problem.params}
         if ready.edit is None:
             return {**base, "status": "failed", "seed": item.seed, "retried": True,
-                    "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR}
+                    "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR, "error_key": BAD_EDIT_KEY}
         t0 = time.perf_counter()
         edit_path = self.cache.put(self._key(item, ready.seed), ready.edit) if ready.fresh else \
             self.cache.path(self._key(item, ready.seed))

@@ -13,6 +13,8 @@ from typing import ClassVar, Sequence
 
 from genmix_core.errors import UserError
 from genmix_core.jobconfig import JobSpec, free_fields, read_config, read_lines, setting
+from genmix_core.quality.backbones import DEFAULT_BACKBONE
+from genmix_core.quality.rules import DEFAULT_FLOOR, DEFAULT_K, check_thresholds
 
 CONFIG_VERSION = 1
 
@@ -77,6 +79,23 @@ class GenerateConfig:
     compile: bool = setting(False, free=True,
                             help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, "
                                  "then each edit about a quarter faster: worth it from a few hundred edits)")
+    # The quality filter (genmix_core.quality). Free: it changes no image, and it is applied again at the end of
+    # every run from cached features, so a rerun with other thresholds (or another backbone) re-filters the
+    # finished run without editing anything; config.json then holds the thresholds the verdicts came from.
+    no_filter: bool = setting(False, free=True,
+                              help="skip the quality filter: no similarity scores; every finished edit counts as "
+                                   "accepted unless rejected in the review")
+    filter_floor: float = setting(DEFAULT_FLOOR, free=True,
+                                  help="quality filter: reject an edit whose feature similarity to its original is "
+                                       "below this (cosine, -1..1; the default suits the default backbone)")
+    filter_k: float = setting(DEFAULT_K, free=True,
+                              help="quality filter, GenMix per-class rule: reject an edit more than K standard "
+                                   "deviations below the mean similarity between originals of its class "
+                                   "(a large K such as 99 turns the rule off)")
+    filter_backbone: str = setting(DEFAULT_BACKBONE, free=True,
+                                   help="quality filter features: efficientnet_lite0 (built in, offline), or the hub "
+                                        "id or local folder of a DINOv2 or CLIP model already on this PC "
+                                        "(safetensors; never downloaded)")
     strict: bool = setting(False, free=True,
                            help="refuse the run when a file of --data cannot be used (default: skip such files and "
                                 "list them with the reason in the run folder's skipped.csv)")
@@ -99,6 +118,8 @@ class GenerateConfig:
         if cfg.fractals and not Path(cfg.fractals).is_dir():
             raise UserError("err.gen.no_fractals", path=cfg.fractals)
         cfg.prompts = _resolve_prompts(cfg.prompt_set, cfg.prompts)
+        if Path(cfg.filter_backbone).expanduser().is_dir():   # a local model folder: absolute, like --data
+            cfg.filter_backbone = str(Path(cfg.filter_backbone).expanduser().resolve())
         for name in ("steps", "size", "per_image", "batch_size", "workers"):
             value = getattr(cfg, name)
             if value is not None and int(value) < 1:
@@ -114,6 +135,8 @@ class GenerateConfig:
         if not 0.0 <= cfg.lam <= 1.0:
             raise UserError("err.gen.bad_lam", value=cfg.lam)
         cfg.seed = int(cfg.seed)
+        cfg.filter_floor, cfg.filter_k = float(cfg.filter_floor), float(cfg.filter_k)
+        check_thresholds(cfg.filter_floor, cfg.filter_k)
         if cfg.include is not None:
             # Sorted, "/"-separated and without duplicates: the same set of images is the same config.
             cfg.include = sorted({_rel_key(p) for p in cfg.include} - {""})

@@ -212,7 +212,8 @@ def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
     clean_incomplete(out / manifest.IMAGES_DIR, min_age_s=0)   # the run folder is ours alone (claimed)
     clean_incomplete(cfg.cache_dir)   # a shared cache: only the temp files of writers that are gone
     if editor is None:
-        editor = create_editor_for(cfg)
+        # Nothing left to edit (a rerun, e.g. to re-filter with other thresholds): no model is loaded.
+        editor = create_editor_for(cfg) if todo else _NoEditor(cfg.editor)
     editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
     todo, batch_keys = order_for_batches(todo, editor)
     already = len(items) - len(todo)
@@ -238,12 +239,14 @@ def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
     try:
         cancelled = run_batches(worker, todo, out=out, workers=workers, cancelled=reporter.cancel_requested,
                                 on_batch=on_batch)
+        if not cancelled and not cfg.no_filter:
+            _filter(cfg, items, reporter, log)
     except BaseException as exc:
         reporter.finish("failed", exc if isinstance(exc, Exception) else "interrupted")
         _export_quietly(out)
         raise
     manifest.export_manifest(out)
-    status = "cancelled" if cancelled else "done"
+    status = "cancelled" if cancelled or reporter.cancel_requested() else "done"
     records = manifest.current_records(out, {it.id: it.source.image_hash for it in items})
     n_done = sum(1 for it in items if records.get(it.id, {}).get("status") == "done")
     n_failed = sum(1 for it in items if records.get(it.id, {}).get("status") == "failed")
@@ -257,6 +260,35 @@ def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
     reporter.finish(status)
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
                       worker.editor_calls, worker.batch_size, workers, skipped, superseded)
+
+
+def _filter(cfg: GenerateConfig, items: list, reporter: JobReporter, log) -> None:
+    """The quality filter over the finished edits (:mod:`genmix_core.generate.filtering`), reported in job.json."""
+    from genmix_core.generate.filtering import filter_run
+
+    def progress(done: int, total: int) -> None:
+        reporter.update(message_key="gen.job.filtering", pictures=done, count=total)
+
+    reporter.update(message_key="gen.job.filtering", force=True, pictures=0, count="…")
+    filter_run(cfg, items, log=log, progress=progress, cancelled=reporter.cancel_requested)
+
+
+class _NoEditor:
+    """Stands in for the editor when a run has nothing left to edit (checks nothing, edits nothing)."""
+
+    def __init__(self, editor_id: str):
+        from genmix_core.editing.base import EditorInfo
+
+        self.info = EditorInfo(id=editor_id, is_diffusion=False, label_key="", model=None)
+
+    def check_prompts(self, prompts) -> None:
+        pass
+
+    def batch_key(self, size):
+        return None
+
+    def settings(self) -> dict:
+        return {}
 
 
 def _export_quietly(out: Path) -> None:

