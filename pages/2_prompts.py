@@ -192,7 +192,7 @@ def _prompt_evidence(proj) -> None:
     labels = {c: t(f"ui.prompts.col.{c}") for c in stats}
     config = {c: st.column_config.NumberColumn(labels[c], format="%.3f") for c in ("mean_similarity", "diversity")}
     config["acceptance_rate"] = st.column_config.NumberColumn(labels["acceptance_rate"], format="percent")
-    st.dataframe(stats, hide_index=True, key="prompts_evidence_table", column_config={**labels, **config})
+    st.dataframe(stats, hide_index=True, column_config={**labels, **config})
     st.plotly_chart(prompt_chart(stats, session_lang(), floor=read_quality(run).get("floor")),
                     key="prompts_evidence_chart")
 

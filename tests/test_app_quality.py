@@ -1,0 +1,55 @@
+"""The quality filter on the pages: the Prompts page's evidence (table and chart of prompt_stats.csv) and the
+Generate page's review saying why an edit is not used, in the user's language."""
+
+from __future__ import annotations
+
+import pandas as pd
+from test_app_helpers import app_at, navigation_mode  # noqa: F401
+from test_quality_filter import ScriptedEditor, sample_photos
+
+from genmix_core.data.project import open_project
+from genmix_core.generate import GenerateConfig, run_generation
+from genmix_core.i18n import t
+
+PROMPTS_PAGE = "pages/2_prompts.py"
+GENERATE_PAGE = "pages/4_generate.py"
+
+
+def _project_with_a_run(prompts=("blur", "noise")):
+    proj = open_project("default", create=True)
+    sample_photos(proj.data_dir("train"), per_class=3)
+    run = proj.new_run_dir("generate")
+    run_generation(GenerateConfig(data=str(proj.data_dir("train")), out=str(run), prompts=list(prompts),
+                                  workers=1), editor=ScriptedEditor())
+    return proj, run
+
+
+def test_prompts_page_shows_the_evidence_of_the_latest_run_as_table_and_chart():
+    _project_with_a_run()
+    at = app_at(None, PROMPTS_PAGE)
+    assert not at.exception
+    assert t("ui.prompts.evidence.header", "en") in [h.value for h in at.subheader]
+    table = at.dataframe[-1].value                         # the evidence section ends the page
+    rows = table.set_index("prompt")
+    assert list(rows.index) == ["blur", "noise"] and rows["items"].tolist() == [6, 6]
+    assert rows.loc["blur", "acceptance_rate"] == 1.0 and rows.loc["noise", "acceptance_rate"] == 0.0
+    assert rows.loc["noise", "rejected_low_similarity"] == 6
+    assert rows.loc["blur", "mean_similarity"] > rows.loc["noise", "mean_similarity"]
+    chart = at.get("plotly_chart")
+    assert len(chart) == 1 and '"blur"' in chart[0].proto.spec and '"noise"' in chart[0].proto.spec
+
+
+def test_prompts_page_without_runs_says_where_the_evidence_comes_from_in_japanese():
+    at = app_at("ja-JP", PROMPTS_PAGE)
+    assert not at.exception
+    assert t("ui.prompts.evidence.no_runs", "ja") in [i.value for i in at.info]
+
+
+def test_generate_review_says_why_an_edit_is_not_used_in_japanese():
+    proj, run = _project_with_a_run(prompts=("noise",))
+    at = app_at("ja-JP", GENERATE_PAGE, gen_run=str(run))
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert t("gen.reason.low_similarity", "ja") in captions
+    assert any(c.startswith("類似度 ") for c in captions)
+    assert pd.Series([tg.value for tg in at.toggle if tg.key and tg.key.startswith("gen_accept_")]).eq(False).all()
