@@ -81,7 +81,7 @@ def _extractor(size: int, dtype_name: str | None) -> FeatureExtractor:
     import torch
 
     from genmix_core.quality.backbones import pick_dtype
-    from genmix_core.train.models import Lite0Features
+    from genmix_core.quality.lite0 import Lite0Features
 
     dtype = getattr(torch, dtype_name) if dtype_name else pick_dtype("cpu")
     model = Lite0Features(size).to(dtype=dtype).to(memory_format=torch.channels_last)

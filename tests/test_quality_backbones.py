@@ -49,7 +49,8 @@ def _pictures():
 
 
 def test_the_default_backbone_is_the_folded_lite0_and_matches_the_unfolded_one():
-    from genmix_core.train.models import EfficientNetLite0, Lite0Features
+    from genmix_core.quality.lite0 import Lite0Features
+    from genmix_core.train.models import EfficientNetLite0
 
     x = torch.rand(2, 3, 64, 64)
     ref = EfficientNetLite0(1, size=64).eval()

@@ -27,7 +27,7 @@ from PIL import Image
 from genmix_core.fileio import atomic_write_json
 from genmix_core.generate import manifest
 from genmix_core.generate.batch import load_source
-from genmix_core.generate.verdicts import QUALITY_FILE
+from genmix_core.generate.verdicts import QUALITY_FILE, read_quality
 from genmix_core.paths import safe_name
 
 FEATURES_DIR = "features"
@@ -64,6 +64,9 @@ def filter_run(cfg, items: list, *, log: Callable[[str], None] = lambda m: None,
     out = Path(cfg.out)
     records = manifest.current_records(out, {it.id: it.source.image_hash for it in items})
     done = [(it, records[it.id]) for it in items if records.get(it.id, {}).get("status") == "done"]
+    old = read_quality(out)
+    if old and _same_pass(old, cfg, {it.id: edit_key(rec) for it, rec in done}):
+        return old   # a rerun with nothing new: no model is loaded, nothing is written
     sources = {it.source.image_hash: it.source for it in items}
     extractor = load_extractor(cfg.filter_backbone)
     store = FeatureStore(out / FEATURES_DIR / safe_name(extractor.key))
@@ -103,3 +106,11 @@ def filter_run(cfg, items: list, *, log: Callable[[str], None] = lambda m: None,
     log(f"Quality filter: {len(data['items']) - rejected} of {len(data['items'])} edits kept, {rejected} rejected "
         f"(floor {cfg.filter_floor}, k {cfg.filter_k}).")
     return data
+
+
+def _same_pass(old: dict, cfg, edits: dict[str, str]) -> bool:
+    """Whether ``quality.json`` already judged exactly these edits with these settings (then nothing changes:
+    the same items give the same originals, so the same class fits)."""
+    return (old.get("backbone"), old.get("floor"), old.get("k")) == (cfg.filter_backbone, cfg.filter_floor,
+                                                                     cfg.filter_k) \
+        and {i: v.get("edit") for i, v in old["items"].items()} == edits

@@ -3,7 +3,7 @@
 One table row per model family (:data:`FAMILIES`, extend with :func:`register_family`):
 
 * ``efficientnet_lite0`` (default): the ImageNet EfficientNet-Lite0 trunk from the PyPI wheel
-  (:class:`genmix_core.train.models.Lite0Features`), at :data:`LITE0_SIZE` px. Works offline everywhere.
+  (:class:`genmix_core.quality.lite0.Lite0Features`), at :data:`LITE0_SIZE` px. Works offline everywhere.
 * a stronger model the user already has, named by hub id (``facebook/dinov2-small``) or local folder, read with
   transformers from the folder, the project's models folder or the Hugging Face cache, **never downloaded**
   (``local_files_only``) and **safetensors only**. Its ``config.json`` ``model_type`` picks the row:
@@ -100,7 +100,7 @@ def pick_dtype(device: str):
 def _lite0(_: Path | None, device: str, dtype) -> FeatureExtractor:
     import torch
 
-    from genmix_core.train.models import Lite0Features
+    from genmix_core.quality.lite0 import Lite0Features
 
     model = Lite0Features(LITE0_SIZE).to(device=device, dtype=dtype).to(memory_format=torch.channels_last)
     name = str(dtype).replace("torch.", "")

