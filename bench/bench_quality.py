@@ -7,8 +7,9 @@ default floor is read from it. For the 150 ``sample_data/lab`` photos it embeds
 * edits of an untrained (random-weight) InstructPix2Pix pipeline (what a broken model gives: noise-like),
 * uniform noise pictures, and pairs of originals (same class, other class),
 
-and prints percentiles of each, the share of style edits the per-class 3σ rule keeps, and the floor
-``round_down(min(p1 of style edits, p99.9 of random edits ... ) midpoint)``.
+and prints percentiles of each, the share of style edits the per-class 3σ rule keeps, and the floor: the smallest
+multiple of 0.05 above the 99.9th percentile of both garbage kinds (random-pipeline edits, noise), with the share
+of style edits it keeps (per prompt set, alone and with the 3σ rule).
 
 ``speed``: the filter's cost per image (forward pass, and the whole filter pass of a finished run), then the
 CLI (``python -m genmix_core.generate``) on the sample photos with ``--no-filter`` and with the filter,
@@ -16,7 +17,7 @@ alternating, ``--repeats`` times each; prints wall and CPU (user+sys) time and t
 
 Usage::
 
-    python bench/bench_quality.py study [--sizes 96,112,128,160,224] [--out bench/results/quality_study.json]
+    python bench/bench_quality.py study [--sizes 128] [--float32] [--out bench/results/quality_study.json]
     python bench/bench_quality.py speed [--prompts N] [--repeats 3] [--out bench/results/quality_speed.json]
 
 The machine this ran on (2 shared cores) was loaded by other jobs: compare CPU times and the alternating runs'
@@ -102,8 +103,11 @@ def study(args) -> dict:
     noise = [__import__("PIL.Image").Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8))
              for _ in originals]
     style = _style_edits(originals)
+    from genmix_core.prompts import list_prompt_sets
+
+    prompt_sets = {s.name: [p.text for p in s.prompts] for s in list_prompt_sets(None) if s.name in SETS}
     random_edits = _random_edits(originals)
-    configs = [(int(s), None) for s in args.sizes.split(",")] + [(128, "float32")]
+    configs = [(int(s), None) for s in args.sizes.split(",")] + ([(128, "float32")] if args.float32 else [])
     results = {}
     for size, dtype in configs:
         ex = _extractor(size, dtype)
@@ -118,9 +122,11 @@ def study(args) -> dict:
         other = gram[lab[:, None] != lab[None, :]]
         limits = np.array([fits[c].limit(3.0) for c in labels])
         kept_3s = {p: float(np.mean(s >= limits)) for p, s in sims_style.items()}
-        bad_high = max(np.percentile(sims_random, 99.9), np.percentile(sims_noise, 99.9))
-        good_low = np.percentile(all_style, 1)
-        floor = float(np.floor((bad_high + good_low) / 2 * 20) / 20)   # midpoint, rounded down to 0.05
+        # The floor: the smallest multiple of 0.05 above the 99.9th percentile of both kinds of garbage (edits of
+        # the untrained pipeline, noise), so that at least 99.9 % of them fall below it.
+        garbage = max(np.percentile(sims_random, 99.9), np.percentile(sims_noise, 99.9))
+        floor = float(np.floor(garbage * 20 + 1) / 20)
+        both = {p: float(np.mean((s >= floor) & (s >= limits))) for p, s in sims_style.items()}
         results[f"{size}-{ex.dtype}"] = {
             "style": _pct(all_style), "random_pipeline": _pct(sims_random), "noise": _pct(sims_noise),
             "other_class_originals": _pct(other),
@@ -128,16 +134,27 @@ def study(args) -> dict:
             "style_kept_by_3sigma": round(float(np.mean(list(kept_3s.values()))), 4),
             "style_kept_by_3sigma_per_prompt": {p: round(v, 3) for p, v in sorted(kept_3s.items(), key=lambda x: x[1])},
             "style_mean_per_prompt": {p: round(float(s.mean()), 4) for p, s in sims_style.items()},
-            "floor_midpoint": floor,
+            "floor": floor,
+            "candidate_floors": {f"{f:.2f}": {"style_kept": round(float(np.mean(all_style >= f)), 4),
+                                              "random_rejected": round(float(np.mean(sims_random < f)), 4),
+                                              "noise_rejected": round(float(np.mean(sims_noise < f)), 4)}
+                                 for f in np.arange(0.20, 0.551, 0.05)},
             "style_kept_by_floor": round(float(np.mean(all_style >= floor)), 4),
             "random_rejected_by_floor": round(float(np.mean(sims_random < floor)), 4),
             "noise_rejected_by_floor": round(float(np.mean(sims_noise < floor)), 4),
+            "random_rejected_by_floor_or_3sigma": round(float(np.mean(
+                (sims_random < floor) | (sims_random < np.tile(limits, len(RANDOM_PROMPTS))))), 4),
+            "style_kept_by_both_per_set": {name: round(float(np.mean([both[p] for p in texts])), 4)
+                                           for name, texts in prompt_sets.items()},
+            "style_kept_by_both": round(float(np.mean(list(both.values()))), 4),
+            "style_kept_by_both_per_prompt": {p: round(v, 3) for p, v in sorted(both.items(), key=lambda x: x[1])},
         }
         r = results[f"{size}-{ex.dtype}"]
         print(f"{size:4d} {ex.dtype:8s} style p1 {r['style']['p1']:.3f} p50 {r['style']['p50']:.3f} | random "
               f"p50 {r['random_pipeline']['p50']:.3f} p99.9 {r['random_pipeline']['p99.9']:.3f} | noise p99.9 "
               f"{r['noise']['p99.9']:.3f} | floor {floor:.2f}: style kept {r['style_kept_by_floor']:.3f}, random "
-              f"rejected {r['random_rejected_by_floor']:.3f} | 3σ keeps {r['style_kept_by_3sigma']:.3f}", flush=True)
+              f"rejected {r['random_rejected_by_floor']:.3f} | 3σ keeps {r['style_kept_by_3sigma']:.3f} | both keep "
+              f"{r['style_kept_by_both']:.3f} {r['style_kept_by_both_per_set']}", flush=True)
     return results
 
 
@@ -190,7 +207,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("study")
-    s.add_argument("--sizes", default="96,112,128,160,224")
+    s.add_argument("--sizes", default="128")
+    s.add_argument("--float32", action="store_true", help="also the 128 px float32 row (precision check)")
     s.add_argument("--out", default=str(REPO / "bench" / "results" / "quality_study.json"))
     sp = sub.add_parser("speed")
     sp.add_argument("--prompts", type=int, default=4)

@@ -25,7 +25,7 @@ import numpy as np
 
 #: The absolute floor for the default backbone (EfficientNet-Lite0, 128 px): chosen by measurement, see
 #: ``bench/bench_quality.py`` and docs/QUALITY.md.
-DEFAULT_FLOOR = 0.6
+DEFAULT_FLOOR = 0.35
 #: GenMix's per-class rule: flag edits more than this many standard deviations below the class mean.
 DEFAULT_K = 3.0
 #: Fewer originals than this in a class: no per-class fit (its spread would mean nothing).
