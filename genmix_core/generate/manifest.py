@@ -56,8 +56,8 @@ IMAGES_DIR = "images"
 
 #: Columns of ``manifest.csv``, in order (paths are relative to the run folder unless they lie outside it).
 MANIFEST_COLUMNS = (
-    "item_id", "image", "label", "prompt", "seed", "status", "accepted", "reason", "similarity", "edit_path", "mix_path",
-    "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
+    "item_id", "image", "label", "prompt", "seed", "status", "accepted", "reason", "similarity", "edit_path",
+    "mix_path", "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
     "retried", "editor", "model", "error", "image_hash", "superseded",
 )
 #: Written to ``manifest.csv`` only when some item was redone for a replaced photo (older manifests lack it).
@@ -197,10 +197,10 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The run as a table, one row per planned item, columns :data:`MANIFEST_COLUMNS`.
 
     ``status`` is ``pending`` (not done yet, or done from a photo since replaced), ``done`` or ``failed``.
-    ``accepted``: the user's review, else the quality filter's verdict (a failed or pending item never is);
-    ``reason``: why not (empty when accepted), ``similarity``: the filter's score (see
-    :mod:`genmix_core.generate.verdicts`). ``superseded``: the content hashes of earlier photos of the item whose results were replaced
-    (``;``-separated, empty for most items). Works while the job runs.
+    ``accepted``: the user's review, else the quality filter's verdict (never for a failed or pending item);
+    ``reason``: why not (empty when accepted); ``similarity``: the filter's score (:mod:`.verdicts`).
+    ``superseded``: the content hashes of earlier photos of the item whose results were replaced (``;``-separated,
+    empty for most items). Works while the job runs.
     """
     out = Path(out_dir)
     plan = read_plan(out)
