@@ -170,3 +170,35 @@ def test_an_unchecked_edit_is_not_used_until_a_run_scores_it(data, tmp_path):
 def test_bad_thresholds_are_refused_with_the_fix(data, tmp_path, flag, value, match):
     with pytest.raises(UserError, match=match):
         cfg(data, tmp_path / "run", ["same"], **{f"filter_{flag}": value}).resolved()
+
+
+def test_a_rerun_with_nothing_new_loads_no_model(data, tmp_path, monkeypatch):
+    import genmix_core.quality
+
+    out = tmp_path / "run"
+    run_generation(cfg(data, out, ["same"]), editor=ScriptedEditor())
+    before = (out / "quality.json").read_bytes()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the backbone was loaded although nothing changed")
+
+    monkeypatch.setattr(genmix_core.quality, "load_extractor", no_model)
+    run_generation(cfg(data, out, ["same"]), editor=ScriptedEditor())
+    assert (out / "quality.json").read_bytes() == before and manifest.load_manifest(out)["accepted"].all()
+
+
+def test_a_filter_pass_stopped_midway_keeps_its_finished_batches(tmp_path):
+    from genmix_core.quality import compute_features
+
+    calls = []
+    fake = FeatureExtractor("fake", 4, "cpu", "float32", lambda x: (calls.append(len(x)), x.flatten(1))[1])
+    rng = np.random.default_rng(0)
+    pictures = [Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)) for _ in range(40)]
+    jobs = [(f"k{i}", (lambda p=p: p)) for i, p in enumerate(pictures)]
+    store = FeatureStore(tmp_path / "features")
+    compute_features(fake, store, jobs, cancelled=lambda: len(calls) >= 1)      # stopped after one batch of 32
+    assert calls == [32] and len(list((tmp_path / "features").glob("*.npz"))) == 1
+    again = FeatureStore(tmp_path / "features")                                    # a new process reads the disk
+    compute_features(fake, again, jobs)
+    assert calls == [32, 8] and again.missing(k for k, _ in jobs) == []
+    assert np.array_equal(again.get(["k3"]), FeatureStore(tmp_path / "features").get(["k3"]))

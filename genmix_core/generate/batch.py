@@ -109,6 +109,8 @@ class BatchWorker:
         self.cache_hits = 0
         self.editor_calls = 0
         self.failed = 0
+        # Called by finish() with (content key, picture) for each edit and its original (the quality filter).
+        self.observer: Callable[[str, Image.Image], None] | None = None
 
     @property
     def parallel_edits(self) -> bool:
@@ -281,6 +283,9 @@ class BatchWorker:
                                    lam=self.cfg.lam, **({"fractal_source": "folder"} if self.fractals else {}))
         result = apply_mix(ready.original, ready.edit, params, fractals=self.fractals)
         atomic_save_image(safe_join(self.out, item.mix_rel), to_image(result.final))
+        if self.observer is not None:   # the quality filter embeds the pictures while they are in memory
+            self.observer("e:" + Path(edit_path).stem, ready.edit)
+            self.observer("o:" + item.source.image_hash, ready.original)
         seconds = ready.seconds + time.perf_counter() - t0
         return {**base, "status": "done", "seed": ready.seed, "retried": ready.retried,
                 "seconds": round(seconds, 4), "edit_path": str(edit_path), "error": "",

@@ -37,6 +37,7 @@ from genmix_core.generate import manifest
 from genmix_core.generate.batch import SOURCE_UNREADABLE
 from genmix_core.generate.config import FREE_ARGS, GenerateConfig, load_prompt_set
 from genmix_core.generate.edit_cache import EditCache, clean_incomplete
+from genmix_core.generate.filtering import NoEditor, filter_step, start_feeder
 from genmix_core.generate.plan import include_only, plan_items
 from genmix_core.generate.sources import Skipped, check_sources, scan_data, summary_line, write_skipped
 from genmix_core.jobconfig import flag, read_stored_args, stored_args, write_config
@@ -213,7 +214,7 @@ def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
     clean_incomplete(cfg.cache_dir)   # a shared cache: only the temp files of writers that are gone
     if editor is None:
         # Nothing left to edit (a rerun, e.g. to re-filter with other thresholds): no model is loaded.
-        editor = create_editor_for(cfg) if todo else _NoEditor(cfg.editor)
+        editor = create_editor_for(cfg) if todo else NoEditor(cfg.editor)
     editor.check_prompts(list(dict.fromkeys(it.prompt for it in items)))
     todo, batch_keys = order_for_batches(todo, editor)
     already = len(items) - len(todo)
@@ -236,11 +237,19 @@ def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
         if progress:
             progress(done, len(items))
 
+    # The quality filter embeds each new edit while the run goes on (from the pictures in memory), then judges
+    # every finished edit at the end (genmix_core.generate.filtering).
+    feeder = start_feeder(cfg, editor, log) if todo and not cfg.no_filter else None
+    worker.observer = feeder.put if feeder else None
     try:
-        cancelled = run_batches(worker, todo, out=out, workers=workers, cancelled=reporter.cancel_requested,
-                                on_batch=on_batch)
+        try:
+            cancelled = run_batches(worker, todo, out=out, workers=workers, cancelled=reporter.cancel_requested,
+                                    on_batch=on_batch)
+        finally:
+            if feeder:
+                feeder.close()
         if not cancelled and not cfg.no_filter:
-            _filter(cfg, items, reporter, log)
+            filter_step(cfg, items, reporter, log)
     except BaseException as exc:
         reporter.finish("failed", exc if isinstance(exc, Exception) else "interrupted")
         _export_quietly(out)
@@ -260,35 +269,6 @@ def _run(cfg: GenerateConfig, editor, progress, log) -> RunSummary:
     reporter.finish(status)
     return RunSummary(out, status, len(items), already, n_done, n_failed, worker.cache_hits,
                       worker.editor_calls, worker.batch_size, workers, skipped, superseded)
-
-
-def _filter(cfg: GenerateConfig, items: list, reporter: JobReporter, log) -> None:
-    """The quality filter over the finished edits (:mod:`genmix_core.generate.filtering`), reported in job.json."""
-    from genmix_core.generate.filtering import filter_run
-
-    def progress(done: int, total: int) -> None:
-        reporter.update(message_key="gen.job.filtering", pictures=done, count=total)
-
-    reporter.update(message_key="gen.job.filtering", force=True, pictures=0, count="…")
-    filter_run(cfg, items, log=log, progress=progress, cancelled=reporter.cancel_requested)
-
-
-class _NoEditor:
-    """Stands in for the editor when a run has nothing left to edit (checks nothing, edits nothing)."""
-
-    def __init__(self, editor_id: str):
-        from genmix_core.editing.base import EditorInfo
-
-        self.info = EditorInfo(id=editor_id, is_diffusion=False, label_key="", model=None)
-
-    def check_prompts(self, prompts) -> None:
-        pass
-
-    def batch_key(self, size):
-        return None
-
-    def settings(self) -> dict:
-        return {}
 
 
 def _export_quietly(out: Path) -> None:

@@ -60,27 +60,27 @@ class FeatureExtractor:
     def batch_size(self) -> int:
         return BATCH.get(self.device, 32)
 
-    def to_tensor(self, images: Sequence[Image.Image]):
-        """PIL images → float tensor ``(N, 3, S, S)`` on the device, [0, 1] or normalised by mean/std."""
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """One picture as the backbone's input: RGB, resized to ``size × size`` (whole picture), uint8
+        ``(S, S, 3)``. Cheap and thread-safe, so callers run it beside the forward passes."""
+        return np.asarray(image.convert("RGB").resize((self.size, self.size), Image.BILINEAR, reducing_gap=3.0))
+
+    def embed_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Features ``(N, D)`` float32 of prepared pictures (:meth:`prepare`), in one forward pass."""
         import torch
 
-        arrays = [np.asarray(im.convert("RGB").resize((self.size, self.size), Image.BILINEAR, reducing_gap=3.0))
-                  for im in images]
-        x = torch.from_numpy(np.stack(arrays)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        if self.mean is not None:
-            x = (x - torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)) / \
-                torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
-        return x.contiguous(memory_format=torch.channels_last)
-
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Features of ``images`` (any sizes), ``(N, D)`` float32, computed in one batch."""
-        import torch
-
-        if not images:
+        if not len(arrays):
             return np.zeros((0, 0), np.float32)
         with torch.inference_mode():
-            x = self.to_tensor(images)
-            return self.model(x).float().cpu().numpy()
+            x = torch.from_numpy(np.stack(arrays)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            if self.mean is not None:
+                x = (x - torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)) / \
+                    torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+            return self.model(x.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Features ``(N, D)`` float32 of PIL pictures of any sizes, in one forward pass."""
+        return self.embed_arrays([self.prepare(im) for im in images])
 
 
 def pick_dtype(device: str):

@@ -3,7 +3,8 @@
 Two steps, so a rerun with other thresholds repeats only the cheap one:
 
 1. :func:`compute_features`: every image whose vector is not in the :class:`FeatureStore` yet is loaded and
-   embedded, a batch at a time (the next batch is decoded on a helper thread while the backbone works).
+   embedded, a batch at a time (the next batch is decoded and resized on a helper thread while the backbone
+   works).
 2. :func:`score_edits`: from stored vectors only, the similarity of each edit to its original, the per-class
    fits of the originals and the verdict (:func:`genmix_core.quality.rules.judge`).
 """
@@ -43,9 +44,9 @@ class Verdict:
     reason: str
 
 
-def _load(jobs: Sequence[Job], is_bad: Callable[[Image.Image], bool] | None):
-    """Decode one batch: ``(keys, images, bad keys, unreadable keys)``."""
-    keys, images, bad, unreadable = [], [], [], []
+def _load(jobs: Sequence[Job], extractor: FeatureExtractor, is_bad: Callable[[Image.Image], bool] | None):
+    """Decode and prepare one batch: ``(keys, arrays, bad keys, unreadable keys)``."""
+    keys, arrays, bad, unreadable = [], [], [], []
     for key, loader in jobs:
         try:
             image = loader()
@@ -57,8 +58,8 @@ def _load(jobs: Sequence[Job], is_bad: Callable[[Image.Image], bool] | None):
             bad.append(key)
         else:
             keys.append(key)
-            images.append(image)
-    return keys, images, bad, unreadable
+            arrays.append(extractor.prepare(image))
+    return keys, arrays, bad, unreadable
 
 
 def compute_features(extractor: FeatureExtractor, store: FeatureStore, jobs: Sequence[Job], *,
@@ -81,15 +82,15 @@ def compute_features(extractor: FeatureExtractor, store: FeatureStore, jobs: Seq
     bad: set[str] = set()
     unreadable: set[str] = set()
     with ThreadPoolExecutor(1) as pool:   # decode batch b+1 while the backbone embeds batch b
-        ahead = pool.submit(_load, batches[0], is_bad) if batches else None
+        ahead = pool.submit(_load, batches[0], extractor, is_bad) if batches else None
         for n, _ in enumerate(batches):
             if cancelled():
                 break
-            keys, images, b, u = ahead.result()
-            ahead = pool.submit(_load, batches[n + 1], is_bad) if n + 1 < len(batches) else None
+            keys, arrays, b, u = ahead.result()
+            ahead = pool.submit(_load, batches[n + 1], extractor, is_bad) if n + 1 < len(batches) else None
             bad.update(b)
             unreadable.update(u)
-            store.add(keys, extractor.embed(images))
+            store.add(keys, extractor.embed_arrays(arrays))
             if progress:
                 progress(min(len(todo), (n + 1) * step), len(todo))
     return bad, unreadable
