@@ -202,3 +202,15 @@ def test_a_filter_pass_stopped_midway_keeps_its_finished_batches(tmp_path):
     compute_features(fake, again, jobs)
     assert calls == [32, 8] and again.missing(k for k, _ in jobs) == []
     assert np.array_equal(again.get(["k3"]), FeatureStore(tmp_path / "features").get(["k3"]))
+
+
+def test_edits_are_embedded_while_the_run_goes_so_the_last_pass_embeds_nothing(data, tmp_path):
+    out, logs = tmp_path / "run", []
+    run_generation(cfg(data, out, ["same", "blur"]), editor=ScriptedEditor(), log=logs.append)
+    assert any("16 of 16 edits kept" in m for m in logs), logs
+    assert not any("embedding" in m for m in logs), logs               # nothing was left for the pass at the end
+    store = FeatureStore(next((out / "features").iterdir()))
+    records = manifest.read_records(out)
+    keys = [f"e:{Path(r['edit_path']).stem}" for r in records.values()] + \
+        [f"o:{r['image_hash']}" for r in records.values()]
+    assert store.missing(keys) == []

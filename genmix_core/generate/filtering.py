@@ -32,6 +32,7 @@ from genmix_core.generate import manifest
 from genmix_core.generate.batch import load_source
 from genmix_core.generate.verdicts import QUALITY_FILE, read_quality
 from genmix_core.paths import safe_name
+from genmix_core.quality.backbones import prepare
 
 FEATURES_DIR = "features"
 QUALITY_VERSION = 1
@@ -166,26 +167,28 @@ class Feeder:
     """
 
     def __init__(self, cfg, log: Callable[[str], None]):
+        from genmix_core.quality import input_size
+
         self.backbone, self.out, self.log = cfg.filter_backbone, Path(cfg.out), log
         self.queue: queue.Queue = queue.Queue(maxsize=FEED_QUEUE)
         self.seen: set[str] = set()
         self.lock = threading.Lock()
-        self.loaded = threading.Event()
-        self.extractor = None
+        try:
+            self.size: int | None = input_size(self.backbone)
+        except Exception:   # a backbone that is not here: the pass at the end reports it
+            self.size = None
         self.thread = threading.Thread(target=self._work, name="genmix-quality-feeder", daemon=True)
         self.thread.start()
 
     def put(self, key: str, image: Image.Image) -> None:
-        self.loaded.wait()
         with self.lock:
-            if self.extractor is None or key in self.seen:
+            if self.size is None or key in self.seen:
                 return
             self.seen.add(key)
-        self.queue.put((key, self.extractor.prepare(image)))
+        self.queue.put((key, prepare(image, self.size)))
 
     def close(self) -> None:
         """Embed what is queued, then stop the thread."""
-        self.loaded.wait()
         self.queue.put(None)
         self.thread.join()
 
@@ -194,11 +197,11 @@ class Feeder:
 
         job: tuple | None = ()
         try:
+            if self.size is None:
+                raise LookupError("no backbone")
             extractor = load_extractor(self.backbone)
             store = FeatureStore(features_dir(self.out, extractor.key))
             with cpu_threads(extractor.device):
-                self.extractor = extractor
-                self.loaded.set()
                 batch: list = []
                 while job is not None:
                     job = self.queue.get()
@@ -209,8 +212,7 @@ class Feeder:
                         batch = []
         except Exception as exc:   # the pass at the end embeds what is missing and reports the error
             with self.lock:
-                self.extractor = None
-            self.loaded.set()
+                self.size = None
             self.log(f"Quality filter: features are computed at the end instead ({type(exc).__name__}: {exc}).")
             while job is not None:   # let waiting producers go on, until close()
                 job = self.queue.get()

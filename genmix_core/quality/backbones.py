@@ -61,9 +61,8 @@ class FeatureExtractor:
         return BATCH.get(self.device, 32)
 
     def prepare(self, image: Image.Image) -> np.ndarray:
-        """One picture as the backbone's input: RGB, resized to ``size × size`` (whole picture), uint8
-        ``(S, S, 3)``. Cheap and thread-safe, so callers run it beside the forward passes."""
-        return np.asarray(image.convert("RGB").resize((self.size, self.size), Image.BILINEAR, reducing_gap=3.0))
+        """One picture as the backbone's input (:func:`prepare`)."""
+        return prepare(image, self.size)
 
     def embed_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         """Features ``(N, D)`` float32 of prepared pictures (:meth:`prepare`), in one forward pass."""
@@ -81,6 +80,33 @@ class FeatureExtractor:
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Features ``(N, D)`` float32 of PIL pictures of any sizes, in one forward pass."""
         return self.embed_arrays([self.prepare(im) for im in images])
+
+
+def prepare(image: Image.Image, size: int) -> np.ndarray:
+    """A picture as a backbone's input: RGB, resized to ``size × size`` (the whole picture), uint8
+    ``(S, S, 3)``. Cheap and thread-safe, so callers run it beside the forward passes."""
+    return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR, reducing_gap=3.0))
+
+
+def input_size(backbone: str = DEFAULT_BACKBONE) -> int:
+    """The square input side of a backbone, read without loading it (or torch).
+
+    Raises:
+        ModelUnavailableError / UserError: as :func:`find_backbone_folder`.
+    """
+    if backbone in FAMILIES and not Path(backbone).expanduser().is_dir():
+        return LITE0_SIZE
+    return _hf_size(find_backbone_folder(backbone))
+
+
+def _hf_size(folder: Path) -> int:
+    """Input side from ``preprocessor_config.json`` (crop size, else size), else ``config.json``, else 224."""
+    pre, config = _read_json(folder / "preprocessor_config.json"), _read_json(folder / "config.json")
+    size = pre.get("crop_size") or pre.get("size") or config.get("image_size") or \
+        (config.get("vision_config") or {}).get("image_size") or 224
+    if isinstance(size, dict):
+        size = size.get("height") or size.get("shortest_edge") or 224
+    return int(size)
 
 
 def pick_dtype(device: str):
@@ -107,20 +133,16 @@ def _lite0(_: Path | None, device: str, dtype) -> FeatureExtractor:
     return FeatureExtractor(f"{DEFAULT_BACKBONE}-{LITE0_SIZE}-{name}", LITE0_SIZE, device, name, model)
 
 
-def _hf_extractor(folder: Path, device: str, dtype, model, config: dict, pool: Callable) -> FeatureExtractor:
-    import torch
-
+def _hf_extractor(folder: Path, device: str, dtype, model, model_type: str, pool: Callable) -> FeatureExtractor:
     pre = _read_json(folder / "preprocessor_config.json")
-    size = pre.get("crop_size") or pre.get("size") or config.get("image_size") or 224
-    if isinstance(size, dict):
-        size = size.get("height") or size.get("shortest_edge") or 224
+    size = _hf_size(folder)
     model = model.to(device=device, dtype=dtype).eval()
     name = str(dtype).replace("torch.", "")
 
     def run(x):
         return pool(model(pixel_values=x.to(dtype)))
 
-    key = f"{config.get('model_type')}-{_fingerprint(folder)}-{int(size)}-{name}"
+    key = f"{model_type}-{_fingerprint(folder)}-{int(size)}-{name}"
     return FeatureExtractor(key, int(size), device, name, run,
                             tuple(pre.get("image_mean") or (0.485, 0.456, 0.406)),
                             tuple(pre.get("image_std") or (0.229, 0.224, 0.225)))
@@ -130,8 +152,7 @@ def _dinov2(folder: Path, device: str, dtype) -> FeatureExtractor:
     from transformers import Dinov2Model
 
     model = Dinov2Model.from_pretrained(folder, local_files_only=True, use_safetensors=True)
-    return _hf_extractor(folder, device, dtype, model, _read_json(folder / "config.json"),
-                         lambda out: out.pooler_output)
+    return _hf_extractor(folder, device, dtype, model, "dinov2", lambda out: out.pooler_output)
 
 
 def _clip(folder: Path, device: str, dtype) -> FeatureExtractor:
@@ -149,8 +170,7 @@ def _clip(folder: Path, device: str, dtype) -> FeatureExtractor:
                                                               use_safetensors=True)
     finally:
         hf_logging.set_verbosity(level)
-    return _hf_extractor(folder, device, dtype, model, {"model_type": "clip", "image_size": vision.image_size},
-                         lambda out: out.image_embeds)
+    return _hf_extractor(folder, device, dtype, model, "clip", lambda out: out.image_embeds)
 
 
 #: ``config.json`` ``model_type`` (or the built-in name) → loader ``(folder, device, dtype) -> FeatureExtractor``.
