@@ -63,7 +63,7 @@ def cfg(data, out, prompts, **kw) -> GenerateConfig:
 
 @pytest.fixture
 def data(tmp_path):
-    return sample_photos(tmp_path / "data")
+    return sample_photos(tmp_path / "data", per_class=5)   # 5: the fewest originals a class fit takes
 
 
 def test_identical_edits_are_kept_noise_and_black_edits_are_rejected_with_their_reason(data, tmp_path):
@@ -82,7 +82,7 @@ def test_identical_edits_are_kept_noise_and_black_edits_are_rejected_with_their_
     args = json.loads((out / "config.json").read_text())["args"]
     quality = json.loads((out / "quality.json").read_text())
     assert (args["filter_floor"], args["filter_k"]) == (DEFAULT_FLOOR, DEFAULT_K) == (quality["floor"], quality["k"])
-    assert set(quality["classes"]) == {"crack", "ok"} and quality["classes"]["ok"]["n"] == 4
+    assert set(quality["classes"]) == {"crack", "ok"} and quality["classes"]["ok"]["n"] == 5
 
 
 def _vectors(rng, center, spread, n):
@@ -110,7 +110,7 @@ def test_the_3_sigma_rule_flags_a_planted_outlier_and_keeps_the_rest(tmp_path):
     assert verdicts["i7"].reason == CLASS_OUTLIER and verdicts["i7"].similarity < fits["c"].limit(3.0)
     assert all(verdicts[f"i{i}"].reason == "" for i in range(20) if i != 7)
     # a class with too few originals has no fit, and then only the floor judges
-    assert class_fits(store, {"c": ["o0", "o1"]}) == {"c": None}
+    assert class_fits(store, {"c": ["o0", "o1", "o2", "o3"]}) == {"c": None}
     assert score_edits(store, judged, {"c": None}, floor=-1.0, k=3.0)["i7"].reason == ""
 
 
@@ -143,9 +143,9 @@ def test_rejected_edits_are_left_out_of_training_and_of_the_export(data, tmp_pat
     run_generation(cfg(data, out, ["blur", "noise"]), editor=ScriptedEditor())
     with zipfile.ZipFile(manifest.export_zip(out)) as zf:
         members = [n for n in zf.namelist() if n.endswith(".png")]
-    assert len(members) == 8 and all("__blur" in n for n in members)
+    assert len(members) == 10 and all("__blur" in n for n in members)
     edits = load_edits(out, scan_images(data), set())
-    assert len(edits) == 8 and set(edits["prompt"]) == {"blur"}
+    assert len(edits) == 10 and set(edits["prompt"]) == {"blur"}
 
 
 def test_a_run_without_the_filter_keeps_every_edit_and_scores_none(data, tmp_path):
@@ -207,7 +207,7 @@ def test_a_filter_pass_stopped_midway_keeps_its_finished_batches(tmp_path):
 def test_edits_are_embedded_while_the_run_goes_so_the_last_pass_embeds_nothing(data, tmp_path):
     out, logs = tmp_path / "run", []
     run_generation(cfg(data, out, ["same", "blur"]), editor=ScriptedEditor(), log=logs.append)
-    assert any("16 of 16 edits kept" in m for m in logs), logs
+    assert any("20 of 20 edits kept" in m for m in logs), logs
     assert not any("embedding" in m for m in logs), logs               # nothing was left for the pass at the end
     store = FeatureStore(next((out / "features").iterdir()))
     records = manifest.read_records(out)

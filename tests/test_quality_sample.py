@@ -17,14 +17,14 @@ CLASSES = ("crack", "dent", "ok", "scratch", "stain")
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    return sample_photos(tmp_path_factory.mktemp("sample") / "lab", per_class=4, classes=CLASSES)
+    return sample_photos(tmp_path_factory.mktemp("sample") / "lab", per_class=8, classes=CLASSES)
 
 
 def test_style_filter_edits_of_the_factory_prompts_are_mostly_kept(photos, tmp_path):
     out = tmp_path / "run"
     run_generation(GenerateConfig(data=str(photos), out=str(out), prompt_set="factory", editor="offline"))
     df = manifest.load_manifest(out)
-    assert len(df) == 20 * 8 and (df["status"] == "done").all()
+    assert len(df) == 40 * 8 and (df["status"] == "done").all()
     assert df["similarity"].notna().all()
     assert df["accepted"].mean() >= 0.75, df.groupby("prompt")["accepted"].mean()
     assert set(df.loc[~df["accepted"], "reason"]) <= set(FILTER_REASONS)
@@ -37,7 +37,7 @@ def test_edits_of_an_untrained_diffusion_pipeline_are_mostly_rejected_each_with_
                                   editor="instruct-pix2pix", model=str(model), steps=2, size=64, batch_size=8))
     df = manifest.load_manifest(out)
     done = df[df["status"] == "done"]
-    assert len(done) == 40
+    assert len(done) == 80
     rejected = done[~done["accepted"]]
     assert len(rejected) >= 0.9 * len(done), done[["prompt", "similarity"]]
     assert set(rejected["reason"]) <= {"low_similarity", "class_outlier"} and (rejected["reason"] != "").all()

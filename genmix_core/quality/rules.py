@@ -23,13 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: The absolute floor for the default backbone (EfficientNet-Lite0, 128 px): chosen by measurement, see
+#: The absolute floor for the default backbone (EfficientNet-Lite0, 112 px): chosen by measurement, see
 #: ``bench/bench_quality.py`` and docs/QUALITY.md.
 DEFAULT_FLOOR = 0.35
 #: GenMix's per-class rule: flag edits more than this many standard deviations below the class mean.
 DEFAULT_K = 3.0
-#: Fewer originals than this in a class: no per-class fit (its spread would mean nothing).
-MIN_CLASS_ORIGINALS = 3
+#: Fewer originals than this in a class (10 pairs): no per-class fit (the spread of fewer pairs is too unsure).
+MIN_CLASS_ORIGINALS = 5
 #: At most this many originals per class enter the fit (n² similarities; the first ones by content hash).
 MAX_CLASS_ORIGINALS = 512
 
