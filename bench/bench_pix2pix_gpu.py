@@ -56,6 +56,11 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
+def significant(x: float, digits: int) -> float:
+    """``x`` to ``digits`` significant digits: a small ratio (a tiny model on a busy CPU) does not round to 0."""
+    return float(f"{x:.{digits}g}")
+
+
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -168,15 +173,15 @@ def main(argv=None) -> dict:
            "dtype": str(editor.dtype).replace("torch.", ""), "compile": args.compile,
            "compile_mode": args.compile_mode, "channels_last": args.channels_last or args.compile,
            "fuse_qkv": args.fuse_qkv or args.compile,
-           "matmul_tflops": round(mm / 1e12, 2), "unet_gflop": round(unet_flops / 1e9, 2),
-           "ideal_s_per_edit": round(ideal, 5), "ref_s_per_edit": round(ref_s, 5),
+           "matmul_tflops": round(mm / 1e12, 2), "unet_gflop": significant(unet_flops / 1e9, 4),
+           "ideal_s_per_edit": significant(ideal, 4), "ref_s_per_edit": round(ref_s, 5),
            "engine_s_per_edit": round(eng_s, 5), "speedup": round(ref_s / eng_s, 2),
-           "roofline_fraction": round(ideal / eng_s, 3), "warmup_s": round(warm_s, 2),
+           "roofline_fraction": significant(ideal / eng_s, 3), "warmup_s": round(warm_s, 2),
            "peak_gpu_gb": round(peak_gb, 2) if peak_gb is not None else None,
            "events": editor.events, "bad_edits": editor.stats["bad_edits"],
            "max_abs_diff_vs_reference": max(diffs) if diffs else None}
     print(f"editor B={editor.micro_batch:<4d}          {eng_s:.4f} s/edit  {1 / eng_s:.2f} edits/s  "
-          f"x{res['speedup']} vs reference  roofline {res['roofline_fraction']:.2f}  "
+          f"x{res['speedup']} vs reference  roofline {res['roofline_fraction']:.3g}  "
           f"peak {res['peak_gpu_gb']} GiB  warm-up {warm_s:.1f} s", flush=True)
     print(json.dumps(res))
     return res

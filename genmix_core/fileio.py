@@ -4,9 +4,10 @@ Every output is written to a temporary name in the same folder, flushed to disk,
 its final name, so a reader (or a resumed job) sees either the whole old file or the whole new one, never a
 half-written one. Pattern from huggingface_hub ``file_download.py``.
 
-Temporary files end in ``.incomplete`` and carry their writer in the name (``.<name>.<pid>-<tag>.<random>
-.incomplete``, ``tag`` = a hash of the process's boot id and start time), so a cleaner can tell the file of a
-killed writer (delete) from that of a live one in a shared folder (keep): :func:`temp_writer_gone`.
+Temporary files end in ``.incomplete`` and carry their writer in the name (``.<name>.<pid>-<tag>-h<host>.<random>
+.incomplete``, ``tag`` = a hash of the process's boot id and start time, ``host`` = a hash of the host name), so a
+cleaner can tell the file of a killed writer (delete) from that of a live one in a shared folder (keep):
+:func:`temp_writer_gone`. A file written on another server (a shared filesystem) cannot be checked from here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from genmix_core.paths import MAX_NAME_BYTES
 
 INCOMPLETE_SUFFIX = ".incomplete"
 _RANDOM_CHARS = 8  # what tempfile adds between prefix and suffix
-_TEMP_WRITER = re.compile(r"\.(\d+)-([0-9a-f]{8}|x)\.[a-z0-9_]+" + re.escape(INCOMPLETE_SUFFIX) + "$")
+_TEMP_WRITER = re.compile(r"\.(\d+)-([0-9a-f]{8}|x)(?:-h([0-9a-f]{6}))?\.[a-z0-9_]+" + re.escape(INCOMPLETE_SUFFIX)
+                          + "$")
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _NO_PERMISSION = (errno.EACCES, errno.EPERM)
 _OWN_TAG: tuple[int, str] | None = None
@@ -67,7 +69,7 @@ def ensure_dir(path: str | os.PathLike) -> Path:
 
 
 def _writer_tag() -> str:
-    """``<pid>-<tag>`` of this process for temp names (recomputed after a fork)."""
+    """``<pid>-<tag>-h<host>`` of this process for temp names (recomputed after a fork)."""
     global _OWN_TAG
     pid = os.getpid()
     if _OWN_TAG is None or _OWN_TAG[0] != pid:
@@ -75,14 +77,20 @@ def _writer_tag() -> str:
 
         token = process_token(pid)
         _OWN_TAG = (pid, hashlib.sha256(token.encode()).hexdigest()[:8] if token else "x")
-    return f"{pid}-{_OWN_TAG[1]}"
+    return f"{pid}-{_OWN_TAG[1]}-h{_host_tag()}"
+
+
+def _host_tag() -> str:
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
 
 
 def temp_writer_gone(path: str | os.PathLike) -> bool | None:
-    """Whether the process that wrote temp file ``path`` is gone: True (dead), False (alive), None (the name
-    carries no writer: a file of an older version, or of another tool)."""
+    """Whether the process that wrote temp file ``path`` is gone: True (dead), False (alive), None (unknown: the
+    name carries no writer, as files of older versions or other tools, or the writer ran on another server)."""
     match = _TEMP_WRITER.search(Path(path).name)
-    if match is None:
+    if match is None or (match.group(3) is not None and match.group(3) != _host_tag()):
         return None
     from genmix_core.processes import process_alive, process_token
 

@@ -40,14 +40,44 @@ def lang_from_locale(locale: str | None) -> str:
     return DEFAULT_LANG
 
 
+class Term(str):
+    """A catalog key used as a message parameter (``file=Term("prompts.source.table")``): it reads as its English
+    text (``str(err)``, logs, JSON) and is rendered in the message's own language by :func:`t`."""
+
+    def __new__(cls, key: str) -> "Term":
+        obj = super().__new__(cls, t(key, DEFAULT_LANG))
+        obj.key = key
+        return obj
+
+    def __reduce__(self):  # pickles (session state) as the key
+        return (Term, (self.key,))
+
+
+def _render(value: object, lang: str) -> object:
+    """A :class:`Term` (or a tuple of them, joined with commas) in ``lang``; any other value unchanged."""
+    if isinstance(value, Term):
+        return t(value.key, lang)
+    if isinstance(value, tuple) and value and all(isinstance(v, Term) for v in value):
+        return ("、" if lang == "ja" else ", ").join(t(v.key, lang) for v in value)
+    return value
+
+
 def t(key: str, lang: str = DEFAULT_LANG, **params: object) -> str:
-    """The text for ``key`` in ``lang`` (falling back to English, then to the key itself), formatted."""
+    """The text for ``key`` in ``lang`` (falling back to English, then to the key itself), formatted.
+
+    Parameters that are :class:`Term` (or tuples of them) are rendered in ``lang`` too.
+    """
     texts = catalog().get(key)
     if texts is None:
         text = key
     else:
         text = texts.get(lang) or texts.get(DEFAULT_LANG) or key
     if params:
+        # A parameter named ``<name>_key`` holds a catalog key, filled in as ``{name}`` in the same language (a job
+        # records the key of a condition's name, and each reader sees that name in their own language).
+        params = {**params, **{k[:-4]: t(v, lang) for k, v in params.items()
+                               if k.endswith("_key") and isinstance(v, str)}}
+        params = {k: _render(v, lang) for k, v in params.items()}
         try:
             return text.format(**params)
         except (KeyError, IndexError, ValueError):

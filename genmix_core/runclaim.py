@@ -6,6 +6,15 @@ started (a check of ``job.json`` cannot do that: the file is written long after 
 drops the lock when its holder dies, SIGKILL included, so a killed run never blocks its own resume; the pid and
 process token the holder writes into the file only name it in the refusal (a dead holder's stale record is
 recognised by :func:`genmix_core.processes.process_alive` and ignored).
+
+A run made by several processes (the ranks of ``torchrun``, :mod:`genmix_core.generate.ranks`) has one leader
+(rank 0) that takes the claim as above; every rank then holds a *shared* ``flock`` on ``.job.members.lock``
+(:func:`join_run_folder`) for as long as it works. A leader asked to check the members (``members_key``) must
+also get that file exclusively for a moment, so a new run is refused while any rank of an earlier run still
+works there, even one whose leader or launcher was killed. The ranks of one launch never refuse each other:
+only the leader takes the exclusive lock, and the others join after it says so. On several servers the run
+folder lies on a shared filesystem whose locks reach every server (NFSv4, CephFS, GPFS; Lustre mounted with
+``-o flock``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from genmix_core.fileio import ensure_dir, io_error
 from genmix_core.processes import process_alive, process_token
 
 LOCK_FILE = ".job.lock"
+MEMBERS_FILE = ".job.members.lock"
 
 
 class AlreadyRunning(UserError):
@@ -32,17 +42,23 @@ class RunClaim:
 
     _held: dict[str, list] = {}   # lock path -> [file descriptor, depth]
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, *paths: Path):
+        self.paths = paths
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
 
     def release(self) -> None:
-        entry = RunClaim._held.get(str(self.path))
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del RunClaim._held[str(self.path)]
-            os.close(entry[0])   # closing drops the flock
+        for path in reversed(self.paths):
+            entry = RunClaim._held.get(str(path))
+            if entry is None:
+                continue
+            entry[1] -= 1
+            if entry[1] == 0:
+                del RunClaim._held[str(path)]
+                os.close(entry[0])   # closing drops the flock
+        self.paths = ()
 
     def __enter__(self) -> "RunClaim":
         return self
@@ -51,7 +67,7 @@ class RunClaim:
         self.release()
 
 
-def claim_run_folder(run_dir: str | os.PathLike, error_key: str) -> RunClaim:
+def claim_run_folder(run_dir: str | os.PathLike, error_key: str, *, members_key: str | None = None) -> RunClaim:
     """Claim ``run_dir`` for this process before any work in it: atomically, one live run per folder.
 
     An exclusive, non-blocking ``flock`` on ``<run_dir>/.job.lock``; the holder writes its pid and process token
@@ -60,22 +76,75 @@ def claim_run_folder(run_dir: str | os.PathLike, error_key: str) -> RunClaim:
 
     Args:
         error_key: catalog key of the refusal (placeholders ``{out}``, ``{pid}``).
+        members_key: also refuse, with this key (placeholder ``{out}``), while a process of an earlier run of
+            several processes still holds ``.job.members.lock``; on success this process holds it shared, as a
+            member of its own run.
 
     Raises:
-        AlreadyRunning: ``error_key`` when another live process holds the claim.
+        AlreadyRunning: ``error_key`` when another live process holds the claim; ``members_key`` when a
+            member of an earlier run still works in the folder.
         UserError: ``err.io.*`` when the folder cannot be made or written.
     """
-    import fcntl
+    claim = RunClaim(_claim_lock(run_dir, error_key))
+    if members_key is None:
+        return claim
+    try:
+        claim.paths += (_lock_members(run_dir, leader=True, error_key=members_key),)
+    except BaseException:
+        claim.release()
+        raise
+    return claim
 
-    path = ensure_dir(run_dir).resolve() / LOCK_FILE
+
+def join_run_folder(run_dir: str | os.PathLike) -> RunClaim:
+    """Hold ``.job.members.lock`` shared, as a member of a run whose leader holds the folder's claim (taken with
+    ``members_key``): from then on no new run starts in the folder while this process lives.
+
+    Raises:
+        UserError: ``err.io.*`` when the lock file cannot be opened.
+    """
+    return RunClaim(_lock_members(run_dir, leader=False))
+
+
+def _open_lock(path: Path) -> int | None:
+    """A new descriptor of lock file ``path``, or None when this process holds it already (then counted again)."""
     held = RunClaim._held.get(str(path))
     if held is not None:
         held[1] += 1
-        return RunClaim(path)
+        return None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise io_error(exc, path) from exc
+
+
+def _lock_members(run_dir: str | os.PathLike, *, leader: bool, error_key: str = "") -> Path:
+    import fcntl
+
+    path = ensure_dir(run_dir).resolve() / MEMBERS_FILE
+    fd = _open_lock(path)
+    if fd is None:
+        return path
+    if leader:
+        try:   # a member of an earlier run still holds its shared lock: refuse
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(error_key, out=str(Path(run_dir)), pid="?") from None
+    # Not atomic after the exclusive test (flock converts by unlock + lock), which is safe: only a leader
+    # holding the folder's claim ever asks for it exclusively.
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    RunClaim._held[str(path)] = [fd, 1]
+    return path
+
+
+def _claim_lock(run_dir: str | os.PathLike, error_key: str) -> Path:
+    import fcntl
+
+    path = ensure_dir(run_dir).resolve() / LOCK_FILE
+    fd = _open_lock(path)
+    if fd is None:
+        return path
     deadline = time.monotonic() + 5.0
     while True:
         try:
@@ -96,7 +165,7 @@ def claim_run_folder(run_dir: str | os.PathLike, error_key: str) -> RunClaim:
         os.close(fd)   # let a waiting process take over rather than wait on a pid never written
         raise io_error(exc, path) from exc
     RunClaim._held[str(path)] = [fd, 1]
-    return RunClaim(path)
+    return path
 
 
 def _lock_holder(path: Path) -> int | None:

@@ -10,14 +10,13 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.paths import SAMPLE_DATA_DIR
 from ui.cache import edit_png, get_editor
-from ui.state import ensure_app_navigation, t
-from ui.widgets import go_to_page_button, show_error
+from ui.state import t
+from ui.widgets import go_to_page_button, plain, show_error
 
 # Prompts tried in order for the sample pictures; the first one the current offline filter can render wins.
 HOME_PROMPTS = ("dim lighting", "snowy", "sunset", "Autumn")
 HOME_FRACTAL_SEED = 7
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.home.title"))
 st.markdown(t("ui.home.intro"))
 
@@ -86,38 +85,38 @@ def _device_text() -> str | None:
     return t("ui.home.device.cpu", cores=info.get("cpu_cores") or "?")
 
 
-def _editor_rows(notes: list[str]) -> list[dict[str, str]] | None:
-    """Table rows of the editors; their long "why not / how fast" notes go to ``notes`` (shown below)."""
+def _availability(choice) -> str:
+    if choice.needs_files:
+        return t("ui.home.editor.needs_files")
+    return t("ui.home.editor.yes" if choice.available else "ui.home.editor.no")
+
+
+def _editors() -> None:
+    """The editors with whether they run here; below, why not / how fast, a download command as a code block."""
     from genmix_core.editing import editor_choices
 
-    rows = []
-    for choice in editor_choices():
-        reason = getattr(choice, "reason_key", None)
-        rows.append({
-            t("ui.home.editor.col.name"): t(choice.label_key),
-            t("ui.home.editor.col.kind"): t("ui.home.editor.kind.diffusion" if choice.is_diffusion
-                                             else "ui.home.editor.kind.filter"),
-            t("ui.home.editor.col.available"): t("ui.home.editor.yes" if choice.available
-                                                 else "ui.home.editor.no"),
-        })
-        if reason:
-            params = getattr(choice, "reason_params", None) or {}
-            notes.append(f"- **{t(choice.label_key)}**: {t(reason, **params)}")
-    return rows
+    choices = editor_choices()
+    st.dataframe([{t("ui.home.editor.col.name"): t(c.label_key),
+                   t("ui.home.editor.col.kind"): t("ui.home.editor.kind.diffusion" if c.is_diffusion
+                                                   else "ui.home.editor.kind.filter"),
+                   t("ui.home.editor.col.available"): _availability(c)} for c in choices],
+                 hide_index=True, width="stretch")
+    for choice in choices:
+        params = choice.reason_params or {}
+        if choice.needs_files:
+            st.markdown(f"**{t(choice.label_key)}**")
+            st.caption(plain(t("editor.reason.needs_files", **params)))
+            st.code(f"pip install -U huggingface_hub\n{params.get('command', '')}", language="bash")
+        elif choice.reason_key:
+            st.caption(f"**{t(choice.label_key)}**: " + plain(t(choice.reason_key, **params)))
 
 
 st.subheader(t("ui.home.machine"))
 try:
     device = _device_text()
     st.markdown(device or t("ui.home.device_unknown"))
-    notes: list[str] = []
-    rows = _editor_rows(notes)
     st.markdown(f"**{t('ui.home.editors')}**")
-    if rows is None:
-        st.caption(t("ui.home.editors_unknown"))
-    else:
-        st.dataframe(rows, hide_index=True, width="stretch")
-        st.caption("\n".join(notes))
+    _editors()
 except Exception as exc:
     show_error(exc)
 

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from genmix_core import data as data_core
-from ui.datafiles import delete_class
+from ui.datafiles import delete_class, grouped_lines
 from ui.state import lang as session_lang
-from ui.state import ensure_app_navigation, project, project_name, t
-from ui.widgets import go_to_page_button, image_grid, show_error
+from ui.state import project, project_name, t
+from ui.widgets import go_to_page_button, image_grid, localize_uploader, show_error
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "zip"]  # as err.image.not_image says
 SPLITS = ("train", "onsite")
@@ -21,7 +21,6 @@ THUMBS_PER_CLASS = 6
 NEW_CLASS = "__new__"
 REPORT_KEY = "data_report"
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.data.title"))
 st.caption(t("ui.data.project", name=project_name()))
 
@@ -49,12 +48,12 @@ def _show_report() -> None:
     else:
         st.warning(t("ui.data.report.none_added"))
     if report["rejected"]:
-        lines = "\n".join(f"- {r.message(lang)}" for r in report["rejected"])  # each message names its file
+        lines = "\n".join(grouped_lines(report["rejected"], lang))  # each message names its file
         st.error(t("ui.data.report.rejected", count=len(report["rejected"])) + "\n\n" + lines)
     if report.get("stopped"):
         st.error(report["stopped"].message(lang))
     if report["warnings"]:
-        lines = "\n".join(f"- {w.message(lang)}" for w in report["warnings"])
+        lines = "\n".join(grouped_lines(report["warnings"], lang))
         st.warning(t("ui.data.report.warnings") + "\n\n" + lines)
     if report.get("skipped"):
         names = ", ".join(n.rsplit("/", 1)[-1] for n in report["skipped"][:3])
@@ -106,6 +105,7 @@ for split, tab in zip(SPLITS, st.tabs([_split_name(s) for s in SPLITS])):
             label = st.text_input(t("ui.data.class_new_name"), key=f"data_new_class_{split}").strip() or None
         nonce_key = f"data_upload_nonce_{split}"
         nonce = st.session_state.setdefault(nonce_key, 0)
+        localize_uploader(UPLOAD_TYPES)
         files = st.file_uploader(t("ui.data.uploader"), type=UPLOAD_TYPES, accept_multiple_files=True,
                                  key=f"data_upload_{split}_{nonce}")
         if files:
@@ -135,6 +135,11 @@ for column, split in zip(metric_cols[1:], SPLITS):
     column.metric(t("ui.data.summary.images", split=_split_name(split)), int(counts[split].sum()))
 table = counts.rename(columns={s: _split_name(s) for s in SPLITS}).rename_axis(t("ui.data.summary.col.class"))
 st.dataframe(table.reset_index(), hide_index=True)
+# On-site photos of only some classes test only those: say so here, as the report does (issue 9).
+no_onsite = [label for label, n in counts["onsite"].items() if n == 0] if counts["onsite"].sum() else []
+if no_onsite:
+    st.info(t("data.check.onsite_missing_classes", n=len(counts) - len(no_onsite), total=len(counts),
+              missing=", ".join(no_onsite)))
 
 try:
     problems = data_core.check_dataset(train_df)

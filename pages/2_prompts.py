@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import io
 
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, filter_pairs, get_editor
-from ui.state import (KEY_PROMPT_SET, editor_id, ensure_app_navigation, project, restore_active_prompts,
-                      save_active_prompts, t)
+from ui.prompt_table import checked_texts, column_config, from_editor, prompt_labels, table_frame
+from ui.state import KEY_PROMPT_SET, editor_id, project, restore_active_prompts, save_active_prompts, t
 from ui.state import lang as session_lang
 from ui.widgets import empty_project_hint, go_to_page_button, image_grid, localized, show_error
 
 SET_SELECT_KEY = "prompts_set_select"
 PENDING_SET_KEY = "prompts_pending_set"
+PENDING_CHECKS_KEY = "prompts_pending_checks"  # the ticks of the table just saved as a new set
 TRY_IMAGES = 4
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.prompts.title"))
 st.markdown(t("ui.prompts.intro"))
 
@@ -45,7 +44,8 @@ if pending in sets:
     st.session_state[SET_SELECT_KEY] = pending
 elif st.session_state.get(SET_SELECT_KEY) not in sets:
     remembered = st.session_state.get(KEY_PROMPT_SET)
-    st.session_state[SET_SELECT_KEY] = remembered if remembered in sets else next(iter(sets))
+    fallback = prompts_core.DEFAULT_PROMPT_SET if prompts_core.DEFAULT_PROMPT_SET in sets else next(iter(sets))
+    st.session_state[SET_SELECT_KEY] = remembered if remembered in sets else fallback
 
 
 def _set_label(name: str) -> str:
@@ -63,19 +63,12 @@ if chosen.description:
 if chosen.curated:
     st.caption(t("ui.prompts.curated_hint"))
 
-rows = prompts_core.prompt_set_to_table(chosen)
-active_keys = {prompts_core.prompt_key(p) for p in active}
-use_all = not active_keys
-table = pd.DataFrame(rows, columns=list(prompts_core.TABLE_COLUMNS))
-table.insert(0, "use", [use_all or prompts_core.prompt_key(r["text"]) in active_keys for r in rows])
-edited = st.data_editor(
-    table, num_rows="dynamic", hide_index=True, key=f"prompts_table_{name}",
-    column_config={
-        "use": st.column_config.CheckboxColumn(t("ui.prompts.col.use"), default=True, width="small"),
-        "text": st.column_config.TextColumn(t("ui.prompts.col.text"), max_chars=prompts_core.MAX_PROMPT_CHARS),
-        "ja": st.column_config.TextColumn(t("ui.prompts.col.ja")),
-        "filter": st.column_config.TextColumn(t("ui.prompts.col.filter"), help=t("ui.prompts.col.filter_help")),
-    })
+# Ticks carried over from the table that was just saved under this name; else the project's active prompts.
+kept = st.session_state.get(f"{PENDING_CHECKS_KEY}_{name}")
+edited = from_editor(st.data_editor(table_frame(chosen, kept if kept is not None else active), num_rows="dynamic",
+                                    hide_index=True, key=f"prompts_table_{name}", column_config=column_config()))
+if kept is not None and pending == name:
+    st.info(t("ui.prompts.kept_checks", count=len(kept), total=len(chosen.prompts)))
 
 edited_prompts = None
 try:
@@ -85,21 +78,35 @@ except UserError as exc:
 
 
 def _checked_texts() -> list[str]:
-    checked = [str(r["text"]).strip() for r in edited.to_dict("records")
-               if bool(r.get("use")) and isinstance(r.get("text"), str) and r["text"].strip()]
-    return prompts_core.validate_prompts(checked, source="table") if checked else []
+    checked = checked_texts(edited)
+    return prompts_core.validate_prompts(checked, source=prompts_core.TABLE_SOURCE) if checked else []
+
+
+def _use_checked() -> list[str] | None:
+    """Make the ticked prompts active, after checking that the chosen editor can draw each; None if refused."""
+    from genmix_core.editing import EDITORS, quoted, style_ids, style_key, undrawable
+    from genmix_core.i18n import Term
+
+    checked = _checked_texts()
+    if not checked:
+        st.warning(t("ui.prompts.none_checked"))
+        return None
+    recipes = {p.text: p.filter for p in edited_prompts or [] if p.filter}
+    bad = undrawable(editor_id(), checked, recipes)
+    if bad:
+        show_error(UserError("err.editor.cannot_draw", prompts=quoted(bad),
+                             styles=tuple(Term(style_key(s)) for s in style_ids())))
+        st.caption(t("ui.prompts.editor_now", editor=t(EDITORS[editor_id()].label_key)))
+        return None
+    save_active_prompts(proj, name, checked, recipes)
+    st.session_state.pop(f"{PENDING_CHECKS_KEY}_{name}", None)
+    st.success(t("ui.prompts.active_saved", count=len(checked)))
+    return checked
 
 
 if st.button(t("ui.prompts.use_checked"), key="prompts_use", type="primary", disabled=edited_prompts is None):
     try:
-        checked = _checked_texts()
-        if not checked:
-            st.warning(t("ui.prompts.none_checked"))
-        else:
-            recipes = {p.text: p.filter for p in edited_prompts or [] if p.filter}
-            save_active_prompts(proj, name, checked, recipes)
-            active = checked
-            st.success(t("ui.prompts.active_saved", count=len(checked)))
+        active = _use_checked() or active
     except Exception as exc:
         show_error(exc)
 
@@ -117,6 +124,7 @@ def _save(new_name: str, overwrite: bool) -> None:
         show_error(exc)
         return
     st.session_state[PENDING_SET_KEY] = path.stem
+    st.session_state[f"{PENDING_CHECKS_KEY}_{path.stem}"] = checked_texts(edited)
     st.toast(t("ui.prompts.saved", name=path.stem))
     st.rerun()
 
@@ -146,7 +154,9 @@ def _try_prompt(proj, prompts: list) -> None:
     if not prompts:
         st.caption(t("ui.prompts.try.no_prompts"))
         return
-    prompt = st.selectbox(t("ui.prompts.try.prompt"), [p.text for p in prompts], key="prompts_try_prompt")
+    labels = prompt_labels(prompts)
+    prompt = st.selectbox(t("ui.prompts.try.prompt"), list(labels), key="prompts_try_prompt",
+                          format_func=labels.get)
     filters = filter_pairs(prompts)
     editor = get_editor(editor_id(), None, filters)
     if not editor.can_edit(prompt):
@@ -163,8 +173,8 @@ def _try_prompt(proj, prompts: list) -> None:
     image_grid(edits, cols=TRY_IMAGES)
 
 
-try:
-    _try_prompt(proj, edited_prompts or [])
+try:  # the valid rows can be tried while another row is still being fixed
+    _try_prompt(proj, edited_prompts or prompts_core.usable_table_prompts(edited))
 except Exception as exc:
     show_error(exc)
 

@@ -16,14 +16,14 @@ from PIL import Image
 from genmix_core import preview
 from genmix_core.errors import UserError
 from ui.cache import edit_png, get_editor
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, ensure_app_navigation, project,
-                      prompt_filters, restore_active_prompts, t)
-from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
+from ui.prompt_table import text_labels
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, project, prompt_filters,
+                      restore_active_prompts, t)
+from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error, show_text
 
 SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
 SEED_KEY = "preview_fractal_seed"
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("ui.preview.title"))
 st.caption(t("ui.preview.intro"))
 
@@ -67,6 +67,32 @@ def _random_seed() -> None:
 saved = st.session_state.get(KEY_MIX_PARAMS) or {}
 st.session_state.setdefault(SEED_KEY, int(saved.get("fractal_seed", 0)) % (SEED_MAX + 1))
 
+# The editor gets a whole row: in a third of the page its name was cut ("スタイルフィルタ（オフライン・AIモ").
+model = st.session_state.get(KEY_EDITOR_MODEL)
+choices = _editor_choices(model)
+options = list(choices)
+if st.session_state.get(KEY_EDITOR) not in options:
+    st.session_state[KEY_EDITOR] = options[0]
+# Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
+editor_labels = {o: t(c.label_key) for o, c in choices.items()}
+chosen_editor = st.selectbox(t("ui.preview.editor"), options, index=options.index(editor_id()),
+                             format_func=editor_labels.get, key="preview_editor")
+st.session_state[KEY_EDITOR] = chosen_editor
+choice = choices[chosen_editor]
+if choice.is_diffusion:
+    model = st.text_input(t("gen.page.model"), model or "", key="preview_model").strip() or None
+    if model != st.session_state.get(KEY_EDITOR_MODEL):
+        st.session_state[KEY_EDITOR_MODEL] = model
+        st.rerun()
+else:
+    model = None
+if choice.reason_key:
+    params = choice.reason_params or {}
+    show_text(t(choice.reason_key, **params), params.get("command"), st.caption if choice.available else st.warning)
+if not choice.available:
+    st.stop()
+
+
 pick, mix = st.columns([1, 2], gap="large")
 with pick:
     labels = sorted(images["label"].unique())
@@ -80,32 +106,11 @@ with pick:
     except Exception as exc:
         show_error(exc)
         st.stop()
-    prompt = st.selectbox(t("ui.preview.prompt"), prompts, key="preview_prompt",
-                          help=t("ui.preview.prompt_active_hint"))
-    model = st.session_state.get(KEY_EDITOR_MODEL)
-    choices = _editor_choices(model)
-    options = list(choices)
-    if st.session_state.get(KEY_EDITOR) not in options:
-        st.session_state[KEY_EDITOR] = options[0]
-    # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
-    editor_labels = {o: t(c.label_key) for o, c in choices.items()}
-    chosen_editor = st.selectbox(t("ui.preview.editor"), options, index=options.index(editor_id()),
-                                 format_func=editor_labels.get, key="preview_editor")
-    st.session_state[KEY_EDITOR] = chosen_editor
-    choice = choices[chosen_editor]
-    if choice.is_diffusion:
-        model = st.text_input(t("gen.page.model"), model or "", key="preview_model").strip() or None
-        if model != st.session_state.get(KEY_EDITOR_MODEL):
-            st.session_state[KEY_EDITOR_MODEL] = model
-            st.rerun()
-    else:
-        model = None
-    if choice.reason_key:
-        note = t(choice.reason_key, **(choice.reason_params or {}))
-        (st.caption if choice.available else st.warning)(note)
-    if not choice.available:
-        st.stop()
+    from genmix_core.prompts import list_prompt_sets
 
+    prompt_labels = text_labels(prompts, list_prompt_sets(proj.prompts_dir))
+    prompt = st.selectbox(t("ui.preview.prompt"), prompts, key="preview_prompt", format_func=prompt_labels.get,
+                          help=t("ui.preview.prompt_active_hint"))
 with mix:
     left, right = st.columns(2)
     mask_labels = {k: t(f"mix.mask.{k}") for k in MASK_KINDS}
@@ -149,8 +154,10 @@ shown = [(original, t("ui.preview.stage.original", label=label)), (edited, t(edi
          (framed(stages["mask"]), t("ui.preview.stage.mask")), (stages["hybrid"], t("ui.preview.stage.hybrid")),
          (stages["fractal"], t("ui.preview.stage.fractal")),
          (stages["final"], t("ui.preview.stage.final", label=label))]
-for column, (image, caption) in zip(st.columns(len(shown)), shown):
-    column.image(image, caption=caption, width="stretch")
+# Three to a row: about 300 px each at a 1400 px window, readable on a projector (six in a row were 130 px).
+for start in range(0, len(shown), 3):
+    for column, (image, caption) in zip(st.columns(3), shown[start:start + 3]):
+        column.image(image, caption=caption, width="stretch")
 
 record = preview.reproduction_record(path, prompt, editor, seed, params)
 record["label"] = label

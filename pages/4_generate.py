@@ -14,14 +14,13 @@ import streamlit as st
 from genmix_core.generate import GenerateConfig, manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_PROMPT_SET, ensure_app_navigation, project,
-                      restore_active_prompts, t)
-from ui.widgets import (empty_project_hint, job_panel, localized, resume_button, run_picker, show_error,
-                        square_thumbnail)
+from ui.estimates import generation_plan
+from ui.prompt_table import text_labels
+from ui.review import failed_reasons, review
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_MIX_PARAMS, KEY_PROMPT_SET, project,
+                      prompt_filters, restore_active_prompts, t)
+from ui.widgets import empty_project_hint, job_panel, localized, plain, resume_button, run_picker, show_error
 
-PAGE_SIZE = 12
-
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("gen.page.title"))
 st.caption(t("gen.page.intro"))
 
@@ -52,7 +51,9 @@ def _settings_form() -> None:
     pset = pick_prompt_set(prompt_sets.values(), set_name)
     options = list(dict.fromkeys([*(active or []), *(p.text for p in pset.prompts)]))
     st.caption(t("gen.page.prompt_set", name=localized(pset.title, pset.name)))
-    prompts = st.multiselect(t("gen.page.prompts"), options, default=active or options[:4], key="gen_prompts")
+    labels = text_labels(options, prompt_sets.values())
+    prompts = st.multiselect(t("gen.page.prompts"), options, default=active or options[:4], key="gen_prompts",
+                             format_func=labels.get)
     all_prompts = st.toggle(t("gen.page.all_prompts"), value=True, key="gen_all_prompts")
     per_image = None
     if not all_prompts:
@@ -73,17 +74,22 @@ def _settings_form() -> None:
         left, right = st.columns(2)
         steps = int(left.number_input(t("gen.page.steps"), 1, 1000, 20, key="gen_steps"))
         size = int(right.number_input(t("gen.page.size"), 64, 1024, 512, 64, key="gen_size"))
-        n_items = len(images) * (per_image or len(prompts))
-        _show_estimate(editor, steps, size, n_items)
     else:
         st.caption(t("gen.page.offline_note"))
+    if prompts:  # how many images, and how long on this PC, before Start
+        generation_plan(len(images), per_image or len(prompts), editor, model or None, steps, size,
+                        photo=str(images["path"].iloc[0]))
 
     left, mid, right = st.columns(3)
     # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
     mask_labels = {m: t(f"gen.page.mask_set.{m}") for m in MASK_SETS}
     mask_set = left.selectbox(t("gen.page.mask_set"), list(MASK_SETS), key="gen_mask_set", format_func=mask_labels.get)
-    ramp = mid.slider(t("gen.page.ramp"), 0.0, 0.5, float(DEFAULT_RAMP), 0.01, key="gen_ramp")
-    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(DEFAULT_LAM), 0.05, key="gen_lam")
+    preview = st.session_state.get(KEY_MIX_PARAMS) or {}   # the Preview page's choice carries over
+    ramp = mid.slider(t("gen.page.ramp"), 0.0, 0.5, float(preview.get("ramp", DEFAULT_RAMP)), 0.01, key="gen_ramp")
+    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(preview.get("lam", DEFAULT_LAM)), 0.05, key="gen_lam")
+    if preview:
+        st.caption(t("gen.page.from_preview", ramp=f"{float(preview.get('ramp', DEFAULT_RAMP)):g}",
+                     lam=f"{float(preview.get('lam', DEFAULT_LAM)):g}"))
     fractals = st.text_input(t("gen.page.fractals"), "", key="gen_fractals", help=t("gen.page.fractals_help"))
     seed = int(st.number_input(t("gen.page.seed"), 0, 2**31 - 1, 0, key="gen_seed"))
 
@@ -95,11 +101,12 @@ def _settings_form() -> None:
         cfg = GenerateConfig(
             data=str(proj.data_dir("train")), out="", prompts=list(prompts), editor=editor, model=model or None,
             steps=steps, size=size, per_image=per_image, seed=seed, mask_set=mask_set, ramp=ramp, lam=lam,
-            fractals=fractals.strip() or None, prompt_set=pset.ref,
+            fractals=fractals.strip() or None, prompt_set=pset.ref, filters=dict(prompt_filters()) or None,
             cache=str(proj.cache_dir / "edits"))
         try:
             cfg.out = str(proj.runs_dir)
-            cfg.resolved()  # bad settings are shown here, before an empty run folder is made
+            # Bad settings, and prompts the editor cannot draw, are shown here, before a run folder is made.
+            cfg.resolved().check_drawable(for_app=True)
             run_dir = proj.new_run_dir("generate")
             cfg.out = str(run_dir)
             _start(cfg, run_dir)
@@ -109,18 +116,8 @@ def _settings_form() -> None:
         st.rerun()
 
 
-def _show_estimate(editor: str, steps: int, size: int, n_items: int) -> None:
-    from genmix_core.editing import choose_device
-    from genmix_core.editing import estimate_seconds_per_edit
-
-    device = choose_device()
-    seconds = estimate_seconds_per_edit(editor, device, steps, size) * n_items
-    text = t("gen.page.estimate", device=device, items=n_items, minutes=f"{seconds / 60:.0f}")
-    (st.warning if device == "cpu" else st.caption)(text)
-
-
 def _review(run_dir: Path) -> None:
-    """Counts, accept/reject toggles by class and prompt, failed items, and the zip download."""
+    """Counts, the review (original beside each GenMix image; all or one class/prompt), failed items, the zip."""
     try:
         df = manifest.load_manifest(run_dir)
     except Exception as exc:
@@ -131,27 +128,12 @@ def _review(run_dir: Path) -> None:
     for col, status in zip(cols, ("done", "failed", "pending")):
         col.metric(t(f"gen.page.count.{status}"), int(counts.get(status, 0)))
     cols[3].metric(t("gen.page.count.accepted"), int(df["accepted"].sum()))
-    done = df[df["status"] == "done"]
-    if not done.empty:
-        left, right = st.columns(2)
-        label = left.selectbox(t("gen.page.class"), sorted(done["label"].unique()), key="gen_filter_class")
-        prompt = right.selectbox(t("gen.page.prompt"), sorted(done["prompt"].unique()), key="gen_filter_prompt")
-        shown = done[(done["label"] == label) & (done["prompt"] == prompt)]
-        pages = max(1, -(-len(shown) // PAGE_SIZE))
-        page = int(st.number_input(t("gen.page.page", pages=pages), 1, pages, 1, key="gen_page")) if pages > 1 else 1
-        for i, row in enumerate(shown.iloc[(page - 1) * PAGE_SIZE:page * PAGE_SIZE].itertuples()):
-            if i % 4 == 0:
-                grid = st.columns(4)   # one row of columns per 4 images, so toggles line up across a row
-            with grid[i % 4]:
-                st.image(square_thumbnail(run_dir / row.mix_path), caption=row.image, width="stretch")
-                key = f"gen_accept_{run_dir.name}_{row.item_id}"
-                st.toggle(t("gen.page.accept"), value=bool(row.accepted), key=key,
-                          on_change=_toggle, args=(run_dir, row.item_id, key))
-                _quality_note(row)
+    review(run_dir, df, text_labels(df["prompt"].unique(), prompt_sets.values()))
     failed = df[df["status"] == "failed"]
     if not failed.empty:
-        with st.expander(t("gen.page.failed", n=len(failed))):
-            st.dataframe(failed[["image", "prompt", "error"]], hide_index=True)
+        with st.expander(t("gen.page.failed", n=len(failed)), expanded=len(failed) < len(df)):
+            for line in failed_reasons(run_dir, failed):
+                st.markdown(f"- {plain(line)}")
     if int(df["accepted"].sum()) and st.button(t("gen.page.prepare_zip"), key="gen_prepare_zip"):
         try:
             st.session_state["gen_zip"] = str(manifest.export_zip(run_dir))
@@ -183,26 +165,16 @@ def _skipped_notes(job) -> None:
             st.dataframe(rows, hide_index=True)
 
 
-def _toggle(run_dir: Path, item_id: str, key: str) -> None:
-    manifest.set_accepted(run_dir, item_id, bool(st.session_state[key]))
-
-
-def _quality_note(row) -> None:
-    """The quality filter's similarity and, for an item not used, why (in the user's language)."""
-    if isinstance(row.similarity, float) and row.similarity == row.similarity:   # not NaN
-        st.caption(t("gen.page.similarity", value=f"{row.similarity:.3f}"))
-    if row.reason:
-        st.caption(t(f"gen.reason.{row.reason}"))
-
-
 if len(images) == 0:
     empty_project_hint(key="gen_go_data")
     st.stop()
 
-with st.expander(t("gen.page.settings"), expanded=st.session_state.get(KEY_GEN_RUN) is None):
+runs = manifest.list_runs(proj.runs_dir)
+# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
+# itself, so the panel stays open (or shut) while the user changes settings in it.
+with st.expander(t("gen.page.settings"), expanded=not runs):
     _settings_form()
 
-runs = manifest.list_runs(proj.runs_dir)
 if not runs:
     st.info(t("gen.page.no_runs"))
     st.stop()

@@ -1,13 +1,11 @@
 """Train & Compare: fine-tune a small classifier with and without GenMix at a matched budget, then compare.
 
 The run is ``python -m genmix_core.train`` in its own process (``genmix_core.jobs.start_process``) writing
-into a new run folder of the project; ``job_panel`` follows it, and the charts come from ``results.json``
-(``genmix_core.train.report``), also while later seeds still run. Earlier runs stay selectable.
+into a new run folder of the project; ``job_panel`` follows it, and the report (verdict, charts, exports) comes
+from ``results.json`` through ``ui.report_view``, also while later seeds still run. Earlier runs stay selectable.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
@@ -15,16 +13,16 @@ from genmix_core.generate import manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
 from genmix_core.mixing import DEFAULT_LAM_RANGE
-from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, list_train_runs,
-                               load_results, needs_edits, planned_budget)
-from ui.state import (KEY_TRAIN_RUN, active_prompt_set, ensure_app_navigation, lang, project, restore_active_prompts,
-                      t)
+from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, check_drawable,
+                               list_train_runs, needs_edits)
+from ui.estimates import compare_plan
+from ui.report_view import report_section
+from ui.state import KEY_TRAIN_RUN, active_prompt_set, project, prompt_filters, restore_active_prompts, t
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
 SIZES = (64, 96, 112, 128, 160, 224)
 
-ensure_app_navigation()  # a page opened by URL right after start-up: rerun it inside app.py
 st.title(t("train.page.title"))
 st.caption(t("train.page.intro"))
 
@@ -64,8 +62,6 @@ def _settings_form() -> None:
                                    help=t("train.page.epochs_help")))
     batch = int(mid.number_input(t("train.page.batch"), 1, 512, 32, key="train_batch"))
     seeds_text = right.text_input(t("train.page.seeds"), "0,1,2", key="train_seeds")
-    st.caption(t("train.page.budget_preview", steps=planned_budget(class_counts, epochs, batch).steps,
-                 batch=batch))
     left, mid, right = st.columns(3)
     backbone_labels = {b: t(f"train.page.backbone.{b}") for b in BACKBONES}
     backbone = left.selectbox(t("train.page.backbone"), list(BACKBONES), format_func=backbone_labels.get,
@@ -93,32 +89,41 @@ def _settings_form() -> None:
         source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits")
         edits = None if source == NEW_GENERATION else str(proj.runs_dir / source)
 
+    seeds, few_shot, bad = [], [], False
+    try:
+        seeds = [int(s) for s in seeds_text.replace(" ", "").split(",") if s]
+    except ValueError:
+        st.error(t("train.page.bad_seeds", value=seeds_text))
+        bad = True
+    try:
+        few_shot = [int(k) for k in ks_text.replace(" ", "").split(",") if k]
+    except ValueError:
+        st.error(t("err.train.bad_few_shot", value=ks_text))
+        bad = True
+    prompts = list(restore_active_prompts(proj) or [])
+    pset = active_prompt_set(proj)
+    cfg = CompareConfig(
+        data=str(proj.data_dir("train")), out=str(proj.runs_dir), conditions=list(conditions), seeds=seeds,
+        epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
+        eps=[e for e in eps.replace(" ", "").split(",") if e],
+        test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
+        prompts=prompts, prompt_set=pset.ref, filters=dict(prompt_filters()) or None, few_shot=few_shot,
+        **_lam_settings(lam_range))
+    if conditions and seeds and not bad:
+        try:  # how many runs, and how long on this PC, before Start
+            compare_plan(cfg.validated(), class_counts, n_onsite, len(prompts or pset.prompts),
+                         photo=str(scan_split(proj, "train")["path"].iloc[0]))
+        except Exception as exc:
+            show_error(exc)
+
     current = st.session_state.get(KEY_TRAIN_RUN)
     job = read_job(current) if current else None
     busy = job is not None and job.status in ACTIVE
     if busy:
         st.caption(t("train.page.busy"))
-    if st.button(t("train.page.start"), type="primary", key="train_start", disabled=not conditions or busy):
+    if st.button(t("train.page.start"), type="primary", key="train_start", disabled=not conditions or busy or bad):
         try:
-            seeds = [int(s) for s in seeds_text.replace(" ", "").split(",") if s]
-        except ValueError:
-            st.error(t("train.page.bad_seeds", value=seeds_text))
-            return
-        try:
-            few_shot = [int(k) for k in ks_text.replace(" ", "").split(",") if k]
-        except ValueError:
-            st.error(t("err.train.bad_few_shot", value=ks_text))
-            return
-        cfg = CompareConfig(
-            data=str(proj.data_dir("train")), out=str(proj.runs_dir), conditions=list(conditions), seeds=seeds,
-            epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
-            eps=[e for e in eps.replace(" ", "").split(",") if e],
-            test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
-            prompts=list(restore_active_prompts(proj) or []), prompt_set=active_prompt_set(proj).ref,
-            few_shot=few_shot,
-            **_lam_settings(lam_range))
-        try:
-            cfg.validated()  # bad settings are shown here, before an empty run folder is made
+            check_drawable(cfg, for_app=True)  # bad settings and undrawable prompts: before a run folder
             cfg.out = str(proj.new_run_dir("train"))
             _start(cfg)
         except Exception as exc:
@@ -127,48 +132,16 @@ def _settings_form() -> None:
         st.rerun()
 
 
-def _results(run_dir: Path) -> None:
-    """Table, charts and the HTML report of a run (partial while it runs)."""
-    from genmix_core.train import report
-
-    try:
-        results = load_results(run_dir)
-    except Exception as exc:
-        show_error(exc)
-        return
-    ln = lang()
-    retrained = report.reuse_text(results, ln)   # earlier runs on other photos or settings were not reused
-    if retrained:
-        st.info(retrained)
-    if not results["conditions"]:
-        st.info(t("train.page.no_results_yet"))
-        return
-    st.caption(report.budget_text(results, ln))
-    made_by = report.genmix_text(results, ln)
-    if made_by:
-        st.caption(made_by)
-    st.dataframe(report.summary_rows(results, ln), hide_index=True)
-    st.caption(t("train.report.std_note"))
-    for i, fig in enumerate(report.all_figures(results, ln, confusion=False)):
-        st.plotly_chart(fig, key=f"train_fig_{i}")
-    if report.has_few_shot(results):
-        st.caption(report.few_shot_text(results, ln))
-    conds = report.conditions_in_order(results)
-    cond_labels = {c: report.condition_label(c, ln) for c in conds}
-    cond = st.selectbox(t("train.page.confusion_for"), conds, format_func=cond_labels.get, key="train_confusion")
-    st.plotly_chart(report.fig_confusion(results, cond, ln), key="train_fig_confusion")
-    st.download_button(t("train.page.download_html"), report.export_html(results, ln).encode("utf-8"),
-                       file_name=f"genmix_report_{run_dir.name}.html", mime="text/html", key="train_download")
-
-
 if n_train == 0:
     empty_project_hint(key="train_go_data")
     st.stop()
 
-with st.expander(t("train.page.settings"), expanded=st.session_state.get(KEY_TRAIN_RUN) is None):
+runs = list_train_runs(proj.runs_dir)
+# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
+# itself, so the panel stays open (or shut) while the user changes settings in it.
+with st.expander(t("train.page.settings"), expanded=not runs):
     _settings_form()
 
-runs = list_train_runs(proj.runs_dir)
 if not runs:
     st.info(t("train.page.no_runs"))
     st.stop()
@@ -177,4 +150,4 @@ run_dir = run_picker(runs, t("train.page.run"), key="train_run_pick", session_ke
 job = job_panel(run_dir, key="train_job")
 resume_button(job, t("train.page.resume"), "train_resume", lambda: resume(run_dir, CompareConfig))
 if (run_dir / RESULTS_FILE).is_file():
-    _results(run_dir)
+    report_section(run_dir)

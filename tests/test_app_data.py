@@ -149,3 +149,28 @@ def test_odd_folder_names_are_explained_in_japanese():
     errors = " ".join(e.value for e in at.error)
     assert "'....'" in errors and "クラス名として使えません" in errors
     assert any(".DS_Store" in i.value and "読み飛ばしました" in i.value for i in at.info)
+
+
+def test_on_site_photos_of_only_some_classes_are_named_in_both_languages():
+    add_images(classes=("ok", "scratch", "dent"), per_class=3)
+    add_images(classes=("ok",), per_class=2, split="onsite")
+    for locale, text in ((None, "The on-site photos cover 1 of 3 classes; there are none of: dent, scratch."),
+                         ("ja-JP", "現場の写真は 3 クラス中 1 クラス分です。次のクラスの現場の写真はありません：dent, scratch。")):
+        at = _data_page(locale)
+        assert not at.exception
+        assert any(i.value.startswith(text) for i in at.info), [i.value for i in at.info]
+
+
+@pytest.mark.parametrize("locale, word", [(None, "21 more like this"), ("ja-JP", "ほかに同様のものが 21 件")])
+def test_24_duplicates_are_one_short_list_not_24_warnings(locale, word):
+    """Issue 16.6: uploading the same 24 photos again gives a few lines and one "21 more like this" line."""
+    files = [(f"p{i}.png", png_bytes(200 + i), "image/png") for i in range(24)]
+    at = _data_page(locale)
+    at.selectbox(key="data_class_train").set_value("__new__").run()
+    at.text_input(key="data_new_class_train").input("ok").run()
+    at.get("file_uploader")[0].set_value(files).run()
+    at.selectbox(key="data_class_train").set_value("ok").run()
+    at.get("file_uploader")[0].set_value(files).run()
+    assert not at.exception
+    shown = " ".join(w.value for w in at.warning)
+    assert shown.count("\n- ") == 4 and word in shown and "p3.png, p4.png" in shown

@@ -54,7 +54,8 @@ def test_empty_project_points_to_the_data_page():
 def test_start_a_run_follow_it_and_review_the_results():
     proj = _project()
     at = _page().run()
-    assert not at.exception and at.info[0].value.startswith("No generation run yet")
+    assert not at.exception and at.info[-1].value.startswith("No generation run yet")
+    assert at.info[0].value.startswith("4 photos × 2 prompt(s) = **8 images**. About")
     assert at.multiselect(key="gen_prompts").value == ["snowy", "sunset"]
     at.button(key="gen_start").click().run()
     assert not at.exception
@@ -73,8 +74,9 @@ def test_start_a_run_follow_it_and_review_the_results():
     assert metrics["Done"] == "8" and metrics["Failed"] == "0" and metrics["Accepted"] == "8"
     assert run_pick(at, "gen_run_pick").value == run_dir.name
     assert not at.button(key="gen_start").disabled
-    assert len(at.get("image")) == 2  # class "ok", prompt "snowy": two photos
+    assert len(at.get("image")) == 8  # every class and prompt at once, each GenMix image beside its original
 
+    at.selectbox(key="gen_filter_class").set_value("ok").run()
     at.selectbox(key="gen_filter_prompt").set_value("sunset").run()
     toggles = [w for w in at.toggle if w.key.startswith("gen_accept_")]
     assert len(toggles) == 2 and all(w.value for w in toggles)
@@ -82,6 +84,13 @@ def test_start_a_run_follow_it_and_review_the_results():
     assert not at.exception
     assert list(json.loads((run_dir / "review.json").read_text()).values()) == [False]
     assert {m.label: m.value for m in at.metric}["Accepted"] == "7"
+    # "Reject all of this prompt": every class, one click (issue 16.6).
+    at.selectbox(key="gen_filter_class").set_value("__all__").run()
+    assert at.button(key="gen_reject_all").label == "Reject all 4 images of “sunset”"
+    at.button(key="gen_reject_all").click().run()
+    assert {m.label: m.value for m in at.metric}["Accepted"] == "4"
+    assert not any(w.value for w in at.toggle if w.key.startswith("gen_accept_"))
+    at.button(key="gen_accept_all").click().run()
 
     at.button(key="gen_prepare_zip").click().run()
     assert not at.exception

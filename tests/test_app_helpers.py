@@ -23,7 +23,7 @@ def navigation_mode(monkeypatch):
 
     AppTest 1.67 resets ``PagesManager.uses_pages_directory`` before each run; because the repository has a
     ``pages/`` folder it then re-runs only the page file (legacy multipage mode), without app.py and its
-    sidebar. The server instead switches the flag off at the first ``st.navigation`` call and keeps it off.
+    sidebar. The server instead switches the flag off when it starts (``ui.server.lifespan``) and keeps it off.
     """
     original = PagesManager.__init__
 

@@ -43,3 +43,20 @@ def test_getting_started_buttons_open_the_pages_in_order():
         at.button(key=f"home_open_{number}").click().run()
         assert not at.exception
         assert at.title[0].value == title
+
+
+@pytest.mark.parametrize("offline", ["1", "0"])
+def test_editors_without_their_files_say_so_with_a_command_that_copies_exactly(monkeypatch, tmp_path, offline):
+    """Issue 16.5: on a PC without the model files Home says "needs the model files" (online or not), and the
+    download command sits in a code block with its ``*`` intact; no raw exception text."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))        # an empty hub cache: no model on this PC
+    at = app_at()
+    table = at.dataframe[0].value
+    diffusion = table[table["Kind"] == "AI edit (diffusion model)"]
+    assert list(diffusion["Available"]) == ["📦 needs the model files"] * len(diffusion)
+    commands = [c.value for c in at.code]
+    assert any("\nhf download timbrooks/instruct-pix2pix" in c and '"*.json"' in c and '"*/*.txt"' in c
+               for c in commands), commands
+    shown = " ".join(m.value for m in at.caption)
+    assert "Error" not in shown and "hf download" not in shown

@@ -34,17 +34,22 @@ def _rows(df):
     return [tuple(r) for r in df[["text", "ja", "filter"]].itertuples(index=False)]
 
 
+def _on_set(at, name="classification"):
+    at.selectbox(key="prompts_set_select").set_value(name).run()
+    return at
+
+
 @pytest.mark.parametrize("locale, title", [(None, "Prompts"), ("ja-JP", "プロンプト")])
-def test_page_lists_curated_sets_in_both_languages(locale, title):
+def test_a_new_project_starts_on_the_factory_set_in_both_languages(locale, title):
     at = app_at(locale, PAGE)
     assert not at.exception
     assert at.title[0].value == title
-    assert at.selectbox(key="prompts_set_select").value == "classification"
+    assert at.selectbox(key="prompts_set_select").value == "factory"
     table = at.data_editor[0].value
-    assert list(table["text"])[:2] == ["Autumn", "snowy"] and len(table) == 9
+    assert list(table["text"])[:2] == ["dim lighting", "harsh overhead lighting with glare"] and len(table) == 8
     assert table["use"].all()                              # nothing chosen yet: all checked
-    at.selectbox(key="prompts_set_select").set_value("factory").run()
-    assert "dim lighting" in list(at.data_editor[0].value["text"])
+    _on_set(at)
+    assert list(at.data_editor[0].value["text"])[:2] == ["Autumn", "snowy"]
 
 
 def test_edit_and_save_as_a_new_set(user_edits):
@@ -56,7 +61,7 @@ def test_edit_and_save_as_a_new_set(user_edits):
         return pd.concat([df, extra], ignore_index=True)             # add, with a Japanese gloss
 
     user_edits["fn"] = edit
-    at = app_at(None, PAGE)
+    at = _on_set(app_at(None, PAGE))
     at.text_input(key="prompts_new_name").input("Line 3 set").run()
     at.button(key="prompts_save").click().run()
     assert not at.exception, at.exception
@@ -81,7 +86,7 @@ def test_curated_name_is_refused_with_the_reason_in_japanese():
 
 def test_invalid_table_shows_the_error_and_disables_saving(user_edits):
     user_edits["fn"] = lambda df: pd.concat([df, df.head(1)], ignore_index=True)   # duplicate "Autumn"
-    at = app_at(None, PAGE)
+    at = _on_set(app_at(None, PAGE))
     assert not at.exception
     assert any("Autumn" in e.value for e in at.error)
     assert at.button(key="prompts_save").disabled and at.button(key="prompts_use").disabled
@@ -93,7 +98,7 @@ def test_checked_prompts_become_active_for_the_project(user_edits):
         return df
 
     user_edits["fn"] = uncheck
-    at = app_at(None, PAGE)
+    at = _on_set(app_at(None, PAGE))
     at.button(key="prompts_use").click().run()
     assert not at.exception
     assert at.session_state["active_prompts"] == ["snowy", "sunset"]
@@ -111,7 +116,7 @@ def test_checked_prompts_become_active_for_the_project(user_edits):
 
 def test_try_a_prompt_on_the_users_photos():
     add_images(classes=("ok", "scratch"))
-    at = app_at(None, PAGE)
+    at = _on_set(app_at(None, PAGE))
     assert not at.exception
     at.selectbox(key="prompts_try_prompt").set_value("snowy").run()
     captions = image_captions(at)
@@ -127,6 +132,49 @@ def test_try_a_prompt_the_filter_cannot_render_says_it_needs_a_diffusion_model(u
     expected = UserError("err.editor.needs_diffusion", prompt="a robot arm").message("en")
     assert expected in [i.value for i in at.info]
     assert image_captions(at) == []
+
+
+def test_saving_as_a_new_set_keeps_the_ticks(user_edits):
+    """Issue 16.2: 6 of 8 ticked, saved as new -> the new set shows the same 6 ticked, and 6 become active."""
+    def untick_two(df):
+        df["use"] = ~df["text"].isin(["motion blur", "out of focus"])
+        return df
+
+    at = app_at(None, PAGE)
+    user_edits["fn"] = untick_two
+    at.run()
+    at.text_input(key="prompts_new_name").input("line 2").run()
+    at.button(key="prompts_save").click().run()
+    assert not at.exception
+    user_edits["fn"] = None
+    at.run()
+    assert at.selectbox(key="prompts_set_select").value == "line 2"
+    table = at.data_editor[0].value
+    assert table["use"].sum() == 6 and not table.loc[table["text"] == "motion blur", "use"].any()
+    at.button(key="prompts_use").click().run()
+    assert len(at.session_state["active_prompts"]) == 6
+
+
+@pytest.mark.parametrize("locale, words", [(None, ("cannot draw", "“oil film on the surface”", "dim light")),
+                                           ("ja-JP", ("描けません", "“oil film on the surface”", "暗い照明"))])
+def test_a_prompt_the_style_filter_cannot_draw_is_refused_on_use(user_edits, locale, words):
+    """Issue 16.1: the custom row without a style is refused at "use", naming it and the styles; nothing saved."""
+    def add_row(df):
+        extra = pd.DataFrame([{"use": True, "text": "oil film on the surface", "ja": "", "filter": ""}])
+        return pd.concat([df, extra], ignore_index=True)
+
+    user_edits["fn"] = add_row
+    at = app_at(locale, PAGE)
+    at.button(key="prompts_use").click().run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert all(w in message for w in words), message
+    assert not at.session_state["active_prompts"]
+    # With a style chosen in the row, the same prompt is accepted.
+    user_edits["fn"] = lambda df: add_row(df).assign(filter=lambda d: d["filter"].replace("", "glare"))
+    at.run()
+    at.button(key="prompts_use").click().run()
+    assert "oil film on the surface" in at.session_state["active_prompts"]
 
 
 def test_empty_project_try_section_points_to_data():

@@ -3,12 +3,15 @@ Generate page's review saying why an edit is not used, in the user's language.""
 
 from __future__ import annotations
 
+import json
+import zipfile
+
 import pandas as pd
 from test_app_helpers import app_at, navigation_mode  # noqa: F401
 from test_quality_filter import ScriptedEditor, sample_photos
 
 from genmix_core.data.project import open_project
-from genmix_core.generate import GenerateConfig, run_generation
+from genmix_core.generate import GenerateConfig, manifest, run_generation
 from genmix_core.i18n import t
 
 PROMPTS_PAGE = "pages/2_prompts.py"
@@ -53,3 +56,24 @@ def test_generate_review_says_why_an_edit_is_not_used_in_japanese():
     assert t("gen.reason.low_similarity", "ja") in captions
     assert any(c.startswith("類似度 ") for c in captions)
     assert pd.Series([tg.value for tg in at.toggle if tg.key and tg.key.startswith("gen_accept_")]).eq(False).all()
+
+
+def test_review_narrows_to_rejected_edits_and_a_manual_accept_wins_over_a_rerun_of_the_filter():
+    proj, run = _project_with_a_run(prompts=("blur", "noise"))
+    at = app_at(None, GENERATE_PAGE, gen_run=str(run))
+    assert {m.label: m.value for m in at.metric}["Accepted"] == "6"       # the 6 blur edits; noise rejected
+    at.selectbox(key="gen_filter_show").set_value("unused").run()
+    assert not at.exception
+    toggles = [tg for tg in at.toggle if tg.key.startswith("gen_accept_")]
+    assert len(toggles) == 6 and all(tg.key.endswith("__noise") for tg in toggles)
+    assert [c.value for c in at.caption].count(t("gen.reason.low_similarity", "en")) == 6
+    item = toggles[0].key.removeprefix(f"gen_accept_{run.name}_")
+    toggles[0].set_value(True).run()                                      # the user keeps one rejected edit
+    assert json.loads((run / "review.json").read_text()) == {item: True}
+    assert {m.label: m.value for m in at.metric}["Accepted"] == "7"
+    run_generation(GenerateConfig(data=str(proj.data_dir("train")), out=str(run), prompts=["blur", "noise"],
+                                  workers=1, filter_floor=0.4), editor=ScriptedEditor())   # filter again
+    row = manifest.load_manifest(run).set_index("item_id").loc[item]
+    assert (row["accepted"], row["reason"]) == (True, "")
+    with zipfile.ZipFile(manifest.export_zip(run)) as zf:                 # and it is exported
+        assert sum(n.endswith(".png") for n in zf.namelist()) == 7

@@ -11,7 +11,8 @@ import pandas as pd
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from genmix_core.train import CompareConfig, load_config, load_results, report, run_compare
+from genmix_core.report import reuse_text, verdict_lines
+from genmix_core.train import CompareConfig, load_config, load_results, run_compare
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
 from genmix_core.data.project import open_project
@@ -51,7 +52,7 @@ def test_empty_project_points_to_the_data_page():
 def test_start_a_run_in_the_background_and_see_the_results():
     proj = _project()
     at = _page().run()
-    assert not at.exception and at.info[0].value == t("train.page.no_runs", "en")
+    assert not at.exception and at.info[-1].value == t("train.page.no_runs", "en")
     at.multiselect(key="train_conditions").set_value(["baseline", "mixup"])
     at.selectbox(key="train_backbone").set_value("small_cnn")
     at.number_input(key="train_epochs").set_value(1)
@@ -70,10 +71,16 @@ def test_start_a_run_in_the_background_and_see_the_results():
     assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
     at.run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if t("train.fig.condition", "en") in d.value.columns)
     assert list(table.iloc[:, 0]) == [t("train.cond.baseline", "en"), t("train.cond.mixup", "en")]
-    assert t("train.fig.cross_domain", "en") in table.columns
-    assert any("Matched budget" in c.value for c in at.caption)
+    assert t("train.fig.cross_domain", "en") in table.columns and "On-site photos" in table.columns
+    assert not table.apply(lambda col: col.str.contains("±")).any().any()      # one seed: no "± 0.0"
+    assert any("matched budget" in m.value for m in at.markdown)
+    # The verdict of the run, one sentence per test set, at the top of the report.
+    lines = verdict_lines(load_results(run_dir), "en")
+    shown = {"worse": at.warning, "better": at.success, "no_clear_difference": at.info}
+    assert len(lines) == 2 and all(any(a.value == text for a in shown[call]) for text, call in lines)
+    assert all("run-to-run spread is unknown" in text for text, _ in lines)
     assert run_pick(at, "train_run_pick").value == run_dir.name
 
 
@@ -87,7 +94,8 @@ def test_an_earlier_run_reopens_in_japanese():
     assert not at.exception
     assert at.title[0].value == "学習・比較"
     assert run_pick(at, "train_run_pick").value == run_dir.name
-    assert any("学習量をそろえています" in c.value for c in at.caption)
+    assert any("学習量をそろえています" in m.value for m in at.markdown)
+    assert t("report.verdict.only_reference", "ja") in [i.value for i in at.info]   # nothing to compare with
     assert at.selectbox(key="train_confusion").value == "baseline"
     assert at.get("download_button")
     assert any(c.value.startswith("少数ショット曲線") for c in at.caption)    # the few-shot curve's rule
@@ -107,8 +115,8 @@ def test_few_shot_option_is_off_by_default_and_reaches_the_run():
     at.text_input(key="train_eps").set_value("1/255")
     at.toggle(key="train_few_shot").set_value(True).run()
     at.text_input(key="train_few_shot_ks").set_value("1,x").run()
-    at.button(key="train_start").click().run()
     assert at.error[0].value == t("err.train.bad_few_shot", "en", value="1,x")
+    assert at.button(key="train_start").disabled
     assert not list(proj.runs_dir.glob("*train*"))
     at.text_input(key="train_few_shot_ks").set_value("2, 1").run()
     at.button(key="train_start").click().run()
@@ -149,7 +157,7 @@ def test_fractal_weight_is_offered_for_genmix_only_and_reaches_the_run():
     # The results say how the GenMix images were made: by the style filter, λ drawn from the chosen range.
     at.run()
     assert not at.exception
-    made = [c.value for c in at.caption if c.value.startswith("GenMix images and edits")]
+    made = [m.value for m in at.markdown if m.value.startswith("Each GenMix image joins")]
     assert len(made) == 1 and "Style filter" in made[0] and "0.05–0.15" in made[0]
 
 
@@ -166,4 +174,4 @@ def test_the_page_says_why_earlier_runs_were_trained_again():
         at = _page(lang).run()
         assert not at.exception
         notes = [i.value for i in at.info if words in i.value]
-        assert len(notes) == 1 and notes[0] == report.reuse_text(load_results(run_dir), lang)
+        assert len(notes) == 1 and notes[0] == reuse_text(load_results(run_dir), lang)

@@ -16,9 +16,6 @@ from genmix_core.train.data import attach_edits, prepare_data, scan_images, spli
 COLORS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 def make_folder(root: Path, per_class: int, shift: int = 0, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     for name, color in COLORS.items():
@@ -51,7 +48,7 @@ def finished(tiny, tmp_path_factory):
 
 def test_cli_writes_matched_budget_results(finished, capsys):
     res = load_results(finished)
-    from genmix_core.train.report import conditions_in_order
+    from genmix_core.report.charts import conditions_in_order
 
     assert res["status"] == "done"
     assert conditions_in_order(res) == ["baseline", "genmix", "mixup", "cutmix", "edits"]
@@ -100,7 +97,7 @@ def test_rerun_skips_finished_runs_and_a_changed_setting_retrains(finished, tiny
                  "--conditions", "baseline,genmix,mixup,cutmix,edits", *ARGS]) == 0
     assert {p.name: p.read_bytes() for p in (finished / "runs").iterdir()} == before
     job = json.loads((finished / "job.json").read_text())
-    assert job["status"] == "done" and job["total"] == 0          # nothing left to train
+    assert job["status"] == "done" and job["extra"]["runs"] == 0 and job["done"] == job["total"]  # nothing left
     assert main(["--data", str(lab), "--out", str(finished), "--conditions", "baseline",
                  *ARGS[:1], "2", *ARGS[2:]]) == 0               # --epochs 2: new fingerprint
     assert (finished / "runs" / "baseline_seed0.json").read_bytes() != before["baseline_seed0.json"]
@@ -173,8 +170,7 @@ def test_cli_user_errors_exit_2_with_the_fix(tiny, tmp_path, capsys, argv, needl
     rc = main(["--data", str(tiny[0]), "--out", str(tmp_path / "o"), "--backbone", "small_cnn", *argv])
     assert rc == 2
     assert needle in capsys.readouterr().err
-    job = json.loads((tmp_path / "o" / "job.json").read_text())
-    assert job["status"] == "failed" and job["error_key"].startswith("err.train.")
+    assert not (tmp_path / "o").exists()            # refused before any folder was made
 
 
 def test_lambda_is_drawn_from_a_recorded_range_unless_fixed(tiny, tmp_path, capsys):
@@ -196,15 +192,17 @@ def test_lambda_is_drawn_from_a_recorded_range_unless_fixed(tiny, tmp_path, caps
 
 
 def test_report_says_which_editor_made_the_edits_and_how_they_were_mixed(finished):
-    from genmix_core.train.report import export_html, genmix_text
+    from genmix_core.report import export_html
+    from genmix_core.report.texts import genmix_text
 
     res = load_results(finished)
     assert res["generation"]["editor"] == "offline"
     en, ja = genmix_text(res, "en"), genmix_text(res, "ja")
     assert "Style filter (offline, no AI model)" in en and "AI edit" not in en
-    assert "0.1–0.3" in en and "re-drawn" in en
+    assert "0.1–0.3" in en and "drawn anew on every pass" in en
     assert "スタイルフィルタ" in ja and "0.1〜0.3" in ja
     assert en in export_html(res, "en")
+    assert "5 smooth masks" in en and "genmix;" not in en and "マスク：genmix" not in ja     # no raw mask-set id
     pix2pix = {**res, "generation": {**res["generation"], "editor": "instruct-pix2pix", "model": "my/p2p"},
                "config": {**res["config"], "lam": 0.05, "lam_range": None, "redraw": False}}
     text = genmix_text(pix2pix, "en")
@@ -217,14 +215,15 @@ def test_report_says_which_editor_made_the_edits_and_how_they_were_mixed(finishe
 
 
 def test_html_report_is_self_contained_in_both_languages(finished):
-    from genmix_core.train.report import all_figures, export_html
+    from genmix_core.report import export_html
+    from genmix_core.report.charts import all_figures
 
     res = load_results(finished)
     figs = all_figures(res, "en")
     assert len(figs) == 4 + 1 + 5                       # accuracy, domains, robustness, 2x per-class, 5 confusions
-    for lang, word in (("en", "Matched budget"), ("ja", "学習量をそろえています")):
+    for lang, word in (("en", "matched budget"), ("ja", "学習量をそろえています")):
         page = export_html(res, lang)
-        assert word in page and page.count("<script") >= len(figs)
+        assert word in page and page.count("<script") >= len(all_figures(res, lang, confusion=False))
         assert "src=\"http" not in page and "src='http" not in page
         assert page.count("plotly.js v") == 1 or page.count("Plotly") > 0
 
@@ -255,7 +254,7 @@ def test_generation_never_edits_held_out_originals(finished):
     (3, ["3 optimizer steps of 3 images (9 samples seen)", "3 epochs over the 3 original training images,"],
      ["3 枚ずつ 3 ステップ", "元の学習画像 3 枚の 3 エポック分"])])
 def test_budget_text_reads_for_one_and_many(n, en, ja):
-    from genmix_core.train.report import budget_text
+    from genmix_core.report.texts import budget_text
 
     res = {"budget": {"steps": n, "batch_size": n, "samples": n * n, "epochs": n, "n_train_originals": n}}
     text = budget_text(res, "en")

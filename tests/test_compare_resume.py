@@ -12,7 +12,7 @@ from PIL import Image
 
 from genmix_core.train import format_table, load_results
 from genmix_core.train.cli import main
-from genmix_core.train.report import export_html, reuse_text
+from genmix_core.report import export_html, reuse_text
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -71,11 +71,11 @@ def test_instruction_forms_and_aliases(text, rid):
 @pytest.mark.parametrize("text", ["a photo of a cat", "make it rusty", "rainbows and unicorns", "", "style"])
 def test_unknown_prompts_need_a_diffusion_model(editor, text):
     assert recipe_for(text) is None and not editor.can_edit(text)
-    with pytest.raises(UserError, match="diffusion editor") as info:
+    with pytest.raises(UserError, match="AI editor") as info:
         editor.edit_batch([scene(), scene()], ["snowy", text], [1, 2])
     err = info.value
     assert err.key == "err.editor.needs_diffusion" and err.params["prompt"] == text
-    assert "InstructPix2Pix" in str(err) and "拡散モデル" in err.message("ja")
+    assert "InstructPix2Pix" in str(err) and "スタイルフィルタ" in err.message("ja")
 
 
 def test_filter_id_of_a_prompt_and_editor_filters_win_over_text(editor):

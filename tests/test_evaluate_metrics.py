@@ -11,9 +11,6 @@ from genmix_core.train.evaluate import (attack_accuracy, classification_metrics,
 CLASSES = ["ok", "scratch", "dent"]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 def test_perfect_classifier():
     y = np.array([0, 1, 2, 2, 1, 0, 0])
     m = classification_metrics(y, y, CLASSES)

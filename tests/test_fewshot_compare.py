@@ -21,9 +21,6 @@ ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", 
         "--eps", "2/255", "--pgd-steps", "1", "--prompts", "dim lighting,motion blur"]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 @pytest.fixture(scope="module")
 def curve(tmp_path_factory):
     root = tmp_path_factory.mktemp("fs")
@@ -105,7 +102,7 @@ def test_curve_json_round_trip_and_resume_skips_finished_runs(curve, tmp_path):
     assert main(["--data", str(lab), "--test", str(line), "--out", str(copy), "--conditions", "baseline,genmix",
                  "--few-shot", "1,2", *ARGS]) == 0
     assert {p: p.read_bytes() for p in copy.glob("fewshot/k*/*.json")} == before
-    assert json.loads((copy / "job.json").read_text())["total"] == 0
+    assert json.loads((copy / "job.json").read_text())["extra"]["runs"] == 0      # nothing left to train
     assert load_results(copy)["few_shot"]["points"] == res["few_shot"]["points"]
 
 
@@ -131,7 +128,8 @@ def test_generation_edits_training_originals_only(curve):
 
 
 def test_report_shows_the_curve_only_when_present(curve):
-    from genmix_core.train.report import all_figures, export_html, fig_few_shot
+    from genmix_core.report import export_html
+    from genmix_core.report.charts import all_figures, fig_few_shot
 
     _, _, out = curve
     res = load_results(out)

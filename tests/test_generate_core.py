@@ -297,7 +297,8 @@ def test_tolerant_reader_survives_a_cut_last_line(tmp_path):
 
 def test_review_and_export_zip(data, tmp_path):
     out = tmp_path / "run"
-    run_generation(cfg(data, out, prompts=["snowy", "sunset"]), editor=FakeEditor())
+    # The edit cache outside the run folder (as the app's project cache): its paths must not leave in the zip.
+    run_generation(cfg(data, out, prompts=["snowy", "sunset"], cache=str(tmp_path / "cache")), editor=FakeEditor())
     df = manifest.load_manifest(out)
     rejected = df["item_id"].iloc[1]
     manifest.set_accepted(out, rejected, False)
@@ -311,6 +312,8 @@ def test_review_and_export_zip(data, tmp_path):
         assert names == {"manifest.csv", *inside["mix_path"]} and len(inside) == 7
         assert all(n.split("/")[0] in {"ok", "scratch"} for n in names - {"manifest.csv"})
         Image.open(zf.open(inside["mix_path"].iloc[0])).load()
+        text = zf.read("manifest.csv").decode("utf-8")
+        assert str(tmp_path) not in text and "/tmp" not in text      # issue 16.6: no local path in the zip
     assert rejected not in set(inside["item_id"])
     manifest.set_accepted(out, rejected, True)
     assert manifest.load_manifest(out)["accepted"].all()

@@ -72,3 +72,12 @@ def test_mask_labels_exist_for_every_mask_kind():
 def test_key_pattern_finds_keys_and_ignores_other_calls():
     sample = 't("ui.home.title") st.write("x.y") UserError("err.editor.needs_diffusion", prompt=p) t(key)'
     assert KEY_CALL.findall(sample) == ["ui.home.title", "err.editor.needs_diffusion"]
+
+
+def test_a_key_parameter_is_shown_in_the_readers_language():
+    # A training job records the condition's catalog key; each reader sees its name, never the raw id.
+    params = dict(condition_key="train.cond.baseline", k="", seed=0, step=1, steps=4, loss="0.500")
+    ja = i18n.t("train.job.training", "ja", **params)
+    en = i18n.t("train.job.training", "en", **params)
+    assert ja.startswith("ベースライン（反転＋切り抜き） を学習中") and "baseline" not in ja
+    assert en.startswith("Training Baseline (flips + crops) (random seed 0)")

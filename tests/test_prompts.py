@@ -259,7 +259,7 @@ def test_table_from_a_data_editor_with_blank_cells_and_rows():
 
 
 def test_table_errors():
-    with pytest.raises(UserError, match="prompt 2 is empty"):
+    with pytest.raises(UserError, match="Row 2 of the prompt table has no prompt text.*delete the row"):
         P.table_to_prompts([{"text": "snowy"}, {"text": "", "ja": "雨"}])
     with pytest.raises(UserError, match="repeats"):
         P.table_to_prompts(pd.DataFrame({"text": ["snowy", "SNOWY"]}))

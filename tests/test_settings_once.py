@@ -172,7 +172,8 @@ class Darken(Condition):
 
 
 def test_a_training_condition_added_as_one_class_runs_and_is_charted(tmp_path):
-    from genmix_core.train import load_results, report, run_compare
+    from genmix_core.report import charts
+    from genmix_core.train import load_results, run_compare
     from genmix_core.train.config import CompareConfig
 
     register_condition(Darken())
@@ -185,7 +186,7 @@ def test_a_training_condition_added_as_one_class_runs_and_is_charted(tmp_path):
         assert set(res["conditions"]) == {"baseline", "darken"}
         base, dark = (res["runs"][i]["stats"] for i in (0, 1))
         assert dark["steps"] == base["steps"] and dark["final_loss"] != base["final_loss"]
-        fig = report.fig_accuracy(res, "en")
+        fig = charts.fig_accuracy(res, "en")
         assert "#000000" in list(fig.data[0].marker.color)
     finally:
         CONDITIONS.pop("darken")

@@ -12,9 +12,6 @@ from genmix_core.train.pool import PoolItem, TrainPool
 SIZE = 16
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 def _pool(n_items, *, n_classes=3, genmix=False, seed=0):
     """A pool of ``n_items`` random images; with ``genmix`` every second item is (original, edit) mixed live."""
     rng = np.random.default_rng(seed)

@@ -13,9 +13,6 @@ from genmix_core.train.data import TrainingData
 SIZE = 16
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 def _data(n=6, seed=0):
     """``n`` originals of 2 classes, one raw edit and one stored GenMix image per original."""
     rng = np.random.default_rng(seed)

@@ -55,28 +55,55 @@ def _browser_lang() -> str:
     return i18n.lang_from_locale(locale)
 
 
-def ensure_app_navigation() -> None:
-    """Make sure the page runs inside ``app.py``'s frame (titled navigation, language and project selectors).
-
-    Call it first thing in ``app.py`` and in every page. Streamlit 1.67 starts in its legacy multipage mode
-    because the repository has a ``pages/`` folder (``PagesManager.uses_pages_directory``, a process-wide
-    flag); only ``st.navigation`` in ``app.py`` switches it off. Until some session has run ``app.py``, a page
-    opened by URL (``/train``, or a reload right after the server started) therefore runs the page file on its
-    own, without ``app.py``, and the sidebar lists file names ("app, home, data …"). Here the flag is switched
-    off and the run restarted: the rerun keeps the page's URL hash, so ``app.py`` opens the same page titled.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+# The place a person is at lives in the address too, so a reload (F5) or a shared link opens the same place:
+# ``?project=line_3&lang=ja&run=<run folder name>``.
+URL_PROJECT, URL_LANG, URL_RUN = "project", "lang", "run"
 
 
 def init_session() -> None:
-    """Put every shared key into the session with its default, keeping values already there."""
+    """Put every shared key into the session with its default, keeping values already there.
+
+    A new session (first visit, reload, shared link) starts from the address's ``project``, ``lang`` and
+    ``run`` when they name something that exists, else from the browser's language and the default project.
+    """
+    if KEY_LANG not in st.session_state:
+        _from_url()
     st.session_state.setdefault(KEY_LANG, _browser_lang())
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+
+
+def _from_url() -> None:
+    from genmix_core.data import list_projects
+
+    params = st.query_params
+    if params.get(URL_LANG) in i18n.LANGS:
+        st.session_state[KEY_LANG] = params[URL_LANG]
+    if params.get(URL_PROJECT) and params[URL_PROJECT] in list_projects():
+        st.session_state[KEY_PROJECT] = params[URL_PROJECT]
+    run = params.get(URL_RUN)
+    if run and "/" not in run and "\\" not in run:
+        # A bare folder name: each page's run picker takes it when it lists a run of that name.
+        st.session_state[KEY_GEN_RUN] = st.session_state[KEY_TRAIN_RUN] = run
+
+
+def sync_url() -> None:
+    """Write the project and language into the address (call once per run, in ``app.py``, before the page).
+
+    A page that shows a run adds it with :func:`show_run_in_url`; other pages drop it.
+    """
+    wanted = {URL_PROJECT: project_name(), URL_LANG: lang()}
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+    if URL_RUN in st.query_params:
+        del st.query_params[URL_RUN]
+
+
+def show_run_in_url(run_name: str) -> None:
+    """Put the run shown on this page into the address (``?run=<folder name>``)."""
+    if st.query_params.get(URL_RUN) != run_name:
+        st.query_params[URL_RUN] = run_name
 
 
 def lang() -> str:

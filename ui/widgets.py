@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from genmix_core.errors import UserError
 from genmix_core.fileio import DISK_ERRNOS, io_error
 from genmix_core.jobs import ACTIVE, JobProgress, log_tail, read_job, request_cancel
-from ui.state import lang, t
+from ui.state import lang, show_run_in_url, t
 
 JOB_REFRESH_SECONDS = 1.0
 
@@ -29,11 +29,51 @@ def show_error(exc: BaseException) -> None:
     if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
         exc = io_error(exc)
     if isinstance(exc, UserError):
-        st.error(exc.message(lang()))
+        show_text(exc.message(lang()), exc.params.get("command"), st.error)
         return
     st.error(t("ui.error.unexpected", kind=type(exc).__name__))
     with st.expander(t("ui.error.details")):
         st.code("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), language=None)
+
+
+# Markdown would eat these (a ``*`` pair turns text italic); "_" inside words and "<" (raw HTML is off) are safe.
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*`~$[]"})
+
+
+def plain(text: str) -> str:
+    """``text`` with Markdown's special characters escaped: shown exactly as written (a ``*`` stays a ``*``)."""
+    return str(text).translate(_MARKDOWN)
+
+
+def show_text(text: str, command: str | None = None, show: Callable[[str], Any] = st.info) -> None:
+    """A message box whose text is shown as written; a command in it goes into a code block below, which
+    copies exactly (Markdown would eat its ``*``)."""
+    if command and command in text:
+        text = text.replace(command, t("ui.error.command_below"))
+    show(plain(text))
+    if command:
+        st.code(command, language="bash")
+
+
+def localize_uploader(types: Iterable[str]) -> None:
+    """Streamlit draws the file uploader's button and size hint in English only (issue #13500); on a page in
+    another language, CSS hides them and shows the catalog's text instead (call before the uploader)."""
+    if lang() == "en":
+        return
+    shown = ", ".join(dict.fromkeys(x.upper().replace("JPEG", "JPG").replace("TIFF", "TIF") for x in types))
+    limits = t("ui.uploader.limits", mb=st.get_option("server.maxUploadSize"), types=shown)
+
+    def css(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    zone = '[data-testid="stFileUploaderDropzone"]'
+    st.html(f"""<style>
+{zone} button [data-testid="stMarkdownContainer"] p {{display: none;}}
+{zone} button [data-testid="stMarkdownContainer"]::after {{content: {css(t("ui.uploader.button"))};}}
+{zone} [data-testid="stFileUploaderDropzoneInstructions"] span {{display: none;}}
+{zone} [data-testid="stFileUploaderDropzoneInstructions"] > div::after {{content: {css(limits)};
+  font-size: 0.875rem; opacity: 0.7;}}
+</style>""")
 
 
 def image_grid(items: Iterable[tuple[Any, str]], cols: int = 6) -> None:
@@ -58,12 +98,38 @@ def _job_text(key: str, fallback: str, params: dict[str, Any]) -> str:
     return t(key, **params) if key else fallback
 
 
+def duration(seconds: float) -> str:
+    """``"45 s"``, ``"7 min"``, ``"1 h 20 min"`` (``"45 秒"`` …) in the session language; minutes rounded up."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return t("ui.time.seconds", n=max(1, int(round(seconds))))
+    minutes = int(-(-seconds // 60))
+    if minutes < 60:
+        return t("ui.time.minutes", n=minutes)
+    return t("ui.time.hours", h=minutes // 60, m=minutes % 60)
+
+
 def _draw_job(job: JobProgress, run_dir: Path, key: str) -> None:
+    import time
+
+    from genmix_core.costs import remaining_seconds
+
     status_text = t(f"ui.job.status.{job.status}")
-    st.progress(job.fraction, text=t("ui.job.progress", status=status_text, done=job.done, total=job.total))
+    if (job.extra or {}).get("progress_unit") == "seconds":   # planned seconds: show a percentage
+        text = t("ui.job.progress_percent", status=status_text, percent=int(job.fraction * 100))
+    else:
+        text = t("ui.job.progress", status=status_text, done=job.done, total=job.total)
+    st.progress(job.fraction, text=text)
     message = _job_text(job.message_key, job.message, job.message_params)
     if message:
         st.caption(message)
+    if job.status in ACTIVE:
+        elapsed = duration(time.time() - job.started) if job.started else "–"
+        left = remaining_seconds(job)
+        st.caption(t("ui.job.time", elapsed=elapsed, left=duration(left)) if left is not None
+                   else t("ui.job.time_unknown", elapsed=elapsed))
+    elif job.status == "done" and job.started and job.updated:
+        st.caption(t("ui.job.time_total", elapsed=duration(job.updated - job.started)))
     if job.status in ACTIVE:
         if st.button(t("ui.job.cancel"), key=f"{key}_cancel"):
             request_cancel(run_dir)
@@ -144,6 +210,7 @@ def run_picker(runs: Iterable[str | Path], label: str, key: str, session_key: st
     fingerprint = hashlib.sha1("\n".join(labels[n] for n in names).encode("utf-8")).hexdigest()[:8]
     chosen = by_name[st.selectbox(label, names, index=index, key=f"{key}_{fingerprint}", format_func=labels.get)]
     st.session_state[session_key] = str(chosen)
+    show_run_in_url(chosen.name)
     return chosen
 
 

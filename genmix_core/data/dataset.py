@@ -17,7 +17,7 @@ from PIL import Image
 
 from genmix_core.data import archive
 from genmix_core.errors import UserError
-from genmix_core.i18n import t
+from genmix_core.i18n import Term, t
 from genmix_core.data.project import SPLITS, Project, check_split
 
 MIN_IMAGES_PER_CLASS = 5
@@ -133,7 +133,7 @@ def check_dataset(df: pd.DataFrame) -> list[Rejection]:
     train_labels = set(df.loc[df["split"].isin(["train", ""]), "label"])
     for split in splits:
         counts = df.loc[df["split"] == split, "label"].value_counts().sort_index()
-        name = split or "data"
+        name = Term(f"data.split.{split or 'data'}") if split in (*SPLITS, "") else split  # in the user's language
         if counts.empty:
             if split != "onsite":
                 warns.append(Rejection(name, "data.check.no_images", {"split": name}, "warning"))

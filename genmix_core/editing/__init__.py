@@ -6,11 +6,12 @@ Importing this package imports no diffusers or torch model code: backends load w
 
 from genmix_core.editing.base import Editor, EditorInfo
 from genmix_core.editing.loading import choose_device, describe_device
+from genmix_core.editing.styles import quoted, style_ids, style_key, undrawable
 from genmix_core.editing.registry import (EDITORS, EditorChoice, EditorSpec, create_editor, editor_choices, editor_ids,
                                           editor_record, editor_spec, estimate_seconds_per_edit, register_editor)
 
 __all__ = [
     "EDITORS", "Editor", "EditorChoice", "EditorInfo", "EditorSpec", "choose_device", "create_editor",
     "describe_device", "editor_choices", "editor_ids", "editor_record", "editor_spec", "estimate_seconds_per_edit",
-    "register_editor",
+    "quoted", "register_editor", "style_ids", "style_key", "undrawable",
 ]

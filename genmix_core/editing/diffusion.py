@@ -152,7 +152,7 @@ def default_micro_batch(device: str, long_side: int) -> int:
         return 4
     import torch
 
-    mem_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
+    mem_gb = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 2**30
     base = 8 if mem_gb < 16 else 16 if mem_gb < 40 else 32 if mem_gb < 100 else 48
     return max(1, int(base * (512 / max(long_side, 64)) ** 2))
 

@@ -22,6 +22,7 @@ another disk); the user-typed id still cannot name anything outside the models f
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import warnings
@@ -30,6 +31,9 @@ from typing import Any, Callable
 
 from genmix_core.editing.weights import check_weights, safetensor_error
 from genmix_core.errors import ModelUnavailableError, UserError
+from genmix_core.i18n import Term
+
+log = logging.getLogger(__name__)
 from genmix_core.paths import safe_join, safe_name, workspace_root
 
 #: ``progress(done, total, what)``: ``done``/``total`` in the bar's unit (bytes or files); ``total`` may be None.
@@ -191,12 +195,14 @@ def download_model(repo_id: str, progress: ProgressFn | None = None) -> Path:
         snapshot_download(repo_id, local_dir=target, allow_patterns=DOWNLOAD_ALLOW,
                           ignore_patterns=DOWNLOAD_IGNORE, **kwargs)
     except Exception as exc:  # network, auth, unknown repo: all end in the same recipe for the user
-        raise offline_missing_error(repo_id, reason=f"{type(exc).__name__}: {exc}") from exc
+        log.warning("download of %s failed: %s: %s", repo_id, type(exc).__name__, exc)  # details for the log
+        raise offline_missing_error(repo_id, reason=Term("editor.why.no_connection")) from exc
     return target
 
 
-def offline_missing_error(repo_id: str, reason: str = "offline mode (HF_HUB_OFFLINE=1)") -> ModelUnavailableError:
+def offline_missing_error(repo_id: str, reason: str | None = None) -> ModelUnavailableError:
     """The error that tells how to bring ``repo_id`` to an offline PC."""
+    reason = reason or Term("editor.why.offline" if is_offline() else "editor.why.not_here")
     return ModelUnavailableError("err.editor.model.offline_missing", model=repo_id, reason=reason,
                      command=download_command(repo_id), folder=local_folder_name(repo_id),
                      models_dir=str(models_dir()), target=str(models_dir() / local_folder_name(repo_id)))
@@ -303,7 +309,7 @@ def describe_device() -> dict[str, Any]:
                             "torch": torch.__version__, "diffusers": diffusers_version, "gpu_name": None,
                             "gpu_memory_gb": None, "bf16": False}
     if device == "cuda":
-        props = torch.cuda.get_device_properties(0)
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
         info.update(gpu_name=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
                     bf16=bool(torch.cuda.is_bf16_supported()))
     elif device == "mps":
@@ -330,8 +336,9 @@ def load_pipeline(pipeline_cls, folder: str | os.PathLike, device: str, dtype):
             pipe = pipeline_cls.from_pretrained(str(checked["path"]), **kwargs)
     except (OSError, ValueError, safetensor_error()) as exc:
         # transformers lets safetensors' own error (a bare Exception) escape where diffusers wraps it in OSError.
+        log.warning("loading %s failed: %s: %s", checked["path"], type(exc).__name__, exc)
         raise UserError("err.editor.model.load_failed", path=str(checked["path"]),
-                        reason=f"{type(exc).__name__}: {exc}") from exc
+                        reason=Term("editor.why.load_failed")) from exc
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe

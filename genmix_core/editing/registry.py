@@ -109,6 +109,8 @@ class EditorChoice:
         is_diffusion: True for real diffusion editors (the UI labels only these "AI edit").
         available: whether it can run here now. reason_key / reason_params: i18n key and parameters of a note
             (why it is unavailable, or that it will be slow on this CPU); None when there is nothing to say.
+        needs_files: its model's files are not on this PC (it runs only after a download or a copy); then
+            ``reason_params`` holds ``model``, ``command`` (the download command), ``folder`` and ``models_dir``.
     """
 
     id: str
@@ -117,6 +119,7 @@ class EditorChoice:
     available: bool
     reason_key: str | None = None
     reason_params: dict[str, Any] = field(default_factory=dict)
+    needs_files: bool = False
 
 
 def estimate_seconds_per_edit(editor_id: str, device: str = "cpu", steps: int | None = None,
@@ -193,9 +196,12 @@ def editor_choices(models: dict[str, str] | None = None) -> list[EditorChoice]:
         try:
             loading.resolve_model(model, allow_download=False)
         except UserError as exc:
-            if isinstance(exc, ModelUnavailableError) and not loading.is_offline():
-                choices.append(EditorChoice(spec.id, spec.label_key, True, True, "editor.reason.will_download",
-                                            {"model": model}))
+            if isinstance(exc, ModelUnavailableError):
+                online = not loading.is_offline()
+                params = {k: exc.params[k] for k in ("model", "command", "folder", "models_dir") if k in exc.params}
+                choices.append(EditorChoice(spec.id, spec.label_key, True, online,
+                                            "editor.reason.will_download" if online else exc.key,
+                                            {**dict(exc.params), **params}, needs_files=True))
             else:
                 choices.append(EditorChoice(spec.id, spec.label_key, True, False, exc.key, dict(exc.params)))
             continue

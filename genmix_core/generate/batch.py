@@ -88,12 +88,13 @@ class BatchWorker:
 
     Attributes:
         batch_size: items per editor call; halved on each out-of-memory error (never below 1).
-        cache_hits, editor_calls, failed: counters for this run (tests and the summary use them); updated on
-            the driving thread only (``failed`` by the driver, from the records it appends).
+        cache_hits, editor_calls, failed, made: counters for this run (tests and the summary use them); updated
+            on the driving thread only (``failed`` and ``made`` by the driver, from the records it appends).
+        rank: the process of a multi-process run that makes these items (in each record).
     """
 
     def __init__(self, cfg, editor, cache: EditCache, log: Callable[[str], None] = lambda m: None,
-                 workers: int = 1, batch_keys: dict[str, object] | None = None):
+                 workers: int = 1, batch_keys: dict[str, object] | None = None, rank: int = 0):
         from genmix_core.mixing import FractalFolder
 
         self.cfg = cfg
@@ -109,6 +110,8 @@ class BatchWorker:
         self.cache_hits = 0
         self.editor_calls = 0
         self.failed = 0
+        self.made = 0
+        self.rank = rank
         # Called by finish() with (content key, picture) for each edit and its original (the quality filter).
         self.observer: Callable[[str, Image.Image], None] | None = None
 
@@ -268,7 +271,7 @@ class BatchWorker:
         item = ready.item
         info = self.editor.info
         base = {"id": item.id, "image_hash": item.source.image_hash, "editor": info.id, "model": info.model,
-                "t": time.time()}
+                "rank": self.rank, "t": time.time()}
         if ready.problem is not None:
             return {**base, "status": "failed", "seed": item.seed, "retried": False,
                     "seconds": round(ready.seconds, 4), "error": str(ready.problem),

@@ -1,7 +1,7 @@
 """Arguments of a generation run: validation, prompt resolution, ``config.json`` and the matching CLI args.
 
-A run folder's ``config.json`` stores every argument; :func:`genmix_core.generate.run.check_run_folder` refuses a
-rerun with other output-affecting arguments and resumes one with the same.
+A run folder's ``config.json`` stores every argument; :func:`genmix_core.generate.resume.check_run_folder`
+refuses a rerun with other output-affecting arguments and resumes one with the same.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class GenerateConfig:
     """All settings of a generation run, written once: the command line, ``<out>/config.json`` and the
     Generate page's launch are derived from these fields (:mod:`genmix_core.jobconfig`).
 
-    ``include`` and switches that are off (``compile``, ``strict``) are left out of ``config.json``, so folders
-    of runs made before those options still resume.
+    ``include``, ``filters`` and switches that are off (``compile``, ``strict``) are left out of ``config.json``,
+    so folders of runs made before those options still resume.
     """
 
     job: ClassVar[JobSpec] = JobSpec(kind="generate", module="genmix_core.generate",
@@ -76,6 +76,9 @@ class GenerateConfig:
     include: list[str] | None = setting(None, parse=_read_include, metavar="FILE",
                                         help="only the images listed in FILE (paths relative to --data, one per "
                                              "line, e.g. ok/a.png); Train & Compare passes its training originals")
+    filters: dict[str, str] | None = setting(None, cli=False,
+                                             help="style-filter style per prompt text, chosen in the app's prompt "
+                                                  "table; on top of the prompt set's filter: hints")
     compile: bool = setting(False, free=True,
                             help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, "
                                  "then each edit about a quarter faster: worth it from a few hundred edits)")
@@ -137,6 +140,8 @@ class GenerateConfig:
         cfg.seed = int(cfg.seed)
         cfg.filter_floor, cfg.filter_k = float(cfg.filter_floor), float(cfg.filter_k)
         check_thresholds(cfg.filter_floor, cfg.filter_k)
+        if cfg.filters:
+            cfg.filters = _check_styles(cfg.filters, cfg.prompts)
         if cfg.include is not None:
             # Sorted, "/"-separated and without duplicates: the same set of images is the same config.
             cfg.include = sorted({_rel_key(p) for p in cfg.include} - {""})
@@ -146,11 +151,39 @@ class GenerateConfig:
         """The arguments as stored in ``config.json``: ``include`` only when set, switches only when on (older
         runs lack the keys)."""
         args = asdict(self)
-        if args.get("include") is None:
-            args.pop("include", None)
+        for name in ("include", "filters"):
+            if args.get(name) is None:
+                args.pop(name, None)
         for name in [k for k, v in args.items() if v is False]:
             args.pop(name)
         return args
+
+    def check_drawable(self, for_app: bool = False) -> None:
+        """Refuse, before anything is created, prompts the chosen editor cannot draw (call on a resolved copy).
+
+        Raises:
+            UserError: naming the prompts and the styles they can use: ``err.gen.cannot_draw`` with the style
+                ids a prompt-set file takes (CLI), or ``err.editor.cannot_draw`` with the styles' names in the
+                user's language and the fix on the pages (``for_app``).
+        """
+        from genmix_core.editing import quoted, style_ids, style_key, undrawable
+        from genmix_core.i18n import Term
+
+        bad = undrawable(self.editor, self.prompts, self.style_choices())
+        if bad and for_app:
+            raise UserError("err.editor.cannot_draw", prompts=quoted(bad),
+                            styles=tuple(Term(style_key(s)) for s in style_ids()))
+        if bad:
+            raise UserError("err.gen.cannot_draw", editor=self.editor, prompts=quoted(bad),
+                            styles=", ".join(style_ids()))
+
+    def style_choices(self) -> dict[str, str]:
+        """Prompt text → style for the chosen prompts: the prompt set's ``filter:`` hints, then ``filters``."""
+        chosen = set(self.prompts)
+        hints = {p.text: p.filter for p in load_prompt_set(self.prompt_set).prompts
+                 if p.text in chosen and p.filter} if self.prompt_set else {}
+        hints.update({k: v for k, v in (self.filters or {}).items() if k in chosen and v})
+        return hints
 
     @property
     def cache_dir(self) -> Path:
@@ -163,6 +196,20 @@ def _rel_key(path: str) -> str:
     while text.startswith("./"):
         text = text[2:]
     return text
+
+
+def _check_styles(filters: dict, prompts: Sequence[str]) -> dict[str, str]:
+    """``filters`` limited to the chosen prompts, every style checked (a typo fails here, not in the job)."""
+    from genmix_core.editing import style_ids
+
+    known = style_ids()
+    out = {}
+    for text, style in sorted(filters.items()):
+        if text in prompts and style:
+            if style not in known:
+                raise UserError("err.gen.bad_style", style=style, prompt=text, styles=", ".join(known))
+            out[str(text)] = str(style)
+    return out or None
 
 
 def load_prompt_set(prompt_set: str):

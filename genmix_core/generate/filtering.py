@@ -73,10 +73,14 @@ def _open_png(path: str) -> Image.Image:
         return im.convert("RGB")
 
 
-def filter_run(cfg, items: list, *, log: Callable[[str], None] = lambda m: None,
+def filter_run(cfg, *, log: Callable[[str], None] = lambda m: None,
                progress: Callable[[int, int], None] | None = None,
                cancelled: Callable[[], bool] = lambda: False) -> dict:
-    """Score the finished edits of ``items`` (a resolved config's run) and write ``<out>/quality.json``.
+    """Score every finished edit of a run (a resolved config's ``out``) and write ``<out>/quality.json``.
+
+    Works from the run folder alone: the plan (``plan.json``: every usable item, whichever process made it) and
+    the completion logs of all processes. So it judges all items at once, with class fits from all originals,
+    whether the run was made in one go, resumed, or shared by several processes (rank 0 calls it at the end).
 
     Args:
         progress: ``progress(done, total)`` over the pictures still to embed.
@@ -91,15 +95,16 @@ def filter_run(cfg, items: list, *, log: Callable[[str], None] = lambda m: None,
     from genmix_core.quality import Edit, FeatureStore, class_fits, compute_features, load_extractor, score_edits
 
     out = Path(cfg.out)
-    records = manifest.current_records(out, {it.id: it.source.image_hash for it in items})
-    done = [(it, records[it.id]) for it in items if records.get(it.id, {}).get("status") == "done"]
+    plan = manifest.read_plan(out)
+    records = manifest.current_records(out, {p["id"]: p["image_hash"] for p in plan})
+    done = [(p, records[p["id"]]) for p in plan if records.get(p["id"], {}).get("status") == "done"]
     old = read_quality(out)
-    if old and _same_pass(old, cfg, {it.id: edit_key(rec) for it, rec in done}):
+    if old and _same_pass(old, cfg, {p["id"]: edit_key(rec) for p, rec in done}):
         return old   # a rerun with nothing new: no model is loaded, nothing is written
-    sources = {it.source.image_hash: it.source for it in items}
+    sources = {p["image_hash"]: (p["label"], Path(cfg.data) / p["image"]) for p in plan}
     extractor = load_extractor(cfg.filter_backbone)
     store = FeatureStore(features_dir(out, extractor.key))
-    originals = [("o:" + h, partial(load_source, s.path)) for h, s in sources.items()]
+    originals = [("o:" + h, partial(load_source, str(path))) for h, (_, path) in sources.items()]
     edits = [("e:" + edit_key(rec), partial(_open_png, rec["edit_path"])) for _, rec in done if rec.get("edit_path")]
     n_originals = len(store.missing(k for k, _ in originals))
     n_todo = n_originals + len(store.missing(k for k, _ in edits))
@@ -119,10 +124,10 @@ def filter_run(cfg, items: list, *, log: Callable[[str], None] = lambda m: None,
         log(f"Quality filter: {len(lost)} original(s) and {len(unreadable)} edit(s) could not be read; their "
             f"items stay unchecked until a rerun finds the files.")
     by_class: dict[str, list[str]] = {}
-    for h, s in sources.items():
-        by_class.setdefault(s.label, []).append("o:" + h)
+    for h, (label, _) in sources.items():
+        by_class.setdefault(label, []).append("o:" + h)
     fits = class_fits(store, by_class)
-    judged = [Edit(it.id, it.source.label, "o:" + it.source.image_hash, "e:" + edit_key(rec)) for it, rec in done]
+    judged = [Edit(p["id"], p["label"], "o:" + p["image_hash"], "e:" + edit_key(rec)) for p, rec in done]
     verdicts = score_edits(store, judged, fits, floor=cfg.filter_floor, k=cfg.filter_k, bad=bad)
     data = {
         "version": QUALITY_VERSION, "backbone": cfg.filter_backbone, "features": extractor.key,
@@ -146,13 +151,13 @@ def _same_pass(old: dict, cfg, edits: dict[str, str]) -> bool:
         and {i: v.get("edit") for i, v in old["items"].items()} == edits
 
 
-def filter_step(cfg, items: list, reporter, log: Callable[[str], None]) -> None:
-    """:func:`filter_run` as the last step of a job, with its progress in ``job.json``."""
+def filter_step(cfg, reporter, log: Callable[[str], None]) -> None:
+    """:func:`filter_run` as the last step of a job (rank 0, after all processes ended), progress in ``job.json``."""
     def progress(done: int, total: int) -> None:
         reporter.update(message_key="gen.job.filtering", pictures=done, count=total)
 
     reporter.update(message_key="gen.job.filtering", force=True, pictures=0, count="…")
-    filter_run(cfg, items, log=log, progress=progress, cancelled=reporter.cancel_requested)
+    filter_run(cfg, log=log, progress=progress, cancelled=reporter.cancel_requested)
 
 
 class Feeder:
@@ -227,15 +232,16 @@ def start_feeder(cfg, editor, log: Callable[[str], None]) -> Feeder | None:
 
 
 class NoEditor:
-    """Stands in for the editor when a run has nothing left to edit (a rerun to re-filter): no model is loaded."""
+    """Stands in for the editor when a run has nothing left to edit (a rerun to re-filter): no model is loaded.
+    It is asked only what the job asks of every editor before its (empty) work list."""
 
     def __init__(self, editor_id: str):
         from genmix_core.editing.base import EditorInfo
 
         self.info = EditorInfo(id=editor_id, is_diffusion=False, label_key="", model=None)
 
-    def check_prompts(self, prompts) -> None:
-        pass
+    def can_edit(self, prompt: str) -> bool:
+        return True
 
     def batch_key(self, size):
         return None

@@ -5,6 +5,7 @@ A generation run folder (``<out>``) holds::
     config.json         all arguments of the run (a rerun must match them to resume)
     plan.json           every planned (image, prompt) item with its seed and output path
     items.jsonl         append-only completion log: one JSON line per finished item (done or failed)
+    items.rank<r>.jsonl the same, of rank r > 0 of a run of several processes (genmix_core.generate.ranks)
     superseded.json     items redone because their photo was replaced: {item_id: [old record summaries]}
     skipped.csv         files of the data folder the run left out, with the reason (genmix_core.generate.sources)
     review.json         the user's accept/reject decisions, {item_id: true|false} (win over the filter)
@@ -19,7 +20,8 @@ and fsynced only after the item's files exist (each written atomically), so a li
 files are whole. A SIGKILL can at worst cut the last line; the reader skips any line that does not parse, and
 the writer first ends an unterminated last line so the cut line never swallows the next record. The last line
 of an item wins. An item without a line (or whose image went missing) is simply done again; its seed makes
-the redo identical.
+the redo identical. Each process of a multi-process run appends to its own log; readers merge them all (the
+latest record of an item wins, by its finish time ``t``), so any number of processes resumes any folder.
 
 A record counts for its item only while the photo is the same: records carry the photo's content hash
 (``image_hash``), and an item whose photo was replaced since (same file name, other bytes; item ids keep the
@@ -32,7 +34,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -49,6 +53,8 @@ from genmix_core.paths import fit_name
 CONFIG_FILE = "config.json"
 PLAN_FILE = "plan.json"
 RECORDS_FILE = "items.jsonl"
+RANK_RECORDS = "items.rank{rank}.jsonl"
+_RANK_LOG = re.compile(r"items\.rank([1-9][0-9]*)\.jsonl")
 REVIEW_FILE = "review.json"
 SUPERSEDED_FILE = "superseded.json"
 MANIFEST_FILE = "manifest.csv"
@@ -59,21 +65,34 @@ MANIFEST_COLUMNS = (
     "item_id", "image", "label", "prompt", "seed", "status", "accepted", "reason", "similarity", "edit_path",
     "mix_path", "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
     "retried", "editor", "model", "error", "image_hash", "superseded",
+    "rank",
 )
 #: Written to ``manifest.csv`` only when some item was redone for a replaced photo (older manifests lack it).
 OPTIONAL_COLUMNS = ("superseded",)
 _MIX_FIELDS = ("mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source")
 
 
-def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
-    """Append completion records to ``items.jsonl`` durably (one write, flush, fsync).
+def records_file(rank: int = 0) -> str:
+    """The completion log of process ``rank`` (rank 0, and a run of one process, write ``items.jsonl``)."""
+    return RANK_RECORDS.format(rank=rank) if rank else RECORDS_FILE
+
+
+def record_logs(out_dir: str | os.PathLike) -> list[Path]:
+    """The completion logs in ``out_dir``: ``items.jsonl``, then those of ranks 1, 2, ... (by rank)."""
+    out = Path(out_dir)
+    ranks = sorted(int(m.group(1)) for p in out.glob("items.rank*.jsonl") if (m := _RANK_LOG.fullmatch(p.name)))
+    return [p for p in [out / RECORDS_FILE, *(out / records_file(r) for r in ranks if r)] if p.is_file()]
+
+
+def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]], rank: int = 0) -> None:
+    """Append completion records to the log of process ``rank`` durably (one write, flush, fsync).
 
     Call only after every file named in the records exists: the line is the proof of completion.
     """
     lines = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
     if not lines:
         return
-    path = Path(out_dir) / RECORDS_FILE
+    path = Path(out_dir) / records_file(rank)
     try:
         with open(path, "ab+") as fh:
             # A SIGKILL during an earlier append may have left a cut last line; end it so that our first line
@@ -90,21 +109,52 @@ def append_records(out_dir: str | os.PathLike, records: Iterable[dict[str, Any]]
         raise io_error(exc, path) from exc
 
 
-def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """The latest completion record of each item, ``{item_id: record}``; unparseable lines are skipped."""
-    try:
-        raw = (Path(out_dir) / RECORDS_FILE).read_bytes()
-    except OSError:
-        return {}
-    records: dict[str, dict[str, Any]] = {}
-    for line in raw.split(b"\n"):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("id"), str):
-            records[rec["id"]] = rec
+def undrawable_records(editor, items: Iterable[Any]) -> list[dict[str, Any]]:
+    """Failed completion records for the planned items whose prompt ``editor`` cannot draw.
+
+    The error is kept as a catalog key with its parameters too, so the Generate page shows it in the user's
+    language.
+    """
+    records = []
+    cannot = {}
+    for it in items:
+        if it.prompt not in cannot:
+            cannot[it.prompt] = not editor.can_edit(it.prompt)
+        if cannot[it.prompt]:
+            err = UserError("err.editor.needs_diffusion", prompt=it.prompt)
+            records.append({"id": it.id, "status": "failed", "seed": it.seed, "retried": False, "seconds": 0.0,
+                            "editor": editor.info.id, "model": editor.info.model, "t": time.time(),
+                            "error": str(err), "error_key": err.key, "error_params": dict(err.params)})
     return records
+
+
+def read_records(out_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The latest completion record of each item, ``{item_id: record}``, over every process's log; unparseable
+    lines are skipped. In one log the last line wins; between logs the later finish time ``t`` wins."""
+    records: dict[str, dict[str, Any]] = {}
+    for path in record_logs(out_dir):
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        own: dict[str, dict[str, Any]] = {}
+        for line in raw.split(b"\n"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("id"), str):
+                own[rec["id"]] = rec
+        for item_id, rec in own.items():
+            old = records.get(item_id)
+            if old is None or _finished_at(rec) >= _finished_at(old):
+                records[item_id] = rec
+    return records
+
+
+def _finished_at(record: dict[str, Any]) -> float:
+    t = record.get("t")
+    return float(t) if isinstance(t, (int, float)) else 0.0
 
 
 def read_superseded(out_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
@@ -194,7 +244,8 @@ def _rel(path: str | None, out_dir: Path) -> str:
 
 
 def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
-    """The run as a table, one row per planned item, columns :data:`MANIFEST_COLUMNS`.
+    """The run as a table, one row per planned item, columns :data:`MANIFEST_COLUMNS`, merged from every
+    process's completion log (``rank``: the process that made the item; empty while pending).
 
     ``status`` is ``pending`` (not done yet, or done from a photo since replaced), ``done`` or ``failed``.
     ``accepted``: the user's review, else the quality filter's verdict (never for a failed or pending item);
@@ -224,9 +275,12 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
             "editor": rec.get("editor", ""), "model": rec.get("model") or "", "error": rec.get("error", ""),
             "image_hash": item["image_hash"],
             "superseded": ";".join(str(e.get("image_hash")) for e in superseded.get(item["id"], [])),
+            "rank": rec.get("rank"),
         }
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    df["rank"] = df["rank"].astype("Int64")   # whole numbers, empty while pending (not 0.0 / NaN)
+    return df
 
 
 def export_manifest(out_dir: str | os.PathLike) -> Path:
@@ -253,11 +307,31 @@ def set_accepted(out_dir: str | os.PathLike, item_id: str, accepted: bool) -> No
     export_manifest(out)
 
 
+def set_accepted_many(out_dir: str | os.PathLike, item_ids: Iterable[str], accepted: bool) -> int:
+    """Record one review decision for many items at once ("reject all of this prompt"); returns how many.
+
+    Raises:
+        UserError: ``err.gen.unknown_item`` naming the first id the run does not have.
+    """
+    out = Path(out_dir)
+    known = {item["id"] for item in read_plan(out)}
+    ids = list(item_ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UserError("err.gen.unknown_item", item=unknown[0], path=str(out))
+    review = read_review(out)
+    review.update({i: bool(accepted) for i in ids})
+    atomic_write_json(out / REVIEW_FILE, review)
+    export_manifest(out)
+    return len(ids)
+
+
 def export_zip(out_dir: str | os.PathLike) -> Path:
     """Zip the accepted GenMix images in class folders plus their ``manifest.csv``; returns the zip's path.
 
     Layout inside: ``<class>/<image-stem>__<prompt-slug>.png`` and ``manifest.csv`` (its ``mix_path`` column
-    points at the zip members). Written to a temporary name and renamed, so a reader never sees half a zip.
+    points at the zip members; ``edit_path`` is left empty, as the edits are not in the zip, so no path of this PC
+    leaves with it). Written to a temporary name and renamed, so a reader never sees half a zip.
 
     Raises:
         UserError: ``err.gen.nothing_to_export`` when no item is done and accepted.
@@ -269,6 +343,8 @@ def export_zip(out_dir: str | os.PathLike) -> Path:
         raise UserError("err.gen.nothing_to_export", path=str(out))
     prefix = IMAGES_DIR + "/"
     df["mix_path"] = [p[len(prefix):] if p.startswith(prefix) else p for p in df["mix_path"]]
+    # The edits stay in this PC's cache and are not in the zip: no local path travels with it.
+    df["edit_path"] = ""
     target = out / fit_name(f"genmix_{out.name}", ".zip")   # a long --out folder name must not break it
     fd, tmp = tempfile.mkstemp(dir=out, prefix=temp_prefix(target.name), suffix=INCOMPLETE_SUFFIX)
     try:

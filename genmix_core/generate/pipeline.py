@@ -16,6 +16,8 @@ GIL, so the threads run in parallel. Bounds and guarantees:
   when the editor fails (as on the serial path, where they were recorded before the failing batch began).
 
 Outputs are the same as the serial path's: every edit and mix depends only on its item's seeds.
+
+:func:`order_for_batches` groups the items by the editor's shape bucket first (one shape per editor call).
 """
 
 from __future__ import annotations
@@ -45,40 +47,43 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_workers(requested: int | None, is_diffusion: bool) -> int:
+def resolve_workers(requested: int | None, is_diffusion: bool, processes: int = 1) -> int:
     """The thread count of a run: ``requested`` when given, else chosen from the cores and the editor.
 
     Args:
         requested: ``GenerateConfig.workers`` (None: auto). 1 gives the serial path.
         is_diffusion: diffusion editors wait on the accelerator, so overlap pays even on one core (at least 2);
             CPU editors get one thread per core up to :data:`MAX_AUTO_WORKERS`.
+        processes: processes of the run on this server (``LOCAL_WORLD_SIZE``), which share its cores.
     """
     if requested is not None:
         return max(1, int(requested))
-    cpus = available_cpus()
+    cpus = max(1, available_cpus() // max(1, processes))
     if is_diffusion:
         return max(2, min(cpus, MAX_AUTO_DIFFUSION_WORKERS))
     return min(cpus, MAX_AUTO_WORKERS)
 
 
 def run_batches(worker, items: Sequence, *, out: str | os.PathLike, workers: int, cancelled: Callable[[], bool],
-                on_batch: Callable[[int], None]) -> bool:
+                on_batch: Callable[[int], None], rank: int = 0) -> bool:
     """Edit, finish and record ``items`` batch by batch; returns True when ``cancelled()`` stopped the run.
 
     Args:
         worker: the run's :class:`genmix_core.generate.batch.BatchWorker` (its ``workers`` should match).
         items: the items still to do, grouped by image.
-        out: run folder (its ``items.jsonl`` gets the records).
+        out: run folder (its ``items.jsonl``, or ``items.rank<rank>.jsonl``, gets the records).
         workers: 1 = serial on this thread; more = a pool of that many threads (see the module docstring).
         cancelled: polled before each batch is edited.
         on_batch: called with the number of items just recorded (progress); with ``workers > 1`` on the
             recording thread, one call at a time.
+        rank: the process of a multi-process run (:mod:`genmix_core.generate.ranks`) whose log gets the records.
     """
     out = Path(out)
 
     def record(records: list[dict]) -> None:
-        manifest.append_records(out, records)
+        manifest.append_records(out, records, rank=rank)
         worker.failed += sum(r.get("status") == "failed" for r in records)
+        worker.made += sum(r.get("status") == "done" for r in records)
         on_batch(len(records))
 
     if workers <= 1:
@@ -140,3 +145,34 @@ class _Recorder:
         """Record what is queued, then stop the thread."""
         self.queue.put(None)
         self.thread.join()
+
+
+def _image_size(path: str) -> tuple[int, int] | None:
+    """An image's (width, height) as it will be edited (upright after EXIF rotation), from its header only;
+    None when it cannot be read (the item then fails on its own, with its message)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def order_for_batches(items: list, editor) -> tuple[list, dict[str, object]]:
+    """``items`` grouped by the editor's batch key (a diffusion editor's shape bucket), keeping the plan order
+    inside a group, and each item's key (by item id). The job then cuts its batches inside one group, so each
+    editor call holds one shape (full batches, one compiled graph per bucket). Outputs do not depend on the
+    order: every item has its own seed."""
+    keys: dict[str, object] = {}
+    for it in items:
+        if it.source.path not in keys:
+            size = _image_size(it.source.path)
+            keys[it.source.path] = editor.batch_key(size) if size else None
+    by_id = {it.id: keys[it.source.path] for it in items}
+    if all(k is None for k in keys.values()):
+        return list(items), by_id
+    first_seen = {k: n for n, k in enumerate(dict.fromkeys(repr(keys[it.source.path]) for it in items))}
+    return sorted(items, key=lambda it: first_seen[repr(keys[it.source.path])]), by_id

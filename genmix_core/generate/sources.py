@@ -86,11 +86,11 @@ def scan_data(data_dir: str | os.PathLike) -> tuple[list[SourceImage], list[Skip
     sources: list[SourceImage] = []
     skipped = [Skipped(name, "err.gen.loose_file", {}) for name in df.attrs.get("loose", [])
                if not is_junk((name,))]
-    for row in df.sort_values(["label", "rel"]).itertuples(index=False):
-        try:
-            digest = hashlib.sha256(Path(row.path).read_bytes()).hexdigest()
-        except OSError as exc:
-            skipped.append(Skipped(str(row.rel), "err.gen.unreadable_file", {"reason": exc.strerror or str(exc)}))
+    rows = list(df.sort_values(["label", "rel"]).itertuples(index=False))
+    for row, digest in zip(rows, _in_threads(_content_hash, [row.path for row in rows])):
+        if isinstance(digest, OSError):
+            reason = digest.strerror or str(digest)
+            skipped.append(Skipped(str(row.rel), "err.gen.unreadable_file", {"reason": reason}))
             continue
         sources.append(SourceImage(str(row.path), str(row.rel), str(row.label), digest))
     listed = set(df["rel"]) | set(df.attrs.get("unreadable", []))
@@ -122,8 +122,30 @@ def scan_sources(data_dir: str | os.PathLike) -> list[SourceImage]:
 
 def check_sources(sources: Iterable[SourceImage]) -> list[Skipped]:
     """The ``sources`` that do not decode (each read in full, as the run reads it), with the reason."""
-    problems = (_problem(Path(s.path), s.rel) for s in dict.fromkeys(sources))
-    return [p for p in problems if p is not None]
+    unique = list(dict.fromkeys(sources))
+    return [p for p in _in_threads(lambda s: _problem(Path(s.path), s.rel), unique) if p is not None]
+
+
+def _content_hash(path: str) -> str | OSError:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        return exc
+
+
+def _in_threads(fn, args: list) -> list:
+    """``[fn(a) for a in args]`` on a thread per core: reading, hashing and decoding release the GIL, and a run of
+    several processes waits for its rank 0 to scan tens of thousands of photos before any GPU starts."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if cores < 2 or len(args) < 8:
+        return [fn(a) for a in args]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(cores, 32), thread_name_prefix="genmix-scan") as pool:
+        return list(pool.map(fn, args))
 
 
 def summary_line(skipped: Sequence[Skipped]) -> str:

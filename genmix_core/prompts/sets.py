@@ -28,6 +28,7 @@ import yaml
 
 from genmix_core import fileio
 from genmix_core.errors import UserError
+from genmix_core.i18n import Term
 from genmix_core.paths import CURATED_PROMPTS_DIR, MAX_NAME_BYTES, safe_join, safe_name
 from genmix_core.prompts.checks import MAX_PROMPT_CHARS, optional_str, prompt_key, text_pair, validate_prompts
 
@@ -37,6 +38,8 @@ CURATED_NAMES = ("classification", "domain_adaptation", "factory")
 # The set used when the user has chosen none: the workbench is for factory photos.
 DEFAULT_PROMPT_SET = "factory"
 TABLE_COLUMNS = ("text", "ja", "filter")
+# Errors about the app's prompt table name it in the user's language ("table" / "表").
+TABLE_SOURCE = Term("prompts.source.table")
 PROMPT_FIELDS = ("text", "ja", "filter", "note")
 SET_FIELDS = ("name", "title", "description", "source", "prompts")
 
@@ -336,9 +339,26 @@ def table_to_prompts(table: Any) -> list[Prompt]:
         if not any(cells.values()):
             continue
         if cells["text"] is None:
-            raise UserError("err.prompts.empty", file="table", index=i)
+            raise UserError("err.prompts.table_row_empty", index=i)
         prompts.append(Prompt(text=cells["text"], ja=cells["ja"], filter=cells["filter"]))
-    return check_prompt_entries(prompts, source="table")
+    return check_prompt_entries(prompts, source=TABLE_SOURCE)
+
+
+def usable_table_prompts(table: Any) -> list[Prompt]:
+    """The rows of a prompt table that are valid on their own (for trying prompts while another row is still
+    being fixed): rows without text, unknown styles and repeats of an earlier row are left out."""
+    rows = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
+    out: list[Prompt] = []
+    seen: set[str] = set()
+    for row in rows:
+        try:
+            (prompt,) = table_to_prompts([{c: row.get(c) for c in TABLE_COLUMNS}]) or [None]
+        except (UserError, ValueError):
+            continue
+        if prompt is not None and prompt_key(prompt.text) not in seen:
+            seen.add(prompt_key(prompt.text))
+            out.append(prompt)
+    return out
 
 
 def pick_prompt_set(sets: Iterable[PromptSet], name: str | None = None) -> PromptSet:

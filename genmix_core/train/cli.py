@@ -14,10 +14,10 @@ from pathlib import Path
 from genmix_core.errors import UserError
 from genmix_core.fileio import io_error
 from genmix_core.jobconfig import build_parser as build_config_parser
-from genmix_core.jobconfig import config_from_argv
+from genmix_core.jobconfig import config_from_argv, read_stored_args
 from genmix_core.jobs import JobReporter
 from genmix_core.runclaim import claim_run_folder
-from genmix_core.train.compare import run_compare
+from genmix_core.train.compare import check_drawable, run_compare
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.loop import Cancelled
 from genmix_core.train.results import RESULTS_FILE, format_table
@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 done, 1 cancelled, 2 user error (message printed: bad settings or data, another
     process working in --out, a disk or permission failure), 3 unexpected error."""
     cfg = config_from_args(argv)
+    if read_stored_args(cfg.out, CompareConfig) is None:  # a new run: refuse bad settings before any folder
+        try:
+            check_drawable(cfg)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         # The folder's claim comes first: a refused second process must not touch the running one's job.json.
         with claim_run_folder(cfg.out, "err.train.already_running"):

@@ -44,12 +44,15 @@ from genmix_core.jobconfig import read_stored_args, write_config
 from genmix_core.jobs import JobReporter, request_cancel
 from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.config import CompareConfig
-from genmix_core.train.conditions import build_pool, edit_data_needed, needs_edits
+from genmix_core.train.conditions import CONDITIONS, build_pool, edit_data_needed, needs_edits
 from genmix_core.train.data import TrainingData, attach_edits, data_parts, few_shot_subset, prepare_data
+from genmix_core.train.estimate import Tracker, job_tracker
 from genmix_core.train.evaluate import evaluate_model, parse_eps
 from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, train_model
 from genmix_core.train.models import build_model
-from genmix_core.train.results import RESULTS_FILE, run_key, summarize, summarize_few_shot, why_not_reused
+from genmix_core.train.results import (RESULTS_FILE, class_counts, run_key, summarize, summarize_few_shot,
+                                       why_not_reused)
+from genmix_core.train.verdict import compute_verdict
 
 RUNS_DIR = "runs"
 GENERATION_DIR = "generation"
@@ -68,23 +71,44 @@ def _stored_lam(cfg: CompareConfig) -> float:
     return round((low + high) / 2, 6)
 
 
-def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -> Path:
-    """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
-    from genmix_core.generate import GenerateConfig, run_generation
+def generation_config(cfg: CompareConfig, train_rel: list[str] | None = None):
+    """The :class:`~genmix_core.generate.GenerateConfig` of the comparison's generation step (``<out>/generation``).
 
-    gen_dir = Path(cfg.out) / GENERATION_DIR
+    Only the training originals (``train_rel``) are edited (held-out ones would be dropped anyway), except in a
+    generation folder begun before this option: keeping its arguments lets it resume.
+    """
+    from genmix_core.generate import GenerateConfig
     from genmix_core.prompts import DEFAULT_PROMPT_SET
 
+    gen_dir = Path(cfg.out) / GENERATION_DIR
     prompt_set = cfg.prompt_set or (None if cfg.prompts else DEFAULT_PROMPT_SET)
-    # Only the training originals are edited (held-out ones would be dropped anyway), except in a generation
-    # folder begun before this option: keeping its arguments lets it resume.
     old = read_stored_args(gen_dir, GenerateConfig)
     fresh = old is None or "include" in old
-    gcfg = GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
+    return GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
                           model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=_stored_lam(cfg),
-                          prompt_set=prompt_set, include=list(train_rel) if fresh else None)
+                          prompt_set=prompt_set, filters=cfg.filters or None,
+                          include=list(train_rel) if fresh and train_rel is not None else None)
+
+
+def check_drawable(cfg: CompareConfig, for_app: bool = False) -> None:
+    """Refuse prompts the generation step's editor cannot draw, before the comparison starts (no-op when it
+    takes its edits from an existing run or needs none).
+
+    Raises:
+        UserError: from :meth:`genmix_core.generate.GenerateConfig.check_drawable`.
+    """
+    if needs_edits(cfg.conditions) and not cfg.edits:
+        generation_config(cfg.validated()).resolved().check_drawable(for_app)
+
+
+def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str], tracker: Tracker) -> Path:
+    """Run (or resume) the generation job for the training folder into ``<out>/generation``."""
+    from genmix_core.generate import run_generation
+
+    gcfg = generation_config(cfg, train_rel)
+    gen_dir = Path(gcfg.out)
     def progress(done: int, total: int | None = None) -> None:
-        reporter.update(done=done, total=total, message_key="train.job.generating", done_items=done)
+        tracker.generated(done / total if total else 0.0, message_key="train.job.generating", done_items=done)
         if reporter.cancel_requested():
             request_cancel(gen_dir)
 
@@ -95,7 +119,7 @@ def _generate(cfg: CompareConfig, reporter: JobReporter, train_rel: list[str]) -
 
 
 def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, budget: Budget,
-             reporter: JobReporter, done_before: int, few_shot_k: int | None = None,
+             reporter: JobReporter, tracker: Tracker, few_shot_k: int | None = None,
              key: dict | None = None) -> dict:
     torch.manual_seed(seed)
     model = build_model(cfg.backbone, len(data.classes), size=cfg.size, finetune=cfg.finetune)
@@ -105,29 +129,37 @@ def _run_one(cfg: CompareConfig, data: TrainingData, condition: str, seed: int, 
     tcfg = TrainConfig(condition=condition, lr=cfg.learning_rate)
     device = pick_device(cfg.device)
 
-    shown = condition if few_shot_k is None else f"{condition} (k={few_shot_k})"
+    # The condition's catalog key, so the page shows its name in the reader's language (never the raw id).
+    shown = {"condition_key": CONDITIONS[condition].label_key if condition in CONDITIONS else condition,
+             "k": "" if few_shot_k is None else f" (k={few_shot_k})"}
+
+    base = tracker.done
 
     def on_step(step: int, loss: float) -> None:
-        reporter.update(done=done_before + step, message_key="train.job.training", condition=shown,
+        tracker.trained(base, step, message_key="train.job.training", **shown,
                         seed=seed, step=step, steps=budget.steps, loss=f"{loss:.3f}")
 
     stats = train_model(model, pool, tcfg, budget, seed=seed, num_classes=len(data.classes), device=device,
                         on_step=on_step, should_stop=reporter.cancel_requested)
-    reporter.update(message_key="train.job.evaluating", condition=shown, seed=seed, force=True)
+    tracker.done = base + tracker.train_seconds(budget.steps)
+    reporter.update(message_key="train.job.evaluating", **shown, seed=seed, force=True)
     eps = parse_eps(cfg.eps)
     start = time.perf_counter()
     run = {"condition": condition, "seed": seed, **(key or {}), "train": tcfg.to_dict(),
            "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "samples": budget.samples},
            "stats": asdict(stats), "device": str(device),
            "in_domain": evaluate_model(model, data.test_x, data.test_y, data.classes, eps=eps,
-                                       pgd_steps=cfg.pgd_steps, device=device, seed=seed)}
+                                       pgd_steps=cfg.pgd_steps, device=device, seed=seed,
+                                       on_work=tracker.evaluated)}
     in_domain_s = time.perf_counter() - start
     if data.cross_x is not None:
         run["cross_domain"] = evaluate_model(model, data.cross_x, data.cross_y, data.classes, attacks=(),
-                                             device=device)
+                                             device=device, on_work=tracker.evaluated)
     run["eval_seconds"] = time.perf_counter() - start
     run["eval_in_domain_seconds"] = in_domain_s
     run["finished"] = time.time()
+    tracker.measured(stats.seconds, budget.steps, run["eval_seconds"], len(data.test_x),
+                     0 if data.cross_x is None else len(data.cross_x), len(eps), cfg.pgd_steps)
     if few_shot_k is not None:
         run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
                            "n_edits": 0 if data.edits is None else len(data.edits)}
@@ -172,7 +204,9 @@ def _results(cfg: CompareConfig, data: TrainingData, budget: Budget, runs: list[
                   "test_images": data.test["rel"].tolist()},
         "cross_domain": ({"path": cfg.test, "n": len(data.cross)} if data.cross is not None else None),
         "generation": generation,
+        "counts": class_counts(data),
         "conditions": summarize(runs, cfg.conditions, data.classes),
+        "verdict": compute_verdict(runs, cfg.conditions),
         "runs": runs,
         "few_shot": _few_shot_results(cfg, data, few_runs or {}),
         "timings": timings or {},
@@ -203,10 +237,13 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     data = prepare_data(cfg.data, size=cfg.size, test_fraction=cfg.test_fraction, split_seed=cfg.split_seed,
                         test_dir=cfg.test)
     timings = {"prepare_s": round(time.perf_counter() - t0, 2)}
+    tracker = job_tracker(cfg, data, reporter,
+                          generation_config(cfg) if needs_edits(cfg.conditions) and not cfg.edits else None)
     generation = None
     if needs_edits(cfg.conditions):
         t0 = time.perf_counter()
-        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist())
+        gen_dir = Path(cfg.edits) if cfg.edits else _generate(cfg, reporter, data.train["rel"].tolist(), tracker)
+        tracker.generation_finished()
         wanted = edit_data_needed(cfg.conditions, cfg.redraw)
         attach_edits(data, gen_dir, raw="raw" in wanted, mixed="mixed" in wanted)
         timings["generation_s"] = round(time.perf_counter() - t0, 2)
@@ -242,7 +279,7 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
             not_reused.append({"condition": cond, "seed": seed, "k": k,
                                **why_not_reused(old, key, path.stat().st_mtime)})
     budgets = {k: (budget if k is None else _few_shot_budget(cfg, data, k)) for k in [None, *cfg.few_shot]}
-    reporter.update(done=0, total=sum(budgets[k].steps for k, _, _, _ in todo), force=True)
+    tracker.plan(0.0, [tracker.run_seconds(budgets[k].steps) for k, _, _, _ in todo])
     status = "running"
 
     def results() -> dict:
@@ -250,11 +287,9 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
 
     atomic_write_json(out / RESULTS_FILE, results())
     try:
-        done = 0
         for k, cond, seed, key in todo:
             run_data = data if k is None else few_shot_subset(data, k, seed)
-            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, done, few_shot_k=k, key=key)
-            done += budgets[k].steps
+            run = _run_one(cfg, run_data, cond, seed, budgets[k], reporter, tracker, few_shot_k=k, key=key)
             atomic_write_json(path_of(k, cond, seed), run)
             keep(k, run)
             atomic_write_json(out / RESULTS_FILE, results())

@@ -52,6 +52,8 @@ class CompareConfig:
     prompts: list[str] = setting(default_factory=list, lines_file=True,
                                  help="edit prompts for the generation step, comma-separated or one per line")
     prompt_set: str | None = setting(None, help="curated or user prompt set (default 'factory' when no --prompts)")
+    filters: dict[str, str] | None = setting(None, cli=False,
+                                             help="style-filter style per prompt text (the app's prompt table)")
     gen_seed: int = setting(0, help="seed of the generation job")
     redraw: bool = setting(True, help="train on the stored GenMix images instead of re-drawing the mix every pass")
     mask_set: str = setting("genmix", help="genmix (5 smooth masks) or diffusemix (2 half masks)")
@@ -122,6 +124,8 @@ class CompareConfig:
         # few_shot only adds runs (with their own key, see few_shot_fingerprint): it never invalidates these.
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("out", "conditions", "seeds", "device", "few_shot")}
+        if not keep.get("filters"):  # runs made before the app passed style choices keep their key
+            keep.pop("filters", None)
         return content_key(keep)
 
     def few_shot_fingerprint(self, k: int) -> str:

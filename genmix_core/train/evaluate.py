@@ -10,6 +10,8 @@ budget ε is in pixel units before any normalisation: ε = 4/255 changes each pi
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,12 +52,23 @@ def _batches(n: int, batch_size: int):
         yield slice(start, min(start + batch_size, n))
 
 
+Work = Callable[[int, int], None]
+"""Progress callback ``on_work(gradient passes, forward passes)``, called after each batch (image counts)."""
+
+
+def _no_work(grads: int, fwds: int) -> None:
+    pass
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 64,
-            device: str | torch.device = "cpu") -> np.ndarray:
+            device: str | torch.device = "cpu", on_work: Work = _no_work) -> np.ndarray:
     """Predicted class indices ``(N,)`` for images ``(N, 3, H, W)`` in [0, 1] (model in eval mode)."""
     model.eval()
-    preds = [model(x[sl].to(device)).argmax(1).cpu() for sl in _batches(len(x), batch_size)]
+    preds = []
+    for sl in _batches(len(x), batch_size):
+        preds.append(model(x[sl].to(device)).argmax(1).cpu())
+        on_work(0, sl.stop - sl.start)
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
@@ -107,7 +120,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, steps
 
 def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, attack: str, *,
                     batch_size: int = 64, device: str | torch.device = "cpu", pgd_steps: int = 10,
-                    seed: int = 0) -> float:
+                    seed: int = 0, on_work: Work = _no_work) -> float:
     """Top-1 accuracy on ``attack`` (``"fgsm"`` or ``"pgd"``) adversarial versions of ``x``."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -122,18 +135,27 @@ def attack_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: flo
             raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
         with torch.no_grad():
             correct += int((model(adv).argmax(1) == yb).sum())
+        on_work(len(yb) * (1 if attack == "fgsm" else pgd_steps) * (eps != 0), len(yb))
     return correct / len(x) if len(x) else float("nan")
 
 
 def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: list[str], *,
                    eps: list[tuple[str, float]] = (), attacks: tuple[str, ...] = ("fgsm", "pgd"),
                    pgd_steps: int = 10, batch_size: int = 64, device: str | torch.device = "cpu",
-                   seed: int = 0) -> dict:
-    """Clean metrics (:func:`classification_metrics`) plus ``"<attack>_accuracy": {eps_label: acc}``."""
-    out = classification_metrics(y.numpy(), predict(model, x, batch_size=batch_size, device=device), class_names)
+                   seed: int = 0, on_work: Work = _no_work) -> dict:
+    """Clean metrics (:func:`classification_metrics`) plus ``"<attack>_accuracy": {eps_label: acc}``, and the
+    answer for every test image in order (``predictions``, ``targets``: class indices), so that a verdict can
+    pair two runs photo by photo (:mod:`genmix_core.train.verdict`).
+
+    ``on_work`` hears of every batch's passes, so a progress bar moves during the attacks too.
+    """
+    preds = predict(model, x, batch_size=batch_size, device=device, on_work=on_work)
+    out = classification_metrics(y.numpy(), preds, class_names)
+    out["predictions"] = [int(p) for p in preds]
+    out["targets"] = [int(v) for v in y.numpy()]
     for attack in attacks:
         out[f"{attack}_accuracy"] = {
             label: attack_accuracy(model, x, y, value, attack, batch_size=batch_size, device=device,
-                                   pgd_steps=pgd_steps, seed=seed)
+                                   pgd_steps=pgd_steps, seed=seed, on_work=on_work)
             for label, value in eps}
     return out

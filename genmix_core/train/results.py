@@ -13,7 +13,9 @@ for the order.
 Newer files also hold ``data`` (per part of the data, ``{n, key}``: see
 :func:`genmix_core.train.data.data_parts`) and ``not_reused`` (finished runs of an earlier start that were
 trained again, each ``{condition, seed, k, reason, since, parts}``: see :func:`why_not_reused`); older files
-lack both and still open.
+lack both and still open. Since issue 9 also ``counts`` (photos per class: ``train``, ``test``, ``onsite``) and
+``verdict`` (:mod:`genmix_core.train.verdict`); :func:`load_results` fills both in for older files where the
+data allows.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
+from genmix_core.train.verdict import verdict_of
 
 RESULTS_FILE = "results.json"
 
@@ -110,8 +113,33 @@ def why_not_reused(old: dict, key: dict, mtime: float) -> dict:
             "counts": {p: [(old["data"].get(p) or {}).get("n"), key["data"][p]["n"]] for p in parts}}
 
 
+def class_counts(data) -> dict[str, dict[str, int]]:
+    """Photos per class of each test set and of training (:class:`~genmix_core.train.data.TrainingData`);
+    ``onsite`` is empty without on-site photos. Every class appears in ``train`` and ``test``."""
+    def count(df):
+        return {} if df is None else {str(k): int(v) for k, v in df["label"].value_counts().items()}
+
+    return {"train": {c: count(data.train).get(c, 0) for c in data.classes},
+            "test": {c: count(data.test).get(c, 0) for c in data.classes},
+            "onsite": count(data.cross)}
+
+
+def _counts_from_runs(results: dict) -> dict:
+    """``counts`` of a file from before issue 9: the test sets' class sizes are the rows of a run's confusion
+    matrix; training photos per class were not recorded (left out)."""
+    runs = results.get("runs") or []
+    classes = results.get("classes", [])
+    out: dict = {}
+    for name, key in (("test", "in_domain"), ("onsite", "cross_domain")):
+        cm = next((r[key]["confusion"] for r in runs if (r.get(key) or {}).get("confusion")), None)
+        if cm is not None:
+            out[name] = {c: int(sum(row)) for c, row in zip(classes, cm) if sum(row)}
+    return out
+
+
 def load_results(path: str | Path) -> dict:
-    """Read ``results.json`` (or the run folder holding it).
+    """Read ``results.json`` (or the run folder holding it); ``counts`` and ``verdict`` are filled in for
+    files written before they existed.
 
     Raises:
         UserError: ``err.train.not_results`` when it is missing or not a Train & Compare result.
@@ -121,6 +149,8 @@ def load_results(path: str | Path) -> dict:
     data = read_json(p)
     if not isinstance(data, dict) or data.get("kind") != "train" or "conditions" not in data:
         raise UserError("err.train.not_results", path=str(p))
+    data.setdefault("counts", _counts_from_runs(data))
+    data["verdict"] = verdict_of(data)
     return data
 
 
@@ -148,7 +178,10 @@ def format_table(results: dict) -> str:
              + " ".join(f"{'PGD ' + e:>15}" for e in eps)]
 
     def fmt(s):
-        return f"{s['mean']:.3f} ± {s['std']:.3f}" if s and s.get("mean") is not None else "-"
+        if not s or s.get("mean") is None:
+            return "-"
+        # One seed has no spread to show: "± 0.000" would read as certainty.
+        return f"{s['mean']:.3f} ± {s['std']:.3f}" if s.get("n", 0) > 1 else f"{s['mean']:.3f} (1 seed)"
 
     for cond in [c for c in results["config"]["conditions"] if c in results["conditions"]]:
         s = results["conditions"][cond]
@@ -163,6 +196,12 @@ def format_table(results: dict) -> str:
         for cond, s in sorted(point.get("conditions", {}).items()):
             lines.append(f"{f'k={k} {cond}':<17} {fmt(s.get('accuracy')):>15} "
                          f"{fmt(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
+    for v in verdict_of(results):
+        low, high = v["interval"]
+        lines.append(f"verdict {v['condition']} vs {v['reference']}, {v['domain']}: "
+                     f"{v['delta'] * 100:+.1f} points, "
+                     f"{v['confidence']:.0%} interval [{low * 100:+.1f}, {high * 100:+.1f}] "
+                     f"({v['method']}, n={v['n']}): {v['call']}")
     return "\n".join(lines)
 
 

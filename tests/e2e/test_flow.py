@@ -1,7 +1,10 @@
 """End to end in a real browser: ``streamlit run app.py`` with its own workspace, driven by Debian's chromium.
 
-Tests: pages opened by URL (and reloaded) show the titled navigation; sample data → Preview; the whole flow
-sample data → Prompts → Preview → Generate → Train & Compare (chart); Home in Japanese.
+Tests: a page opened as the first page of a freshly started server shows the titled navigation (3 fresh starts);
+pages opened by URL (and reloaded) show it too; sample data → Preview; the whole flow sample data → Prompts →
+Preview → Generate → Train & Compare (chart); Home in Japanese.
+Every wait is for something the page shows (a heading, a text, a value, the app's script state), never for a
+time: the machine running this may be busy.
 Needs /usr/bin/chromium (no browser download); skipped without it. With ``GENMIX_SCREENSHOTS=1`` it also
 refreshes the README screenshots in docs/ (home in Japanese; preview, generate and train in English).
 """
@@ -14,9 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from genmix_core import i18n
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
@@ -35,38 +41,50 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """A `streamlit run app.py` server on a free loopback port with its own empty workspace."""
-    workspace = tmp_path_factory.mktemp("e2e_workspace")
+@contextmanager
+def _serve(workspace: Path):
+    """``streamlit run app.py`` on a free loopback port with its own workspace; yields the URL once it is up.
+
+    Readiness is the health endpoint answering "ok": it creates no browser session, so the first page a test
+    opens is the first session of this server.
+    """
     port = _free_port()
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "GENMIX_WORKSPACE": str(workspace), "PYTHONPATH": pythonpath}
-    log = open(workspace / "server.log", "wb")
+    log_path = workspace / "server.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).read() == b"ok":
                     break
             except OSError:
                 pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("streamlit did not start:\n" + (workspace / "server.log").read_text())
-            time.sleep(0.3)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
+            time.sleep(0.2)  # polling interval of the health check (the wait itself is for "ok")
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """One server for the flow tests of this module, with its own empty workspace."""
+    with _serve(tmp_path_factory.mktemp("e2e_workspace")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +96,11 @@ def browser():
 
 
 def _wait_idle(page, timeout=60_000):
-    """Wait until the app is connected and its script run has finished (pattern of Streamlit's own e2e)."""
-    page.wait_for_timeout(250)
+    """Wait until the app is connected and no script run is going on.
+
+    Call it after waiting for something the run being waited for draws (a heading, a message): the script
+    state alone is "notRunning" also for a moment after a click, before the run the click asks for starts.
+    """
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
                            timeout=timeout)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached",
@@ -88,7 +109,8 @@ def _wait_idle(page, timeout=60_000):
 
 def _screenshot(page, name):
     if os.environ.get("GENMIX_SCREENSHOTS") == "1":
-        page.wait_for_timeout(800)                 # let images fade in (skeletons otherwise)
+        page.wait_for_function("() => [...document.querySelectorAll(\"[data-testid='stImage'] img\")]"
+                               ".every(img => img.complete && img.naturalWidth > 0)")
         page.screenshot(path=str(DOCS / name))
 
 
@@ -97,7 +119,19 @@ NAV_TITLES = {
     "ja": ["ホーム", "データ", "プロンプト", "プレビュー", "生成", "学習・比較"],
 }
 PAGE_URLS = ["", "data", "prompts", "preview", "generate", "train"]
-FILE_STYLE_ENTRIES = {"app", "home", "data", "prompts", "preview", "generate", "train"}
+PAGE_TITLE_KEYS = ["ui.home.title", "ui.data.title", "ui.prompts.title", "ui.preview.title", "gen.page.title",
+                   "train.page.title"]
+# Every label the sidebar navigation shows, from the moment the document starts: a list drawn only for a
+# moment and then replaced is recorded too.
+RECORD_NAV_LABELS = """
+window.__navLabelsSeen = [];
+new MutationObserver(() => {
+  for (const link of document.querySelectorAll("[data-testid='stSidebarNavLink']")) {
+    const label = link.innerText.trim().split("\\n").pop().trim();
+    if (label && !window.__navLabelsSeen.includes(label)) window.__navLabelsSeen.push(label);
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
 
 
 def _nav_entries(page):
@@ -107,46 +141,78 @@ def _nav_entries(page):
     return [text.strip().split("\n")[-1].strip() for text in links.all_inner_texts()]
 
 
+def _expect_page(page, path, lang, timeout=60_000):
+    """Wait until the page at URL ``path`` has drawn its title in ``lang`` and its script run has ended."""
+    title = i18n.t(PAGE_TITLE_KEYS[PAGE_URLS.index(path)], lang)
+    expect(page.get_by_role("heading", level=1, name=title, exact=True)).to_be_visible(timeout=timeout)
+    _wait_idle(page, timeout=timeout)
+
+
+def _expect_app_frame(page, lang):
+    """app.py ran for this page: the titled navigation, and its language selector in the sidebar."""
+    assert _nav_entries(page) == NAV_TITLES[lang]
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first).to_be_visible()
+
+
+@pytest.mark.parametrize("start", [1, 2, 3])
+def test_page_opened_first_after_a_fresh_start_shows_titled_navigation(tmp_path, browser, start):
+    """Regression: ``/train`` opened right after start-up (a bookmark after a restart) listed file names.
+
+    Each start is a new server, and ``/train`` is the first page any browser opens on it, so its session is
+    the server's first. Before the fix that session always ran in Streamlit's legacy ``pages/`` mode; the
+    recorder below would see ``app, home, data …`` even if a later rerun replaced them.
+    """
+    with _serve(tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1200, "height": 800}, locale="en-US")
+        page.add_init_script(RECORD_NAV_LABELS)
+        page.goto(f"{url}/train")
+        _expect_page(page, "train", "en")
+        _expect_app_frame(page, "en")
+        seen = page.evaluate("window.__navLabelsSeen")
+        assert seen and set(seen) <= set(NAV_TITLES["en"]), (start, seen)
+        assert page.url.split("?")[0] == f"{url}/train"   # ?project=…&lang=… follow
+        page.close()
+
+
 @pytest.mark.parametrize("locale, lang", [("en-US", "en"), ("ja-JP", "ja")])
 def test_page_urls_opened_directly_show_titled_navigation(app_url, browser, locale, lang):
-    """Regression: a page opened by URL right after start-up ran without app.py and listed file names.
-
-    Runs first in this module, so its first ``goto`` (``/train``) is the server's first request, as when a
-    user reloads a page after restarting the workbench.
-    """
+    """Every page opened by URL, and reloaded, runs inside app.py: titled navigation, language selector."""
     page = browser.new_page(viewport={"width": 1200, "height": 800}, locale=locale)
+    page.add_init_script(RECORD_NAV_LABELS)
     for path in PAGE_URLS[::-1]:
         page.goto(f"{app_url}/{path}")
-        for attempt in ("opened", "reloaded"):
-            _wait_idle(page)
-            entries = _nav_entries(page)
-            assert entries == NAV_TITLES[lang], (path, attempt, entries)
-            assert not {e.lower() for e in entries} & {"app", "0_home", "5_train"}
-            # app.py ran: its language selector is in the sidebar
-            expect(page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first).to_be_visible()
-            if attempt == "opened":
-                page.reload()
-        assert page.url.rstrip("/") == f"{app_url}/{path}".rstrip("/")
+        _expect_page(page, path, lang)
+        _expect_app_frame(page, lang)
+        page.reload()
+        _expect_page(page, path, lang)
+        _expect_app_frame(page, lang)
+        assert set(page.evaluate("window.__navLabelsSeen")) <= set(NAV_TITLES[lang]), path
+        assert page.url.split("?")[0].rstrip("/") == f"{app_url}/{path}".rstrip("/")  # ?project=…&lang=… added
     page.close()
+
+
+def _go(page, title, timeout=120_000):
+    """Click ``title`` in the sidebar navigation and wait until that page (English) has drawn and finished."""
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    _expect_page(page, PAGE_URLS[NAV_TITLES["en"].index(title)], "en", timeout=timeout)
 
 
 def test_sample_data_then_preview_shows_the_final_image(app_url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 840}, locale="en-US")
     page.goto(app_url)
-    _wait_idle(page)
-    expect(page.get_by_role("heading", name="GenMix Workbench")).to_be_visible(timeout=30_000)
+    _expect_page(page, "", "en")
+    expect(page.get_by_role("heading", name="GenMix Workbench")).to_be_visible()
 
-    page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
-    _wait_idle(page)
+    _go(page, "Data")
     page.get_by_role("button", name="Use the sample data").click()
-    _wait_idle(page, timeout=120_000)
     expect(page.get_by_text(re.compile(r"Sample data added"))).to_be_visible(timeout=120_000)
-
-    page.get_by_test_id("stSidebarNav").get_by_text("Preview").click()
     _wait_idle(page, timeout=120_000)
+
+    _go(page, "Preview")
     final = page.get_by_test_id("stImage").filter(has_text=re.compile(r"Final GenMix image"))
     expect(final).to_be_visible(timeout=60_000)
     expect(final.locator("img")).to_be_visible()
+    expect(final.locator("img")).to_have_js_property("complete", True)
     assert final.locator("img").evaluate("img => img.naturalWidth") > 0
     expect(page.get_by_text("Style filter, not an AI model", exact=False).first).to_be_visible()
     _screenshot(page, "screenshot_preview.png")
@@ -156,8 +222,8 @@ def test_sample_data_then_preview_shows_the_final_image(app_url, browser):
 def test_home_in_japanese(app_url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1100}, locale="ja-JP")
     page.goto(app_url)
-    _wait_idle(page)
-    expect(page.get_by_role("heading", name="GenMix ワークベンチ")).to_be_visible(timeout=30_000)
+    _expect_page(page, "", "ja")
+    expect(page.get_by_role("heading", name="GenMix ワークベンチ")).to_be_visible()
     expect(page.get_by_test_id("stSidebarNav").get_by_text("データ")).to_be_visible()
     if shutil.which("fc-list") is None or "CJK" not in subprocess.run(["fc-list"], capture_output=True,
                                                                        text=True).stdout:
@@ -168,34 +234,33 @@ def test_home_in_japanese(app_url, browser):
 
 
 def _set_number(page, label, value):
+    """Type ``value`` into a number input and commit it (Enter); the next server run receives it."""
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")
-    _wait_idle(page)
+    expect(field).to_have_value(str(value))
+
+
+def _set_text(page, label, value):
+    field = page.get_by_role("textbox", name=label, exact=True)
+    field.fill(value)
+    field.press("Enter")
+    expect(field).to_have_value(value)
 
 
 def _choose(page, label, option):
     page.get_by_test_id("stSelectbox").filter(has_text=label).click()
     page.get_by_role("option", name=option, exact=True).click()
-    _wait_idle(page)
+    expect(page.get_by_role("combobox", name=label, exact=True)).to_have_value(option)
 
 
-def _go(page, title):
-    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
-    _wait_idle(page, timeout=120_000)
+FINISHED = re.compile(r"\((Done|Failed|Cancelled|Interrupted)\)")
 
 
 def _wait_job_done(page, timeout):
-    """Wait until the run picker labels the current run "(Done)" (the page reruns once the job ends)."""
+    """Wait until the run picker labels the current run finished (the page reruns once the job ends): Done."""
     run_pick = page.get_by_role("combobox", name="Run")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if re.search(r"\((Done|Failed|Cancelled|Interrupted)\)", run_pick.input_value()):
-            break
-        if os.environ.get("GENMIX_E2E_DEBUG"):
-            print(round(time.monotonic()), run_pick.input_value(),
-                  page.get_by_test_id("stProgress").all_inner_texts())
-        page.wait_for_timeout(2000)
+    expect(run_pick).to_have_value(FINISHED, timeout=timeout * 1000)
     expect(run_pick).to_have_value(re.compile(r"\(Done\)"))
     _wait_idle(page, timeout=60_000)
 
@@ -205,16 +270,16 @@ def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
     started = time.monotonic()
     page = browser.new_page(viewport={"width": 1400, "height": 1300}, locale="en-US")
     page.goto(f"{app_url}/data")
-    _wait_idle(page)
+    _expect_page(page, "data", "en")
     page.get_by_role("button", name="Use the sample data").click()
-    _wait_idle(page, timeout=120_000)
     # an earlier test of this module may have added it already: then "No image was added."
     expect(page.get_by_text(re.compile(r"Sample data added|No image was added"))).to_be_visible(timeout=120_000)
+    _wait_idle(page, timeout=120_000)
 
     _go(page, "Prompts")
     page.get_by_role("button", name="Use the checked prompts for this project").click()
+    expect(page.get_by_text(re.compile(r"prompt\(s\) are now active"))).to_be_visible(timeout=60_000)
     _wait_idle(page)
-    expect(page.get_by_text(re.compile(r"prompt\(s\) are now active"))).to_be_visible()
 
     _go(page, "Preview")
     final = page.get_by_test_id("stImage").filter(has_text=re.compile(r"Final GenMix image"))
@@ -222,38 +287,33 @@ def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
 
     _go(page, "Generate")
     page.get_by_text("Every prompt for every photo").click()         # off: one prompt per photo, seeded
+    # the field appears only in the run that received the switch
+    expect(page.get_by_label("Prompts per photo (drawn at random, seeded)")).to_have_value("1", timeout=60_000)
     _wait_idle(page)
-    expect(page.get_by_label("Prompts per photo (drawn at random, seeded)")).to_have_value("1")
     page.get_by_role("button", name="Start generation").click()
-    _wait_idle(page)
     _wait_job_done(page, timeout=120)
-    _wait_idle(page, timeout=60_000)
-    expect(page.get_by_test_id("stImage").first.locator("img")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stImage").first.locator("img")).to_be_visible(timeout=60_000)
     done = page.get_by_test_id("stMetric").filter(has_text="Done").get_by_test_id("stMetricValue")
-    assert int(done.inner_text()) > 0
+    expect(done).to_have_text(re.compile(r"^[1-9]\d*$"))
     _screenshot(page, "screenshot_generate.png")
 
     _go(page, "Train & Compare")
     _set_number(page, "Epochs (over the original photos)", 1)
     _set_number(page, "Batch size", 512)
-    seeds = page.get_by_role("textbox", name="Seeds (comma-separated; 3 give mean ± std)", exact=True)
-    seeds.fill("0")
-    seeds.press("Enter")
-    _wait_idle(page)
+    # the budget line is drawn by the run that received both numbers
+    expect(page.get_by_text(re.compile(r"steps of 512 images"))).to_be_visible(timeout=60_000)
+    _set_text(page, "Seeds (comma-separated; 3 give mean ± std)", "0")
     _choose(page, "Model", "Small CNN (from scratch)")
     _choose(page, "Image size (px)", "64")
-    eps = page.get_by_role("textbox", name="Attack strengths ε", exact=True)
-    eps.fill("1/255")
-    eps.press("Enter")
-    _wait_idle(page)
+    _set_text(page, "Attack strengths ε", "1/255")
     onsite = page.get_by_test_id("stCheckbox").filter(has_text="Also test on the on-site photos")
     if onsite.locator("input").is_checked():
         onsite.click()
-        _wait_idle(page)
-    page.get_by_role("button", name="Start training").click()
+    expect(onsite.locator("input")).not_to_be_checked()
     _wait_idle(page)
+    # The click sends every widget's current value with it, so the run starts with all the settings above.
+    page.get_by_role("button", name="Start training").click()
     _wait_job_done(page, timeout=180)
-    _wait_idle(page, timeout=60_000)
     chart = page.get_by_test_id("stPlotlyChart").first
     expect(chart).to_be_visible(timeout=60_000)
     expect(chart.locator(".main-svg").first).to_be_visible()
