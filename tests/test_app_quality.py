@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import pandas as pd
 from test_app_helpers import app_at, navigation_mode  # noqa: F401
+from test_app_generate import _wait_done as wait_for_job
 from test_quality_filter import ScriptedEditor, sample_photos
 
 from genmix_core.data.project import open_project
 from genmix_core.generate import GenerateConfig, manifest, run_generation
 from genmix_core.i18n import t
+from genmix_core.quality import DEFAULT_FLOOR
 
 PROMPTS_PAGE = "pages/2_prompts.py"
 GENERATE_PAGE = "pages/4_generate.py"
@@ -77,3 +80,19 @@ def test_review_narrows_to_rejected_edits_and_a_manual_accept_wins_over_a_rerun_
     assert (row["accepted"], row["reason"]) == (True, "")
     with zipfile.ZipFile(manifest.export_zip(run)) as zf:                 # and it is exported
         assert sum(n.endswith(".png") for n in zf.namelist()) == 7
+
+
+def test_a_run_started_on_the_page_filters_with_the_floor_chosen_there():
+    proj = open_project("default", create=True)
+    sample_photos(proj.data_dir("train"), per_class=2)
+    at = app_at(None, GENERATE_PAGE, active_prompts=["dim lighting"])
+    assert at.toggle(key="gen_filter_on").value and at.slider(key="gen_filter_floor").value == DEFAULT_FLOOR
+    at.slider(key="gen_filter_floor").set_value(0.9).run()                # stricter than any style edit here
+    at.button(key="gen_start").click().run()
+    assert not at.exception
+    run = Path(at.session_state["gen_run"])
+    wait_for_job(run)
+    args = json.loads((run / "config.json").read_text())["args"]
+    assert args["filter_floor"] == 0.9 and "no_filter" not in args
+    df = manifest.load_manifest(run)
+    assert len(df) == 4 and (df["reason"] == "low_similarity").all() and not df["accepted"].any()

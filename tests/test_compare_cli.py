@@ -32,8 +32,11 @@ def tiny(tmp_path_factory):
     return make_folder(root / "lab", 5), make_folder(root / "line", 2, shift=40, seed=1)
 
 
+# These tests count pools and budgets over random coloured pictures: the generation step's quality filter, whose
+# verdicts on such pictures mean nothing, is off (--no-filter). The default-on filter's effect on training:
+# tests/test_quality_training.py.
 ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", "16", "--batch-size", "4",
-        "--eps", "2/255", "--pgd-steps", "2", "--prompts", "dim lighting,motion blur"]
+        "--eps", "2/255", "--pgd-steps", "2", "--prompts", "dim lighting,motion blur", "--no-filter"]
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +68,9 @@ def test_cli_writes_matched_budget_results(finished, capsys):
         assert set(s["fgsm_accuracy"]) == set(s["pgd_accuracy"]) == {"2/255"}
         assert np.sum(s["confusion"]) == 2 * 3 and np.sum(s["cross_domain_confusion"]) == 2 * 6
         pools[cond] = s["pool_size"]
-    # Two prompts per training original (24 edits; those of the 3 held-out originals are never made); the pool
-    # holds the ones the quality filter accepted.
-    from genmix_core.generate import manifest
-
-    gen = manifest.load_manifest(res["generation"]["path"])
-    assert len(gen) == 24 and (gen["status"] == "done").all()
-    kept = int(gen["accepted"].sum())
-    assert pools == {"baseline": 12, "mixup": 12, "cutmix": 12, "genmix": 12 + kept, "edits": 12 + kept}
-    assert res["generation"]["n_edits"] == kept > 0
+    # Two prompts per training original; edits of the 3 held-out originals are not in the pool.
+    assert pools == {"baseline": 12, "mixup": 12, "cutmix": 12, "genmix": 36, "edits": 36}
+    assert res["generation"]["n_edits"] == 24
     assert res["timings"]["prepare_s"] >= 0 and res["timings"]["generation_s"] > 0
     for run in res["runs"]:
         assert run["stats"]["steps"] == 3 and run["stats"]["samples"] == 12

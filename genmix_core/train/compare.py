@@ -86,7 +86,7 @@ def generation_config(cfg: CompareConfig, train_rel: list[str] | None = None):
     fresh = old is None or "include" in old
     return GenerateConfig(data=cfg.data, out=str(gen_dir), prompts=list(cfg.prompts), editor=cfg.editor,
                           model=cfg.model, seed=cfg.gen_seed, mask_set=cfg.mask_set, lam=_stored_lam(cfg),
-                          prompt_set=prompt_set, filters=cfg.filters or None,
+                          prompt_set=prompt_set, filters=cfg.filters or None, no_filter=cfg.no_filter,
                           include=list(train_rel) if fresh and train_rel is not None else None)
 
 
