@@ -11,17 +11,24 @@ and prints percentiles of each, the share of style edits the per-class 3σ rule 
 multiple of 0.05 above the 99.9th percentile of both garbage kinds (random-pipeline edits, noise), with the share
 of style edits it keeps (per prompt set, alone and with the 3σ rule).
 
-``speed``: the filter's cost per image (forward pass, and the whole filter pass of a finished run), then the
-CLI (``python -m genmix_core.generate``) on the sample photos with ``--no-filter`` and with the filter,
-alternating, ``--repeats`` times each; prints wall and CPU (user+sys) time and their ratios.
+``speed``: the filter's cost per picture on ``--device`` (resize to the backbone's input on the CPU; forward
+pass in the filter's batches), then whole generation runs through the CLI (``python -m genmix_core.generate``,
+the offline style filter, the 150 sample photos, the first N prompts of the factory set, for each N of
+``--prompts``), with ``--no-filter`` and with the filter (on by default), alternating in ABBA order,
+``--repeats`` times each. Reported per N: median wall and CPU (user+sys of the CLI process) time, the slowdown
+(filter / no filter − 1; target ≤ 20 % on the CPU), the filter's cost per item from the difference, and a
+re-filter of a finished run with another floor (features already stored: nothing is embedded again). The
+style filter always runs on the CPU; ``--device cpu`` hides any GPU from the CLI (``CUDA_VISIBLE_DEVICES=``),
+``--device cuda`` lets the filter use it (as the default device choice does).
 
 Usage::
 
     python bench/bench_quality.py study [--sizes 128] [--float32] [--out bench/results/quality_study.json]
-    python bench/bench_quality.py speed [--prompts N] [--repeats 3] [--out bench/results/quality_speed.json]
+    python bench/bench_quality.py speed [--device cpu|cuda] [--prompts 4,8] [--repeats 3] [--photo-size N]
+                                        [--out FILE]
 
-The machine this ran on (2 shared cores) was loaded by other jobs: compare CPU times and the alternating runs'
-ratios, not absolute wall times across days. No GPU figure: no GPU was available for this measurement.
+The CPU machine (2 cores) is shared with other jobs: compare the alternating runs' ratios and CPU times, not
+absolute wall times across days; each run records the 1-minute load average.
 """
 
 from __future__ import annotations
@@ -163,47 +170,105 @@ def _cpu_children() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _cli(out: Path, prompts: list[str], extra: list[str]) -> tuple[float, float]:
-    cmd = [sys.executable, "-m", "genmix_core.generate", "--data", str(DATA), "--out", str(out), "--prompt-set",
+def _cli(data: Path, out: Path, prompts: list[str], extra: list[str], env: dict) -> tuple[float, float]:
+    """One generation run through the CLI, as a user starts it: ``(wall s, CPU s of the process)``."""
+    cmd = [sys.executable, "-m", "genmix_core.generate", "--data", str(data), "--out", str(out), "--prompt-set",
            "factory", "--prompts", ",".join(prompts), *extra]
     c0, t0 = _cpu_children(), time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - t0, _cpu_children() - c0
 
 
-def speed(args) -> dict:
-    from genmix_core.prompts import list_prompt_sets
+def _forward_cost(device: str) -> dict:
+    """The filter's cost per picture: resizing to the backbone's input (CPU, beside the run) and the forward pass
+    in the filter's batches, on ``device`` (CUDA: timed after a synchronize)."""
+    import torch
 
     from genmix_core.generate.filtering import cpu_threads
 
-    labels, originals = _originals()
-    ex = load_extractor()
+    _, originals = _originals()
+    ex = load_extractor(device=device)
+    pictures = (originals * (1 + 1024 // len(originals)))[:1024] if device == "cuda" else originals
     with cpu_threads(ex.device):   # as the filter runs: one torch thread on a CPU
-        ex.embed(originals[:8])
         t0, c0 = time.perf_counter(), time.process_time()
-        _embed(ex, originals)
-    per_image = {"wall_ms": 1000 * (time.perf_counter() - t0) / len(originals),
-                 "cpu_ms": 1000 * (time.process_time() - c0) / len(originals), "features": ex.key}
-    print(f"forward pass: {per_image['wall_ms']:.1f} ms wall, {per_image['cpu_ms']:.1f} ms CPU per image "
-          f"({ex.key}, batch {ex.batch_size}, {os.cpu_count()} cores)", flush=True)
+        arrays = [ex.prepare(im) for im in pictures]
+        prepare_ms = 1000 * (time.process_time() - c0) / len(pictures)
+        ex.embed_arrays(arrays[:ex.batch_size])   # warm-up (kernels, caches)
+
+        def sync():
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        sync()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(0, len(arrays), ex.batch_size):
+            ex.embed_arrays(arrays[i:i + ex.batch_size])
+        sync()
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+    result = {"features": ex.key, "device": ex.device, "batch": ex.batch_size, "pictures": len(pictures),
+              "prepare_cpu_ms": round(prepare_ms, 3), "forward_wall_ms": round(1000 * wall / len(pictures), 3),
+              "forward_cpu_ms": round(1000 * cpu / len(pictures), 3)}
+    if device == "cuda":
+        result["gpu"] = torch.cuda.get_device_name()
+    print(f"filter per picture on {ex.device} ({ex.key}, batch {ex.batch_size}): resize {prepare_ms:.2f} ms CPU, "
+          f"forward {result['forward_wall_ms']:.2f} ms wall / {result['forward_cpu_ms']:.2f} ms CPU", flush=True)
+    return result
+
+
+def _resized_photos(root: Path, side: int) -> Path:
+    """The sample photos resized (bicubic) to ``side`` px squares in ``root/<class>/`` (line-camera sizes)."""
+    from PIL import Image
+
+    for path in sorted(DATA.glob("*/*.png")):
+        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as im:
+            im.convert("RGB").resize((side, side), Image.BICUBIC).save(root / path.parent.name / path.name)
+    return root
+
+
+def speed(args) -> dict:
+    """The filter's cost per picture, then whole CLI runs of the style filter on the sample photos with and
+    without the quality filter (alternating, ABBA order), for each prompt count."""
+    from genmix_core.prompts import list_prompt_sets
+
+    per_image = _forward_cost(args.device)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""   # the filter on the CPU even where a GPU is present
     factory = [p.text for p in next(s for s in list_prompt_sets(None) if s.name == "factory").prompts]
-    prompts = factory[:args.prompts]
-    runs = {"no_filter": [], "filter": []}
+    n_photos = len(list(DATA.glob("*/*.png")))
+    table = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.repeats):
-            for name, extra in (("no_filter", ["--no-filter"]), ("filter", [])):
-                wall, cpu = _cli(Path(tmp) / f"{name}{r}", prompts, extra)
-                runs[name].append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2)})
-                print(f"run {r} {name:9s}: {wall:6.1f} s wall, {cpu:6.1f} s CPU", flush=True)
-        # The filter pass alone on a finished run (features computed, then cached): a rerun of run 0.
-        refilter = _cli(Path(tmp) / "filter0", prompts, ["--filter-floor", "0.5"])
-    med = {k: {m: float(np.median([x[m] for x in v])) for m in ("wall_s", "cpu_s")} for k, v in runs.items()}
-    ratio = {m: round(med["filter"][m] / med["no_filter"][m], 3) for m in ("wall_s", "cpu_s")}
-    items = len(originals) * len(prompts)
-    print(f"{items} items ({len(prompts)} prompts): median with/without filter = {ratio['wall_s']:.3f} wall, "
-          f"{ratio['cpu_s']:.3f} CPU; re-filter of a finished run {refilter[0]:.1f} s wall", flush=True)
-    return {"per_image": per_image, "items": items, "prompts": prompts, "runs": runs, "median": med,
-            "ratio": ratio, "refilter_wall_s": round(refilter[0], 2), "refilter_cpu_s": round(refilter[1], 2)}
+        data = _resized_photos(Path(tmp) / "photos", args.photo_size) if args.photo_size else DATA
+        for n in [int(x) for x in args.prompts.split(",")]:
+            prompts = factory[:n]
+            runs: dict[str, list] = {"no_filter": [], "filter": []}
+            for r in range(args.repeats):
+                order = (("no_filter", ["--no-filter"]), ("filter", []))
+                for name, extra in (order if r % 2 == 0 else order[::-1]):
+                    wall, cpu = _cli(data, Path(tmp) / f"{n}-{name}{r}", prompts, extra, env)
+                    runs[name].append({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                                       "load_1min": round(os.getloadavg()[0], 2)})
+                    print(f"{n} prompts, run {r} {name:9s}: {wall:6.1f} s wall, {cpu:6.1f} s CPU", flush=True)
+            # The filter again on a finished run (its features stored): a rerun with another floor.
+            refilter = _cli(data, Path(tmp) / f"{n}-filter0", prompts, ["--filter-floor", "0.5"], env)
+            items = n_photos * n
+            med = {k: {m: float(np.median([x[m] for x in v])) for m in ("wall_s", "cpu_s")} for k, v in runs.items()}
+            slowdown = {m: round(med["filter"][m] / med["no_filter"][m] - 1, 3) for m in ("wall_s", "cpu_s")}
+            table[str(n)] = {
+                "prompts": prompts, "items": items, "runs": runs, "median": med, "slowdown": slowdown,
+                "filter_cost_per_item_ms": {m.replace("_s", ""): round(
+                    1000 * (med["filter"][m] - med["no_filter"][m]) / items, 2) for m in ("wall_s", "cpu_s")},
+                "refilter_wall_s": round(refilter[0], 2), "refilter_cpu_s": round(refilter[1], 2)}
+    print(f"\n{'prompts':>7} {'items':>5} {'no filter s':>11} {'filter s':>9} {'slowdown wall':>13} "
+          f"{'slowdown CPU':>12} {'re-filter s':>11}")
+    for n, row in table.items():
+        print(f"{n:>7} {row['items']:>5} {row['median']['no_filter']['wall_s']:>11.1f} "
+              f"{row['median']['filter']['wall_s']:>9.1f} {100 * row['slowdown']['wall_s']:>12.1f}% "
+              f"{100 * row['slowdown']['cpu_s']:>11.1f}% {row['refilter_wall_s']:>11.1f}")
+    return {"device": args.device, "photo_size": args.photo_size or "as shipped (160 px)", "per_image": per_image,
+            "cli": table}
 
 
 def main() -> None:
@@ -214,8 +279,13 @@ def main() -> None:
     s.add_argument("--float32", action="store_true", help="also the 128 px float32 row (precision check)")
     s.add_argument("--out", default=str(REPO / "bench" / "results" / "quality_study.json"))
     sp = sub.add_parser("speed")
-    sp.add_argument("--prompts", type=int, default=4)
+    sp.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="where the filter runs (the style filter itself always runs on the CPU)")
+    sp.add_argument("--prompts", default="4,8", help="prompt counts of the factory set to run, comma-separated "
+                                                     "(8 = the whole set, the CLI's default for --prompt-set factory)")
     sp.add_argument("--repeats", type=int, default=3)
+    sp.add_argument("--photo-size", type=int, default=0,
+                    help="resize the sample photos to this many pixels a side first (default: as shipped, 160)")
     sp.add_argument("--out", default=str(REPO / "bench" / "results" / "quality_speed.json"))
     args = p.parse_args()
     import torch
@@ -223,6 +293,7 @@ def main() -> None:
     result = {"cmd": args.cmd, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
               "load_average": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
               **(study(args) if args.cmd == "study" else speed(args))}
+    result["load_average_after"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"written {args.out}")
 
