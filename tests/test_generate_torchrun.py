@@ -112,6 +112,12 @@ def test_two_ranks_finish_a_started_run_with_the_images_of_one_process(tmp_path,
     made = made_per_rank(text)
     assert made == [sum(1 for r in dealt.values() if r == rank) for rank in (0, 1)] == [7, 7]   # half each
     assert images(out) == images(ref)                               # byte for byte the one-process images
+    # The quality filter (on by default) judged all 16 items once, at the end, like the one-process run.
+    ref_df = pd.read_csv(ref / manifest.MANIFEST_FILE, keep_default_na=False).set_index("item_id")
+    assert df[["accepted", "reason"]].equals(ref_df.loc[df.index, ["accepted", "reason"]])
+    assert (df["similarity"] - ref_df.loc[df.index, "similarity"]).abs().max() < 2e-3
+    assert len(json.loads((out / "quality.json").read_text())["items"]) == 16
+    assert "Quality filter: " in text and (out / "prompt_stats.csv").is_file()
     job = json.loads((out / "job.json").read_text())
     assert (job["status"], job["done"], job["total"]) == ("done", 16, 16)
     assert job["extra"]["made_by_rank"] == made and job["extra"]["ranks"] == 2
