@@ -67,6 +67,8 @@ if chosen.curated:
 kept = st.session_state.get(f"{PENDING_CHECKS_KEY}_{name}")
 edited = from_editor(st.data_editor(table_frame(chosen, kept if kept is not None else active), num_rows="dynamic",
                                     hide_index=True, key=f"prompts_table_{name}", column_config=column_config()))
+st.caption(t("ui.prompts.checked_count", count=len(checked_texts(edited)),
+             total=sum(1 for v in edited["text"] if isinstance(v, str) and v.strip())))
 if kept is not None and pending == name:
     st.info(t("ui.prompts.kept_checks", count=len(kept), total=len(chosen.prompts)))
 

@@ -30,6 +30,8 @@ pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+
+from genmix_core.i18n import t  # noqa: E402
 expect = playwright_sync.expect
 
 
@@ -153,16 +155,29 @@ def _cell(page, row: int, x: float):
     return box["x"] + x, box["y"] + ROW * (row + 1) + ROW / 2
 
 
-def _toggle_use(page, row: int):
+def _wait_text(page, text: str, testid: str = "stCaptionContainer", timeout=120_000):
+    """Wait until an element ``data-testid=testid`` shows ``text``: the state the last action must lead to (the
+    page answers after its rerun, which on a busy machine may start well after the action)."""
+    page.wait_for_function(
+        "([id, text]) => [...document.querySelectorAll(`[data-testid=${id}]`)].some(e => e.innerText.includes(text))",
+        arg=[testid, text], timeout=timeout)
+
+
+def _checked(lang: str, count: int, total: int) -> str:
+    return t("ui.prompts.checked_count", lang, count=count, total=total)
+
+
+def _toggle_use(page, row: int, lang: str, expect_checked: tuple[int, int]):
     page.mouse.click(*_cell(page, 0, 900))        # into the grid (a first click may only give it the focus) ...
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(300)                    # (pacing of the two clicks, so they are not one double click)
     page.mouse.click(*_cell(page, row, 75))       # ... select the tick box's cell ...
     page.wait_for_timeout(300)
     page.keyboard.press("Space")                  # ... and flip it, as a keyboard user does
+    _wait_text(page, _checked(lang, *expect_checked))   # the page's own count of checked prompts
     _wait_idle(page)
 
 
-def _add_prompt(page, row: int, text: str):
+def _add_prompt(page, row: int, text: str, lang: str, expect_checked: tuple[int, int]):
     table = page.get_by_test_id("stDataFrame").first
     table.hover()
     table.get_by_role("button", name="Add row").click()
@@ -172,6 +187,7 @@ def _add_prompt(page, row: int, text: str):
     page.wait_for_function("document.activeElement && document.activeElement.tagName === 'TEXTAREA'")
     page.locator("textarea:focus").fill(text)
     page.keyboard.press("Tab")                    # commit and stay in this row (Enter would go to a new one)
+    _wait_text(page, _checked(lang, *expect_checked))   # the new row counts (ticked by default)
     _wait_idle(page)
 
 
@@ -183,18 +199,21 @@ def _alerts(page) -> str:
 def test_an_undrawable_prompt_is_refused_and_the_good_ones_still_generate(app_url, new_page, lang, locale, refused):
     page = new_page(locale)
     _open(page, f"{app_url}/prompts?project=p_{lang}&lang={lang}")
-    for row in (5, 6, 7):                      # untick 3 of the factory set's 8: five good prompts stay ticked
-        _toggle_use(page, row)
-    _add_prompt(page, 8, BAD)                  # a prompt of the user's own, style left at "none"
+    _wait_text(page, _checked(lang, 8, 8))
+    for n, row in enumerate((5, 6, 7)):        # untick 3 of the factory set's 8: five good prompts stay ticked
+        _toggle_use(page, row, lang, (7 - n, 8))
+    _add_prompt(page, 8, BAD, lang, (6, 9))    # a prompt of the user's own, style left at "none"
     _by_key(page, "prompts_use").locator("button").click()
+    _wait_text(page, refused, testid="stAlert")
     _wait_idle(page)
     message = _alerts(page)
     assert refused in message and f"“{BAD}”" in message, message
     assert ("dim light" if lang == "en" else "暗い照明") in message          # the styles it can use, named
-    _toggle_use(page, 8)                       # the user unticks it: the five good prompts are accepted
+    _toggle_use(page, 8, lang, (5, 9))         # the user unticks it: the five good prompts are accepted
     if os.environ.get("GENMIX_E2E_DEBUG"):
         page.screenshot(path="/tmp/nc/shots/e2e_untick.png")
     _by_key(page, "prompts_use").locator("button").click()
+    _wait_text(page, t("ui.prompts.active_saved", lang, count=5), testid="stAlert")
     _wait_idle(page)
     assert re.search(r"\b5\b", _alerts(page)) and refused not in _alerts(page)
 
