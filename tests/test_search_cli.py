@@ -67,9 +67,9 @@ def test_search_json_holds_recipes_choice_report_verdict_split_grid_and_budget(f
     best = max(r["selection"]["mean"] for r in complete)
     assert next(r for r in search["recipes"] if r["name"] == search["chosen"])["selection"]["mean"] == best
     assert {len(r["selection"]["per_seed"]) for r in complete} == {2}
-    # Both budgets were compared with matched steps: the baseline and the finalists at x1 and x2.
+    # Both budgets were compared with matched steps: the baseline and the finalist (default 1) at x1 and x2.
     at_x2 = [r for r in search["recipes"] if r["settings"]["steps_scale"] == 2]
-    assert len(at_x2) == 3 and {r["settings"]["steps"] for r in at_x2} == {2 * search["budget"]["base_steps"]}
+    assert len(at_x2) == 2 and {r["settings"]["steps"] for r in at_x2} == {2 * search["budget"]["base_steps"]}
     assert "baseline@x2" in {r["name"] for r in at_x2}
     assert search["grid"]["recipes"][:4] == ["baseline", "mixup", "cutmix", "edits"] and len(search["grid"]["recipes"]) == 8
     # The report part: the chosen recipe and its reference at every seed; the verdict is the meeting report's.

@@ -53,8 +53,9 @@ class SearchConfig:
     steps_scale: list[int] = setting(default_factory=lambda: [1, 4], metavar="S,...",
                                      help="budgets as multiples of the base: every recipe runs at the first, the "
                                           "finalists and the baseline at each other one (default 1,4)")
-    eta: int = setting(3, help="successive halving: the best 1/ETA of the first rung get every seed (default 3)")
-    finalists: int = setting(2, help="recipes besides the baseline trained at the larger budgets (default 2)")
+    eta: int = setting(4, help="successive halving: the best 1/ETA of the first rung get every seed (default 4)")
+    finalists: int = setting(1, help="recipes besides the baseline trained at the larger budgets (default 1: the "
+                                     "best of the second rung)")
     selection_fraction: float = setting(0.5, help="share of the on-site photos (per class) in the selection part; "
                                                   "the rest is the report part (default 0.5)")
     min_per_class: int = setting(4, help="fewer on-site photos than this in a class: select on a held-out part of "

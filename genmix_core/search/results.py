@@ -75,7 +75,7 @@ def _usage(job) -> list[dict]:
 
 def _split(job) -> dict:
     out = job.split.to_dict()
-    if job.split.mode == "training_domain":
+    if job.split.mode == "training_domain" and getattr(job, "seeds", None):
         out["per_seed"] = {str(s): {"selection": sd.data.val["rel"].tolist(),
                                     **({"report": sd.data.test["rel"].tolist()} if job.split.report is None else {})}
                            for s, sd in job.seeds.items()}
