@@ -108,7 +108,9 @@ def _settings_form() -> None:
         options = [r.name for r in gen_runs] + [NEW_GENERATION]
         source_labels = {r.name: t("train.page.edits_run", name=r.name) for r in gen_runs}
         source_labels[NEW_GENERATION] = t("train.page.edits_new")
-        source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits")
+        # An applied recipe generates its own edits (its prompts) unless another run is picked.
+        source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits",
+                              index=options.index(NEW_GENERATION) if recipe.get("prompts") else 0)
         edits = None if source == NEW_GENERATION else str(proj.runs_dir / source)
 
     seeds, few_shot, bad = [], [], False

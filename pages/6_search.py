@@ -93,7 +93,8 @@ def _settings_form() -> None:
                        lams=list(lams), mask_sets=list(mask_sets), prompt_search=prompt_search, epochs=epochs,
                        steps_scale=sorted(scales), seeds=seeds or [],
                        test=str(proj.data_dir("onsite")) if use_onsite else None, prompts=prompts,
-                       prompt_set=pset.ref, filters=dict(prompt_filters()) or None)
+                       prompt_set=pset.ref, filters=dict(prompt_filters()) or None,
+                       cache=str(proj.cache_dir / "edits"))
     ready = bool(conditions and seeds and scales)
     if ready:
         try:

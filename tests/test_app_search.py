@@ -125,6 +125,11 @@ def test_a_finished_search_is_shown_and_its_recipe_reaches_generate_and_train_ex
     gcfg = read_config(no_worker[-1][0], GenerateConfig)
     assert {k: getattr(gcfg, k) for k in expected["generate"]} == expected["generate"]
 
+    # An older generation run in the project (other prompts) must not stand in for the recipe's own edits.
+    from genmix_core.generate import run_generation
+
+    old = proj.new_run_dir("generate")
+    run_generation(GenerateConfig(data=str(proj.data_dir("train")), out=str(old), prompts=["motion blur"]))
     train = _page("5_train.py", **state).run()
     assert not train.exception
     train.text_input(key="train_eps").set_value("1/255").run()
@@ -132,6 +137,7 @@ def test_a_finished_search_is_shown_and_its_recipe_reaches_generate_and_train_ex
     assert not train.exception
     ccfg = read_config(no_worker[-1][0], CompareConfig)
     assert {k: getattr(ccfg, k) for k in expected["train"]} == expected["train"]
+    assert ccfg.edits is None                     # it generates its edits with the recipe's prompts, not an older run's
     if "lam_range" in expected["train"]:
         assert ccfg.lam is None                                     # λ drawn from the range, as in the search
 

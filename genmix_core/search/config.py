@@ -82,12 +82,14 @@ class SearchConfig:
     filters: dict[str, str] | None = setting(None, cli=False,
                                              help="style-filter style per prompt text (the app's prompt table)")
     gen_seed: int = setting(0, help="base seed of the generation (default 0)")
+    cache: str | None = setting(None, free=True, help="edit cache folder shared with other runs (default: the "
+                                                      "search's own generation folder)")
     device: str = setting("auto", free=True, help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
 
     def validated(self) -> "SearchConfig":
         """A checked copy with absolute paths. Raises ``UserError`` (``err.search.*``, ``err.train.*``)."""
         cfg = SearchConfig(**asdict(self))
-        for name in ("data", "out", "test", "edits", "split_from"):
+        for name in ("data", "out", "test", "edits", "split_from", "cache"):
             if getattr(cfg, name):
                 setattr(cfg, name, str(Path(getattr(cfg, name)).expanduser().resolve()))
         for name in ("data", "test", "edits"):

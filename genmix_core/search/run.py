@@ -203,7 +203,8 @@ class SearchJob:
         from genmix_core.jobs import request_cancel
         from genmix_core.train.seeddata import generation_config
 
-        gcfg = replace(generation_config(self.compare, self.cfg.seeds[0]), out=str(self.out / GENERATION_DIR))
+        gcfg = replace(generation_config(self.compare, self.cfg.seeds[0]), out=str(self.out / GENERATION_DIR),
+                       cache=self.cfg.cache)
 
         def progress(done: int, total: int | None = None) -> None:
             self.tracker.generated(done / total if total else 0.0, message_key="train.job.generating",

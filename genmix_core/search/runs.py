@@ -71,11 +71,11 @@ def with_prompts(data, recipe: Recipe, prompts: list[str]):
 
 def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """What training changed: the parameters that train, and the buffers of the layers that own them."""
-    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    params = dict(model.named_parameters())
+    trained = {n for n, p in params.items() if p.requires_grad}
     owners = {n.rpartition(".")[0] for n in trained}
-    state = model.state_dict()
-    return {k: v.detach().cpu().clone() for k, v in state.items()
-            if k in trained or (k not in dict(model.named_parameters()) and k.rpartition(".")[0] in owners)}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+            if k in trained or (k not in params and k.rpartition(".")[0] in owners)}
 
 
 def train_recipe(job, sd, recipe: Recipe, *, on_step=None):
