@@ -1,55 +1,233 @@
-"""Print the Markdown tables of docs/EVIDENCE.md from a Train & Compare run folder (or its results.json).
+"""The tables of docs/EVIDENCE.md, from the summary JSON of ``bench/evidence_runs.py`` (or one run folder).
 
 Usage::
 
-    python bench/evidence_tables.py RUN_DIR [--no-robust]
+    python bench/evidence_tables.py SUMMARY.json [MORE.json ...]             # print every table
+    python bench/evidence_tables.py SUMMARY.json ... --fill docs/EVIDENCE.md  # replace the marked blocks
+    python bench/evidence_tables.py RUN_DIR                                    # one compare run's table
 
-Prints the settings line (seeds, budget, attack), the table of every arm (mean ± std over seeds; paired
-difference to the baseline of the same budget in points with its 95 % t-interval, ``*`` when it excludes 0;
-PGD accuracy on the clean-correct in-domain images), the gradient-masking check, second-domain accuracy per
-class, and the summed training and evaluation seconds of the runs.
+Several summaries (say one per GPU call) are merged, a later file's study replacing an earlier one of the same
+name. In EVIDENCE.md each table sits between ``<!-- evidence:NAME -->`` and ``<!-- /evidence:NAME -->``;
+``--fill`` rewrites only those blocks (a block whose study is missing says so).
+
+Every difference is the paired difference to the baseline of the same budget, over the seeds both have, in
+accuracy points with its 95 % Student-t interval (``*``: the interval excludes 0; the rule of
+:mod:`genmix_core.train.stats`, which the meeting report's verdict uses too). "line (test part)" is the half of
+``line`` no choice was ever made on; "line (val part)" is the half kept for choosing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genmix_core.train import load_results, markdown_table  # noqa: E402
-from genmix_core.train.tables import masking_check  # noqa: E402
+from genmix_core.train.tables import difference, masking_check, mean_std  # noqa: E402
+
+BLOCK = re.compile(r"(<!-- evidence:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /evidence:(?P=name) -->)", re.S)
+SWEEP_CONDITIONS = ("baseline", "genmix", "edits", "mixup", "cutmix")
+CONTROLS = ("genmix", "fractal_only", "hybrid_only", "contrast_only")
+
+
+def load_studies(paths: list[str]) -> tuple[dict, dict]:
+    """``(studies, meta)`` from summary files (merged in order) or ``{"run": {...}}`` from a run folder."""
+    studies, meta = {}, {"mode": None, "machines": []}
+    for path in paths:
+        p = Path(path)
+        if p.is_dir() or p.name == "results.json":
+            studies["run"] = {"status": "done", "results": load_results(p), "command": "", "wall_s": None}
+            continue
+        data = json.loads(p.read_text())
+        meta["mode"] = data.get("mode")
+        meta["machines"] += data.get("machines", [])
+        studies.update(data.get("studies", {}))
+    return studies, meta
+
+
+def _res(studies: dict, name: str) -> dict | None:
+    return (studies.get(name) or {}).get("results")
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    return "\n".join([_row(head), "|" + "---|" * len(head), *(_row(r) for r in rows)])
+
+
+def _scale_label(cond: str, scale: int, protocol: str = "steps") -> str:
+    return cond + ("@epochs" if protocol == "epochs" else "") + ("" if scale == 1 else f"@x{scale}")
+
+
+def _find_arm(studies: dict, label: str, names: tuple[str, ...]) -> dict | None:
+    for name in names:
+        arm = ((_res(studies, name) or {}).get("arms") or {}).get(label)
+        if arm:
+            return arm
+    return None
+
+
+def setup(studies: dict, meta: dict) -> str:
+    """One row per study: status, seeds, base budget, attack, split sizes, wall time, and the exact command."""
+    rows, cmds = [], []
+    for name, st in studies.items():
+        res = st.get("results") or {}
+        cfg, b, att, sp = res.get("config", {}), res.get("budget", {}), res.get("attack", {}), res.get("split", {})
+        cross = res.get("cross_domain") or {}
+        rows.append([f"`{name}`", st.get("status", "-"), ",".join(map(str, cfg.get("seeds", []))),
+                     f"{b.get('steps')} × {b.get('batch_size')} (scales {b.get('scales')}, "
+                     f"{'/'.join(b.get('protocols') or [])})",
+                     f"PGD {att.get('pgd_steps')} × {att.get('restarts')} restarts; ε {', '.join(att.get('epsilons', []))}",
+                     f"{sp.get('n_train')} / {sp.get('n_test')} lab; line {cross.get('n')} test + {cross.get('n_val')} val",
+                     "-" if st.get("wall_s") is None else f"{st['wall_s']:.0f} s"])
+        if st.get("command"):
+            cmds.append(f"    # {name}\n    {st['command']}")
+    gpus = sorted({m.get("gpu") or f"CPU ({m.get('cpus')} cores)" for m in meta.get("machines", [])})
+    text = _table(["study", "status", "seeds", "base budget", "attack", "originals (train / held-out)", "wall"],
+                  rows)
+    text += f"\n\nMachine: {', '.join(gpus) or '-'}; mode: {meta.get('mode')}.\n\nCommands:\n\n" + "\n".join(cmds)
+    return text
+
+
+def main_table(studies: dict) -> str:
+    res = _res(studies, "main")
+    return markdown_table(res, robust=False) if res else "_not run_"
+
+
+def sweep(studies: dict) -> str:
+    """Line (test part) accuracy and Δ to the baseline of the same budget, per condition and budget."""
+    names = ("main", "sweep16", "protocol")
+    scales = sorted({s for n in names for s in ((_res(studies, n) or {}).get("budget") or {}).get("scales", [])})
+    if not scales:
+        return "_not run_"
+    rows = []
+    for cond in SWEEP_CONDITIONS:
+        cells = [f"`{cond}`"]
+        for sc in scales:
+            arm = _find_arm(studies, _scale_label(cond, sc), names)
+            if not arm:
+                cells += ["-", ""]
+                continue
+            loss = (arm.get("final_loss") or {}).get("mean")
+            cells += [f"{mean_std(arm.get('cross_domain_accuracy'))} (loss {loss:.2f})" if loss is not None
+                      else mean_std(arm.get("cross_domain_accuracy")),
+                      difference((arm.get("vs_baseline") or {}).get("cross_domain_accuracy"))]
+        rows.append(cells)
+    head = ["condition"] + [h for sc in scales for h in (f"line ×{sc} (final loss)", f"Δ ×{sc}")]
+    return _table(head, rows)
+
+
+def protocol(studies: dict) -> str:
+    res = _res(studies, "protocol")
+    if not res:
+        return "_not run_"
+    labels = [lab for lab in res.get("arm_order", []) if "@epochs" in lab]
+    refs = sorted({res["arms"][lab]["arm"]["reference"] for lab in labels if lab in res["arms"]})
+    return markdown_table(res, robust=False, arms=refs + labels)
+
+
+def controls(studies: dict) -> str:
+    res = _res(studies, "main")
+    if not res:
+        return "_not run_"
+    scales = (res.get("budget") or {}).get("scales", [1])
+    labels = [_scale_label(c, sc) for sc in scales for c in ("baseline",) + CONTROLS]
+    return markdown_table(res, robust=False, arms=labels)
+
+
+def attacks(studies: dict) -> str:
+    """Robust accuracy on the clean-correct held-out images (base budget), FGSM and PGD per ε, with the
+    gradient-masking check."""
+    res = _res(studies, "main")
+    if not res:
+        return "_not run_"
+    eps = res.get("eps", [])
+    rows = []
+    for label in [lab for lab in res.get("arm_order", []) if "@" not in lab]:
+        s = res["arms"][label]
+        vs = s.get("vs_baseline") or {}
+        grads = (s.get("gradients") or {}).get("zero_share") or {}
+        rows.append([f"`{label}`"] + [mean_std((s.get("fgsm_kept") or {}).get(e)) for e in eps]
+                    + [f"{mean_std((s.get('pgd_kept') or {}).get(e))} {difference(vs.get(f'pgd_kept[{e}]'))}".strip()
+                       for e in eps]
+                    + ["-" if grads.get("mean") is None else f"{100 * grads['mean']:.2f} %"])
+    head = ["arm"] + [f"FGSM {e}" for e in eps] + [f"PGD {e} (Δ)" for e in eps] + ["zero grad entries"]
+    return _table(head, rows) + "\n\n" + masking_check(res)
+
+
+def verdict(studies: dict) -> str:
+    res = _res(studies, "main")
+    if not res or not res.get("verdict"):
+        return "_not run_"
+    rows = [[f"`{v['condition']}`", v["domain"], f"{100 * v['delta']:+.1f}",
+             f"[{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}]",
+             "-" if v.get("p_value") is None else f"{v['p_value']:.3f}", f"{v['method']} (n={v['n']})", v["call"]]
+            for v in res["verdict"]]
+    return _table(["condition", "test set", "Δ points", "95 % interval", "p", "method", "call"], rows)
+
+
+def prompts(studies: dict) -> str:
+    res = _res(studies, "authors_prompts")
+    return markdown_table(res, robust=False) if res else "_not run_"
+
+
+def timing(studies: dict) -> str:
+    rows = []
+    for name, st in studies.items():
+        runs = (st.get("results") or {}).get("runs", [])
+        tr = sum(r.get("train_s") or 0 for r in runs)
+        ev = sum(r.get("eval_s") or 0 for r in runs)
+        phases = (st.get("results") or {}).get("timings", {})
+        rows.append([f"`{name}`", str(len(runs)), f"{tr:.0f} s", f"{ev:.0f} s",
+                     ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) or "-",
+                     "-" if st.get("wall_s") is None else f"{st['wall_s']:.0f} s"])
+    return _table(["study", "runs in its results", "training (sum)", "evaluation (sum)", "data, generation",
+                   "wall"], rows)
+
+
+TABLES = {"setup": lambda s, m: setup(s, m), "main": lambda s, m: main_table(s), "sweep": lambda s, m: sweep(s),
+          "protocol": lambda s, m: protocol(s), "controls": lambda s, m: controls(s),
+          "attacks": lambda s, m: attacks(s), "verdict": lambda s, m: verdict(s),
+          "prompts": lambda s, m: prompts(s), "timing": lambda s, m: timing(s)}
+
+
+def fill(text: str, studies: dict, meta: dict) -> str:
+    """``text`` with every ``<!-- evidence:NAME -->`` block replaced by table NAME (unknown names left as they
+    are)."""
+    def repl(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in TABLES:
+            return m.group(0)
+        return f"{m.group(1)}{TABLES[name](studies, meta)}\n{m.group(4)}"
+
+    return BLOCK.sub(repl, text)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("run")
-    p.add_argument("--no-robust", action="store_true", help="leave the PGD columns out")
+    p.add_argument("inputs", nargs="+", help="summary JSON files of bench/evidence_runs.py, or one run folder")
+    p.add_argument("--fill", metavar="MARKDOWN", help="rewrite the marked blocks of this file in place")
     a = p.parse_args(argv)
-    res = load_results(a.run)
-    cfg, b, att = res["config"], res["budget"], res.get("attack", {})
-    print(f"seeds {', '.join(map(str, cfg['seeds']))} (each draws split, generation, training); base budget "
-          f"{b['steps']} steps x {b['batch_size']} ({b['epochs']} epochs over {b['n_train_originals']} originals), "
-          f"scales {b.get('scales')}, protocols {b.get('protocols')}; attack: PGD {att.get('pgd_steps')} steps x "
-          f"{att.get('restarts')} restarts, eps {', '.join(att.get('epsilons', []))}; split: {res['split']['n_train']} "
-          f"train / {res['split']['n_test']} held-out originals; second domain: {res.get('cross_domain')}")
-    print()
-    print(markdown_table(res, robust=not a.no_robust))
-    print()
-    print(masking_check(res))
-    arms = res.get("arms") or res["conditions"]
-    fgsm = {label: {e: round(s["fgsm_kept"][e]["mean"], 2) for e in s.get("fgsm_kept", {})}
-            for label, s in arms.items() if s.get("fgsm_kept")}
-    print("FGSM (clean-correct): " + " · ".join(f"{k} {v}" for k, v in fgsm.items()))
-    per_class = {label: {c: round(v["mean"], 2) for c, v in s.get("cross_domain_per_class", {}).items()
-                         if v.get("mean") is not None} for label, s in arms.items()}
-    if any(per_class.values()):
-        print("second domain per class: " + " · ".join(f"{k} {v}" for k, v in per_class.items()))
-    train_s = sum(r["stats"]["seconds"] for r in res["runs"])
-    eval_s = sum(r.get("eval_seconds", 0) for r in res["runs"])
-    print(f"runs: {len(res['runs'])}; training {train_s / 60:.1f} min, evaluation {eval_s / 60:.1f} min (summed); "
-          f"phases {res.get('timings')}")
+    studies, meta = load_studies(a.inputs)
+    if "run" in studies:            # one compare run folder: its own table, as before
+        res = studies["run"]["results"]
+        print(markdown_table(res))
+        print()
+        print(masking_check(res))
+        return 0
+    if a.fill:
+        path = Path(a.fill)
+        path.write_text(fill(path.read_text(), studies, meta))
+        print(f"filled {path}")
+        return 0
+    for name, make in TABLES.items():
+        print(f"## {name}\n\n{make(studies, meta)}\n")
     return 0
 
 

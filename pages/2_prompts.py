@@ -179,3 +179,35 @@ except Exception as exc:
     show_error(exc)
 
 go_to_page_button("pages/3_preview.py", t("ui.prompts.next"), key="prompts_next", icon="➡️")
+
+
+# --- Prompt evidence (issue #11): which prompts gave useful edits in a finished generation run -------------------
+
+def _prompt_evidence(proj) -> None:
+    """The run's prompt_stats.csv as a table and a chart (similarity to the original against diversity)."""
+    from genmix_core.generate import PROMPT_STATS_FILE, manifest, prompt_chart, read_prompt_stats, read_quality
+    from ui.state import KEY_GEN_RUN
+    from ui.widgets import run_picker
+
+    st.subheader(t("ui.prompts.evidence.header"))
+    st.caption(t("ui.prompts.evidence.intro"))
+    runs = [r for r in manifest.list_runs(proj.runs_dir) if (r / PROMPT_STATS_FILE).is_file()]
+    if not runs:
+        st.info(t("ui.prompts.evidence.no_runs"))
+        return
+    run = run_picker(runs, t("ui.prompts.evidence.run"), key="prompts_evidence_run", session_key=KEY_GEN_RUN)
+    stats = read_prompt_stats(run)
+    if stats["mean_similarity"].isna().all():
+        st.info(t("ui.prompts.evidence.empty"))
+    labels = {c: t(f"ui.prompts.col.{c}") for c in stats}
+    config = {c: st.column_config.NumberColumn(labels[c], format="%.3f") for c in ("mean_similarity", "diversity")}
+    config["acceptance_rate"] = st.column_config.NumberColumn(labels["acceptance_rate"], format="percent")
+    st.dataframe(stats, hide_index=True, column_config={**labels, **config})
+    st.plotly_chart(prompt_chart(stats, session_lang(), floor=read_quality(run).get("floor")),
+                    key="prompts_evidence_chart")
+
+
+try:
+    _prompt_evidence(proj)
+except Exception as exc:
+    show_error(exc)

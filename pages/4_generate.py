@@ -29,6 +29,7 @@ try:
     from genmix_core.editing import editor_choices
     from genmix_core.mixing import DEFAULT_LAM, DEFAULT_RAMP, MASK_SETS
     from genmix_core.prompts import list_prompt_sets, pick_prompt_set
+    from genmix_core.quality import DEFAULT_FLOOR
 
     proj = project()
     images = scan_split(proj, "train")
@@ -98,6 +99,10 @@ def _settings_form() -> None:
                      lam=f"{float(preview.get('lam', DEFAULT_LAM)):g}"))
     fractals = st.text_input(t("gen.page.fractals"), "", key="gen_fractals", help=t("gen.page.fractals_help"))
     seed = int(st.number_input(t("gen.page.seed"), 0, 2**31 - 1, 0, key="gen_seed"))
+    left, right = st.columns(2)
+    filter_on = left.toggle(t("gen.page.filter_on"), value=True, key="gen_filter_on", help=t("gen.page.filter_help"))
+    floor = right.slider(t("gen.page.filter_floor"), 0.0, 0.9, DEFAULT_FLOOR, 0.05, key="gen_filter_floor",
+                         disabled=not filter_on, help=t("gen.page.filter_floor_help", floor=DEFAULT_FLOOR))
 
     current_job = read_job(st.session_state[KEY_GEN_RUN]) if st.session_state.get(KEY_GEN_RUN) else None
     busy = current_job is not None and current_job.status in ACTIVE
@@ -107,8 +112,9 @@ def _settings_form() -> None:
         cfg = GenerateConfig(
             data=str(proj.data_dir("train")), out="", prompts=list(prompts), editor=editor, model=model or None,
             steps=steps, size=size, per_image=per_image, seed=seed, mask_set=mask_set, ramp=ramp, lam=lam,
-            fractals=fractals.strip() or None, prompt_set=recipe.get("prompt_set") or pset.ref, filters=dict(prompt_filters()) or None,
-            cache=str(proj.cache_dir / "edits"))
+            fractals=fractals.strip() or None, prompt_set=recipe.get("prompt_set") or pset.ref,
+            filters=dict(prompt_filters()) or None, cache=str(proj.cache_dir / "edits"), no_filter=not filter_on,
+            filter_floor=float(floor))
         try:
             cfg.out = str(proj.runs_dir)
             # Bad settings, and prompts the editor cannot draw, are shown here, before a run folder is made.

@@ -57,6 +57,10 @@ def test_start_a_run_follow_it_and_review_the_results():
     assert not at.exception and at.info[-1].value.startswith("No generation run yet")
     assert at.info[0].value.startswith("4 photos × 2 prompt(s) = **8 images**. About")
     assert at.multiselect(key="gen_prompts").value == ["snowy", "sunset"]
+    assert at.toggle(key="gen_filter_on").value                 # the quality filter is on unless turned off
+    # This test counts and reviews all 8 images of random pictures: the quality filter, whose verdicts on such
+    # pictures mean nothing, is turned off here (its verdicts in the review: tests/test_app_quality.py).
+    at.toggle(key="gen_filter_on").set_value(False).run()
     at.button(key="gen_start").click().run()
     assert not at.exception
     run_dir = Path(at.session_state["gen_run"])
@@ -69,6 +73,7 @@ def test_start_a_run_follow_it_and_review_the_results():
     assert read_job(run_dir).status == "done", (run_dir / "log.txt").read_text()
     args = json.loads((run_dir / "config.json").read_text())["args"]
     assert args["cache"] == str(proj.cache_dir / "edits") and args["data"] == str(proj.data_dir("train").resolve())
+    assert args["no_filter"] is True and not (run_dir / "quality.json").exists()
     assert len(list((proj.cache_dir / "edits").glob("*.png"))) == 8
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Done"] == "8" and metrics["Failed"] == "0" and metrics["Accepted"] == "8"

@@ -83,6 +83,25 @@ def test_tables_pair_each_arm_with_the_baseline_of_its_budget_by_seed(sweep):
     assert "vs_baseline" in res["arms"]["baseline"] and not res["arms"]["baseline"]["vs_baseline"]
 
 
+def test_the_verdict_and_the_tables_use_one_paired_rule(sweep):
+    """The meeting report's verdict (base-budget arms only) and the results' paired differences agree on the
+    same comparison: one interval, one call."""
+    res = load_results(sweep)
+    verdict = {(v["condition"], v["domain"]): v for v in res["verdict"]}
+    assert {c for c, _ in verdict} == set(CONDS.split(",")[1:])          # no @x2 / @epochs arm in it
+    for (cond, domain), v in verdict.items():
+        iv = res["arms"][cond]["vs_baseline"]["accuracy" if domain == "held_out" else "cross_domain_accuracy"]
+        assert v["method"] == "paired_seeds" and v["seeds"] == iv["seeds"] == [0, 1, 2]
+        assert v["delta"] == pytest.approx(iv["mean"]) and v["interval"] == [iv["low"], iv["high"]]
+        assert (v["call"] != "no_clear_difference") == iv["excludes_zero"]
+
+
+def test_paired_rule_treats_rounded_equal_differences_as_no_spread():
+    iv = paired_interval([0.8, 0.9, 0.7], [0.7, 0.8, 0.6])         # 0.1 each, rounded apart in floats
+    assert iv["sd"] == 0.0 and iv["low"] == iv["high"] == pytest.approx(0.1) and iv["p"] is None
+    assert iv["excludes_zero"]
+
+
 def test_attack_settings_and_masking_check_are_recorded(sweep):
     res = load_results(sweep)
     assert res["attack"]["pgd_steps"] == 3 and res["attack"]["restarts"] == 2

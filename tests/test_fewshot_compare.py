@@ -17,8 +17,10 @@ from genmix_core.errors import UserError
 from genmix_core.train.fewshot import few_shot_indices
 from test_compare_cli import make_folder
 
+# The runs count originals and edits of random coloured pictures: the quality filter is off (--no-filter; its
+# effect on training: tests/test_quality_training.py).
 ARGS = ["--epochs", "1", "--seeds", "0,1", "--backbone", "small_cnn", "--size", "16", "--batch-size", "4",
-        "--eps", "2/255", "--pgd-steps", "1", "--prompts", "dim lighting,motion blur"]
+        "--eps", "2/255", "--pgd-steps", "1", "--prompts", "dim lighting,motion blur", "--no-filter"]
 
 
 @pytest.fixture(scope="module")

@@ -336,3 +336,16 @@ def test_list_runs_finds_generation_runs(data, tmp_path):
     assert manifest.list_runs(runs) == [runs / "r1"]
     with pytest.raises(UserError, match="not a generation run"):
         manifest.load_manifest(runs / "other")
+
+
+def test_without_a_batch_size_the_editor_chooses_it(data, tmp_path):
+    """No ``--batch-size`` (the pages and the CLI by default): the editor's own size, e.g. a diffusion editor's
+    micro-batch by GPU memory, not a fixed 4 that leaves a large GPU idle."""
+    editor = FakeEditor()
+    editor.preferred_batch_size = lambda: 5
+    summary = run_generation(cfg(data, tmp_path / "run", batch_size=None, workers=1), editor=editor)
+    assert summary.done == 12 and summary.batch_size == 5 and max(editor.calls) == 5 and len(editor.calls) < 12
+    fixed = FakeEditor()
+    fixed.preferred_batch_size = lambda: 5
+    run_generation(cfg(data, tmp_path / "run2", batch_size=2, workers=1), editor=fixed)
+    assert max(fixed.calls) == 2                                     # a given --batch-size wins

@@ -23,7 +23,7 @@ import pytest
 
 from genmix_core.generate import GenerateConfig, manifest, run_generation
 from genmix_core.generate.cli import main
-from genmix_core.generate.ranks import shard_of
+from genmix_core.generate.ranks import Ranks, take_shard
 from genmix_core.jobs import CANCEL_FILE
 from genmix_core.paths import REPO_ROOT
 from genmix_core.processes import process_alive
@@ -70,6 +70,11 @@ def logged_ids(out: Path) -> list[str]:
             for line in path.read_text().splitlines() if line.strip()]
 
 
+class _Id:
+    def __init__(self, item_id: str):
+        self.id = item_id
+
+
 def made_per_rank(text: str) -> list[int]:
     line = re.search(r"items made per rank \(2 processes\): rank 0: (\d+), rank 1: (\d+)", text)
     assert line, text[-4000:]
@@ -101,12 +106,18 @@ def test_two_ranks_finish_a_started_run_with_the_images_of_one_process(tmp_path,
     assert len(df) == 16 and (df["status"] == "done").all()
     assert sorted(collections.Counter(logged_ids(out)).values()) == [1] * 16   # no duplicate, none missing
     first = [i for i in df.index if i in set(logged_ids(out)[:2])]
-    expected = {i: 0 if i in first else shard_of(i, 2) for i in df.index}   # the rest by item id
-    assert df["rank"].to_dict() == expected
+    rest = [_Id(i) for i in df.index if i not in first]            # dealt by item id (one shape: one group)
+    dealt = {it.id: r for r in (0, 1) for it in take_shard(rest, Ranks(r, 2))}
+    assert df["rank"].to_dict() == {i: 0 if i in first else dealt[i] for i in df.index}
     made = made_per_rank(text)
-    assert made == [sum(1 for i in df.index if i not in first and shard_of(i, 2) == r) for r in (0, 1)]
-    assert sum(made) == 14 and min(made) >= 4                       # about half each
+    assert made == [sum(1 for r in dealt.values() if r == rank) for rank in (0, 1)] == [7, 7]   # half each
     assert images(out) == images(ref)                               # byte for byte the one-process images
+    # The quality filter (on by default) judged all 16 items once, at the end, like the one-process run.
+    ref_df = pd.read_csv(ref / manifest.MANIFEST_FILE, keep_default_na=False).set_index("item_id")
+    assert df[["accepted", "reason"]].equals(ref_df.loc[df.index, ["accepted", "reason"]])
+    assert (df["similarity"] - ref_df.loc[df.index, "similarity"]).abs().max() < 2e-3
+    assert len(json.loads((out / "quality.json").read_text())["items"]) == 16
+    assert "Quality filter: " in text and (out / "prompt_stats.csv").is_file()
     job = json.loads((out / "job.json").read_text())
     assert (job["status"], job["done"], job["total"]) == ("done", 16, 16)
     assert job["extra"]["made_by_rank"] == made and job["extra"]["ranks"] == 2
@@ -163,7 +174,7 @@ def test_sigkill_of_the_whole_group_then_one_process_finishes_every_item_exactly
     out = tmp_path / "out"
     args = ["--data", data, "--out", out, "--prompts", "snowy,sunset", "--batch-size", "2", "--workers", "1"]
     ids = [f"{c}/img{i}__{p}" for c in ("ok", "scratch") for i in range(3) for p in ("snowy", "sunset")]
-    assert min(sum(shard_of(i, 2) == r for i in ids) for r in (0, 1)) >= 3   # each rank has a second batch
+    assert all(len(take_shard([_Id(i) for i in ids], Ranks(r, 2))) == 6 for r in (0, 1))   # each has a second batch
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER.format(tests=str(TESTS_DIR), module="genmix_core.generate.cli"))
     # Each rank records its first batch (2 items), then waits in the editor on its next item.

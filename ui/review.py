@@ -1,5 +1,10 @@
 """The Generate page's review: every class and prompt at once or filtered, each GenMix image beside its
-original, one toggle per image and one button for all images of a prompt; failed items with their reason."""
+original, one toggle per image and one button for all images of a prompt; failed items with their reason.
+
+Each image shows the quality filter's similarity and, when it is not used, why (``manifest.csv`` ``reason``, in
+the user's language). The toggle is the manual override: it is stored in ``review.json`` and wins over the
+filter, also after the filter runs again (:mod:`genmix_core.generate.verdicts`). "Used / not used" narrows the
+gallery to the edits the filter kept or rejected, so a user can check (and bulk-override) its decisions."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from genmix_core.i18n import t as catalog_t
 from ui.state import lang, t
 
 ALL = "__all__"
+#: The gallery's third filter: every finished image, the used ones, the ones not used (filter or review).
+SHOW = {ALL: "gen.page.all", "used": "gen.page.show_used", "unused": "gen.page.show_unused"}
 PAGE_SIZE = 12
 COLUMNS = 3
 
@@ -55,7 +62,7 @@ def review(run_dir: Path, df: pd.DataFrame, labels: dict[str, str]) -> None:
         data_dir = Path(load_config(run_dir).data)
     except Exception:  # a folder without its settings: show the GenMix images alone
         data_dir = Path("/nonexistent")
-    left, right = st.columns(2)
+    left, right, third = st.columns(3)
     classes = [ALL, *sorted(done["label"].unique())]
     prompts = [ALL, *sorted(done["prompt"].unique())]
     shown_labels = {ALL: t("gen.page.all"), **labels}
@@ -63,11 +70,14 @@ def review(run_dir: Path, df: pd.DataFrame, labels: dict[str, str]) -> None:
                            format_func=lambda c: shown_labels.get(c, c))
     prompt = right.selectbox(t("gen.page.prompt"), prompts, key="gen_filter_prompt",
                              format_func=lambda p: shown_labels.get(p, p))
-    shown = done[((done["label"] == label) | (label == ALL)) & ((done["prompt"] == prompt) | (prompt == ALL))]
+    show = third.selectbox(t("gen.page.show"), list(SHOW), key="gen_filter_show", format_func=lambda s: t(SHOW[s]))
+    used = done["accepted"].astype(bool)
+    shown = done[((done["label"] == label) | (label == ALL)) & ((done["prompt"] == prompt) | (prompt == ALL))
+                 & ((show == ALL) | (used == (show == "used")))]
     ids = list(shown["item_id"])
     name = shown_labels.get(prompt, prompt)
     left, right = st.columns(2)
-    whole_prompt = prompt != ALL and label == ALL
+    whole_prompt = prompt != ALL and label == ALL and show == ALL
     left.button(t("gen.page.reject_prompt" if whole_prompt else "gen.page.reject_shown", n=len(ids), prompt=name),
                 key="gen_reject_all", on_click=_set_all, args=(run_dir, ids, False), icon="🚫")
     right.button(t("gen.page.accept_prompt" if whole_prompt else "gen.page.accept_shown", n=len(ids), prompt=name),
@@ -83,6 +93,16 @@ def review(run_dir: Path, df: pd.DataFrame, labels: dict[str, str]) -> None:
             key = f"gen_accept_{run_dir.name}_{row.item_id}"
             st.toggle(t("gen.page.accept"), value=bool(row.accepted), key=key,
                       on_change=_toggle, args=(run_dir, row.item_id, key))
+            quality_note(row)
+
+
+def quality_note(row) -> None:
+    """The quality filter's similarity and, for an image not used, why (in the session language)."""
+    similarity = pd.to_numeric(row.similarity, errors="coerce")
+    if pd.notna(similarity):
+        st.caption(t("gen.page.similarity", value=f"{float(similarity):.3f}"))
+    if row.reason:
+        st.caption(t(f"gen.reason.{row.reason}"))
 
 
 def failed_reasons(run_dir: Path, failed: pd.DataFrame) -> list[str]:

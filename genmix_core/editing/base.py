@@ -55,6 +55,11 @@ class Editor(abc.ABC):
         """Whether this editor can render ``prompt`` (diffusion editors: any prompt)."""
         return True
 
+    def preferred_batch_size(self) -> int:
+        """Items per editor call when the job leaves it open (``--batch-size`` not given): 4 here; a diffusion
+        editor answers with its micro-batch (by GPU memory), so a GPU is not fed 4 items at a time."""
+        return 4
+
     def batch_key(self, image_size: tuple[int, int]) -> Any:
         """Items whose images share this key can share one batch (diffusion editors: the working shape).
         ``None`` (the default): any items can."""

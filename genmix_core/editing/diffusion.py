@@ -298,6 +298,10 @@ class DiffusionEditor(Editor):
                     out[i] = res if res.size == images[i].size else res.resize(images[i].size, Image.LANCZOS)
             return out
 
+    def preferred_batch_size(self) -> int:
+        """The micro-batch: one editor call is one pipeline call (by GPU memory; 4 on CPU/MPS)."""
+        return self.micro_batch
+
     def batch_key(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """The (width, height) an image of ``image_size`` is edited at: items with one key share a batch."""
         if self.shapes == "buckets":

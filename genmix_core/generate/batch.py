@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 from PIL import Image
 
 from genmix_core.generate.edit_cache import EditCache
+from genmix_core.generate.verdicts import BAD_EDIT_KEY
 from genmix_core.editing.diffusion import is_bad_edit
 from genmix_core.editing.memory import is_out_of_memory, run_halving
 from genmix_core.errors import OutOfMemoryError, UserError
@@ -104,13 +105,15 @@ class BatchWorker:
         self.batch_keys = batch_keys or {}
         self.out = Path(cfg.out)
         self.settings = editor.settings()
-        self.batch_size = int(cfg.batch_size)
+        self.batch_size = int(cfg.batch_size or editor.preferred_batch_size())
         self.fractals = FractalFolder(cfg.fractals) if cfg.fractals else None
         self.cache_hits = 0
         self.editor_calls = 0
         self.failed = 0
         self.made = 0
         self.rank = rank
+        # Called by finish() with (content key, picture) for each edit and its original (the quality filter).
+        self.observer: Callable[[str, Image.Image], None] | None = None
 
     @property
     def parallel_edits(self) -> bool:
@@ -275,7 +278,7 @@ class BatchWorker:
                     "error_key": ready.problem.key, "error_params": ready.problem.params}
         if ready.edit is None:
             return {**base, "status": "failed", "seed": item.seed, "retried": True,
-                    "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR}
+                    "seconds": round(ready.seconds, 4), "error": _BAD_EDIT_ERROR, "error_key": BAD_EDIT_KEY}
         t0 = time.perf_counter()
         edit_path = self.cache.put(self._key(item, ready.seed), ready.edit) if ready.fresh else \
             self.cache.path(self._key(item, ready.seed))
@@ -283,6 +286,9 @@ class BatchWorker:
                                    lam=self.cfg.lam, **({"fractal_source": "folder"} if self.fractals else {}))
         result = apply_mix(ready.original, ready.edit, params, fractals=self.fractals)
         atomic_save_image(safe_join(self.out, item.mix_rel), to_image(result.final))
+        if self.observer is not None:   # the quality filter embeds the pictures while they are in memory
+            self.observer("e:" + Path(edit_path).stem, ready.edit)
+            self.observer("o:" + item.source.image_hash, ready.original)
         seconds = ready.seconds + time.perf_counter() - t0
         return {**base, "status": "done", "seed": ready.seed, "retried": ready.retried,
                 "seconds": round(seconds, 4), "edit_path": str(edit_path), "error": "",

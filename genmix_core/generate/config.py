@@ -14,6 +14,8 @@ from typing import ClassVar, Sequence
 from genmix_core.errors import UserError
 from genmix_core.jobconfig import JobSpec, free_fields, read_config, read_lines, setting
 from genmix_core.mixing import FRACTAL_RENDER
+from genmix_core.quality.backbones import DEFAULT_BACKBONE, check_backbone
+from genmix_core.quality.rules import DEFAULT_FLOOR, DEFAULT_K, check_thresholds
 
 CONFIG_VERSION = 1
 
@@ -61,7 +63,10 @@ class GenerateConfig:
     size: int | None = setting(None, help="diffusion working size in pixels (editor default if omitted)")
     per_image: int | None = setting(None, help="prompts drawn per image (default: all prompts)")
     seed: int = setting(0, help="job seed; every per-item seed derives from it (default 0)")
-    batch_size: int = setting(4, free=True, help="items per editor call (halved on out-of-memory)")
+    batch_size: int | None = setting(None, free=True,
+                                     help="items per editor call, halved on out-of-memory (default: the editor's own: "
+                                          "a diffusion editor on a GPU takes what its memory holds at the working "
+                                          "size, e.g. 48 at 512 px on an 80+ GiB GPU; 4 otherwise)")
     mask_set: str = setting("genmix", choices=_mask_sets,
                             help="genmix (5 smooth masks) or diffusemix (2 half masks)")
     ramp: float | None = setting(None, help="mask transition width, fraction of the image side (0 = binary mask)")
@@ -84,6 +89,28 @@ class GenerateConfig:
     compile: bool = setting(False, free=True,
                             help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, "
                                  "then each edit about a quarter faster: worth it from a few hundred edits)")
+    # The quality filter (genmix_core.quality). Free: it changes no image, and it is applied again at the end of
+    # every run from cached features, so a rerun with other thresholds (or another backbone) re-filters the
+    # finished run without editing anything; config.json then holds the thresholds the verdicts came from.
+    no_filter: bool = setting(False, free=True,
+                              help="skip the quality filter (it is on by default): no similarity scores; every "
+                                   "finished edit counts as accepted unless rejected in the review")
+    filter_floor: float = setting(DEFAULT_FLOOR, free=True,
+                                  help="quality filter: reject an edit whose feature similarity to its original is "
+                                       "below this (cosine, -1..1). Default 0.35, measured for the default backbone "
+                                       "(EfficientNet-Lite0, 112 px) on the 150 sample photos: it rejects every edit "
+                                       "of an untrained diffusion model and every noise picture (highest 0.32) and "
+                                       "keeps 85 %% of style-filter edits (bench/bench_quality.py study; "
+                                       "bench/results/2026-11-29_cpu_quality_study_96_112.json). Another backbone "
+                                       "needs its own floor (the GenMix authors used 0.7 with DINO ViT-B/16)")
+    filter_k: float = setting(DEFAULT_K, free=True,
+                              help="quality filter, GenMix per-class rule: reject an edit more than K standard "
+                                   "deviations below the mean similarity between originals of its class "
+                                   "(a large K such as 99 turns the rule off)")
+    filter_backbone: str = setting(DEFAULT_BACKBONE, free=True,
+                                   help="quality filter features: efficientnet_lite0 (built in, offline), or the hub "
+                                        "id or local folder of a DINOv2 or CLIP model already on this PC "
+                                        "(safetensors; never downloaded)")
     strict: bool = setting(False, free=True,
                            help="refuse the run when a file of --data cannot be used (default: skip such files and "
                                 "list them with the reason in the run folder's skipped.csv)")
@@ -106,6 +133,8 @@ class GenerateConfig:
         if cfg.fractals and not Path(cfg.fractals).is_dir():
             raise UserError("err.gen.no_fractals", path=cfg.fractals)
         cfg.prompts = _resolve_prompts(cfg.prompt_set, cfg.prompts)
+        if Path(cfg.filter_backbone).expanduser().is_dir():   # a local model folder: absolute, like --data
+            cfg.filter_backbone = str(Path(cfg.filter_backbone).expanduser().resolve())
         for name in ("steps", "size", "per_image", "batch_size", "workers"):
             value = getattr(cfg, name)
             if value is not None and int(value) < 1:
@@ -121,6 +150,10 @@ class GenerateConfig:
         if not 0.0 <= cfg.lam <= 1.0:
             raise UserError("err.gen.bad_lam", value=cfg.lam)
         cfg.seed = int(cfg.seed)
+        cfg.filter_floor, cfg.filter_k = float(cfg.filter_floor), float(cfg.filter_k)
+        check_thresholds(cfg.filter_floor, cfg.filter_k)
+        if not cfg.no_filter:   # a missing feature model fails here, with the fix, before anything is edited
+            check_backbone(cfg.filter_backbone)
         if cfg.filters:
             cfg.filters = _check_styles(cfg.filters, cfg.prompts)
         if cfg.include is not None:

@@ -22,7 +22,7 @@ from genmix_core.seeds import content_key
 LEGACY_TEMP_AGE_S = 3600.0
 
 
-def clean_incomplete(folder: str | os.PathLike, min_age_s: float = LEGACY_TEMP_AGE_S) -> int:
+def clean_incomplete(folder: str | os.PathLike, min_age_s: float = LEGACY_TEMP_AGE_S, recursive: bool = True) -> int:
     """Delete the temporary ``*.incomplete`` files of writers that are gone (killed); returns how many.
 
     A temp name records its writer's pid and process token (:func:`genmix_core.fileio.temp_writer_gone`), so in
@@ -33,13 +33,14 @@ def clean_incomplete(folder: str | os.PathLike, min_age_s: float = LEGACY_TEMP_A
     Args:
         folder: searched recursively.
         min_age_s: age after which a temp file without a writer in its name is deleted.
+        recursive: False looks at ``folder`` itself only (a run folder's ``job.json`` and ``quality.json``).
     """
     root = Path(folder)
     if not root.is_dir():
         return 0
     now = time.time()
     removed = 0
-    for path in root.rglob(f"*{INCOMPLETE_SUFFIX}"):
+    for path in (root.rglob if recursive else root.glob)(f"*{INCOMPLETE_SUFFIX}"):
         try:
             gone = temp_writer_gone(path)
             if gone or (gone is None and now - path.stat().st_mtime >= min_age_s):

@@ -8,8 +8,10 @@ A generation run folder (``<out>``) holds::
     items.rank<r>.jsonl the same, of rank r > 0 of a run of several processes (genmix_core.generate.ranks)
     superseded.json     items redone because their photo was replaced: {item_id: [old record summaries]}
     skipped.csv         files of the data folder the run left out, with the reason (genmix_core.generate.sources)
-    review.json         the user's accept/reject decisions, {item_id: true|false}
-    manifest.csv        plan + completion log + review as one table (pandas-readable)
+    review.json         the user's accept/reject decisions, {item_id: true|false} (win over the filter)
+    quality.json        the quality filter's scores and verdicts (genmix_core.generate.filtering); features/
+    manifest.csv        plan + completion log + filter + review as one table (pandas-readable)
+    prompt_stats.csv    per prompt: items, accepted, acceptance rate, similarity, diversity (prompt_stats.py)
     images/<class>/<image-stem>__<prompt-slug>.png    the GenMix images, ready for training
     job.json, log.txt   progress and log of the worker (genmix_core.jobs)
 
@@ -44,6 +46,8 @@ import pandas as pd
 from genmix_core.errors import UserError
 from genmix_core.fileio import (INCOMPLETE_SUFFIX, atomic_write_json, atomic_write_text, io_error, read_json,
                                 temp_prefix)
+from genmix_core.generate.prompt_stats import write_prompt_stats
+from genmix_core.generate.verdicts import filter_enabled, read_quality, verdict
 from genmix_core.paths import fit_name
 
 CONFIG_FILE = "config.json"
@@ -58,8 +62,8 @@ IMAGES_DIR = "images"
 
 #: Columns of ``manifest.csv``, in order (paths are relative to the run folder unless they lie outside it).
 MANIFEST_COLUMNS = (
-    "item_id", "image", "label", "prompt", "seed", "status", "accepted", "edit_path", "mix_path",
-    "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
+    "item_id", "image", "label", "prompt", "seed", "status", "accepted", "reason", "similarity", "edit_path",
+    "mix_path", "mask", "ramp", "radius", "softness", "lam", "fractal_seed", "fractal_source", "seconds",
     "retried", "editor", "model", "error", "image_hash", "superseded",
     "rank",
 )
@@ -244,24 +248,26 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
     process's completion log (``rank``: the process that made the item; empty while pending).
 
     ``status`` is ``pending`` (not done yet, or done from a photo since replaced), ``done`` or ``failed``.
-    ``accepted`` is the user's review; an unreviewed done item counts as accepted, a failed or pending one never
-    does. ``superseded``: the content hashes of earlier photos of the item whose results were replaced
-    (``;``-separated, empty for most items). Works while the job runs.
+    ``accepted``: the user's review, else the quality filter's verdict (never for a failed or pending item);
+    ``reason``: why not (empty when accepted); ``similarity``: the filter's score (:mod:`.verdicts`).
+    ``superseded``: the content hashes of earlier photos of the item whose results were replaced (``;``-separated,
+    empty for most items). Works while the job runs.
     """
     out = Path(out_dir)
     plan = read_plan(out)
     records = current_records(out, {item["id"]: item["image_hash"] for item in plan})
     superseded = read_superseded(out)
-    review = read_review(out)
+    review, scored, filter_on = read_review(out), read_quality(out).get("items", {}), filter_enabled(out)
     rows = []
     for item in plan:
         rec = records.get(item["id"], {})
         status = rec.get("status", "pending")
         mix = rec.get("mix") or {}
+        accepted, reason, similarity = verdict(rec or None, review.get(item["id"]), scored.get(item["id"]), filter_on)
         row = {
             "item_id": item["id"], "image": item["image"], "label": item["label"], "prompt": item["prompt"],
             "seed": rec.get("seed", item["seed"]), "status": status,
-            "accepted": bool(review.get(item["id"], True)) and status == "done",
+            "accepted": accepted, "reason": reason, "similarity": similarity,
             "edit_path": _rel(rec.get("edit_path"), out),
             "mix_path": item["mix_path"] if status == "done" else "",
             **{k: mix.get(k) for k in _MIX_FIELDS},
@@ -278,8 +284,10 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def export_manifest(out_dir: str | os.PathLike) -> Path:
-    """Write ``<out>/manifest.csv`` (UTF-8, atomically) from the plan, the log and the review."""
+    """Write ``<out>/manifest.csv`` and ``prompt_stats.csv`` (UTF-8, atomically) from the plan, the log, the
+    filter and the review."""
     df = load_manifest(out_dir)
+    write_prompt_stats(out_dir, df)
     df = df.drop(columns=[c for c in OPTIONAL_COLUMNS if not df[c].astype(bool).any()])
     return atomic_write_text(Path(out_dir) / MANIFEST_FILE, df.to_csv(index=False))
 

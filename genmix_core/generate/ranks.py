@@ -16,14 +16,15 @@ The story of a run (:func:`genmix_core.generate.run.run_generation`):
    ``plan.json`` and ``skipped.csv``, cleans temp files, reads the completion logs of *all* ranks and keeps the
    items still to do. It then shares them (or the error that stopped it) with every rank: :meth:`Group.share`.
 2. **Every rank** joins the folder's members lock, loads its editor and says whether it is ready
-   (:meth:`Group.gather`; one failure stops all). It takes its shard of the remaining items, ``sha256(item id)
-   mod WORLD_SIZE`` (:func:`shard_of`), orders it by shape bucket, and works through it, appending its records
+   (:meth:`Group.gather`; one failure stops all). It takes its shard of the remaining items (:func:`take_shard`:
+   within each shape bucket, in ``sha256(item id)`` order, the items are dealt to the ranks in turn, so every
+   rank gets the same number of items of each shape, give or take one, and full batches), and works through it, appending its records
    to its own log (``items.jsonl`` for rank 0, ``items.rank<r>.jsonl`` for the others). Rank 0 also reports the
    progress of all ranks in ``job.json`` (:class:`LogProgress`).
 3. **The end** (:meth:`Group.gather`, a barrier): every rank says what it made or why it failed; rank 0 writes
    one ``manifest.csv`` merged from all logs and the final ``job.json``, and shares the result.
 
-Sharding by item id *after* removing finished items makes a resume with any number of ranks do exactly the
+Dealing the items *after* removing finished ones makes a resume with any number of ranks do exactly the
 remaining items; an item's output depends only on its photo, prompt and the job seed, never on its rank.
 """
 
@@ -80,15 +81,32 @@ def ranks_from_env(environ: Mapping[str, str] = os.environ) -> Ranks:
     return Ranks(rank, world, local, local_world)
 
 
-def shard_of(item_id: str, world: int) -> int:
-    """The rank that makes item ``item_id`` among ``world`` ranks: ``sha256(id) mod world``. Depends on the id
-    alone, so shards are the same on every rank and balanced (to about ``sqrt(n)`` items) for any ``world``."""
-    return int.from_bytes(hashlib.sha256(item_id.encode("utf-8")).digest()[:8], "big") % world
+def _digest(item_id: str) -> bytes:
+    return hashlib.sha256(item_id.encode("utf-8")).digest()
 
 
-def take_shard(items: Sequence, ranks: Ranks) -> list:
-    """The items of ``items`` that ``ranks.rank`` makes, in their order."""
-    return [it for it in items if shard_of(it.id, ranks.world) == ranks.rank]
+def take_shard(items: Sequence, ranks: Ranks, group_of: Callable[[Any], Any] | None = None) -> list:
+    """The items of ``items`` that ``ranks.rank`` makes, in their order.
+
+    Every rank is given the same ``items`` (the remaining ones, from rank 0) and computes the same deal: the items
+    are grouped by ``group_of(item)`` (the shape bucket; one group without it), each group is sorted by
+    ``sha256(item id)``, and the items are dealt to the ranks in turn, the turn carrying on from one group to the
+    next. So each rank makes, of every shape, as many items as any other give or take one (full batches, no
+    straggler; a hash alone was 99 against 93 of 192 on the 2-GPU bench), the shards are disjoint and cover
+    ``items``, and the deal depends on the item ids only, never on their order in the plan or on a rank's log.
+    """
+    if ranks.world == 1:
+        return list(items)
+    groups: dict[Any, list] = {}
+    for it in items:
+        groups.setdefault(group_of(it) if group_of else None, []).append(it)
+    mine, turn = set(), 0
+    for members in groups.values():
+        for it in sorted(members, key=lambda it: _digest(it.id)):
+            if turn % ranks.world == ranks.rank:
+                mine.add(it.id)
+            turn += 1
+    return [it for it in items if it.id in mine]
 
 
 def bind_device(local_rank: int) -> str | None:

@@ -15,6 +15,7 @@ from genmix_core.generate import manifest
 from genmix_core.generate.batch import SOURCE_UNREADABLE
 from genmix_core.generate.config import FREE_ARGS, GenerateConfig
 from genmix_core.generate.edit_cache import clean_incomplete
+from genmix_core.generate.filtering import FEATURES_DIR
 from genmix_core.generate.plan import include_only, plan_items
 from genmix_core.generate.sources import Skipped, check_sources, scan_data, summary_line, write_skipped
 from genmix_core.jobconfig import flag, read_stored_args, stored_args, write_config
@@ -76,7 +77,10 @@ def begin(cfg: GenerateConfig, log: Callable[[str], None]) -> Start:
         log(f"skipped: {s.message()}")
     write_skipped(out, skipped)
     atomic_write_json(out / manifest.PLAN_FILE, [it.to_plan() for it in items])
-    clean_incomplete(out / manifest.IMAGES_DIR, min_age_s=0)   # the run folder is ours alone (claimed)
+    # The run folder is ours alone (claimed): temp files of killed writers go (images, features, job.json ...).
+    clean_incomplete(out, min_age_s=0, recursive=False)
+    for folder in (manifest.IMAGES_DIR, FEATURES_DIR):
+        clean_incomplete(out / folder, min_age_s=0)
     clean_incomplete(cfg.cache_dir)   # a shared cache: only the temp files of writers that are gone
     log(f"{len(items) - len(todo)} of {len(items)} items already done; {len(todo)} to go.")
     return Start(len(items), todo, list(dict.fromkeys(it.prompt for it in items)), skipped, superseded)

@@ -13,6 +13,11 @@ Steps of a run (Islam et al., GenMix, arXiv 2412.02366, §3; one augmented image
 3. **Mix.** Per item, mix parameters are drawn once from its own generator, the GenMix image
    (mask hybrid + fractal blend) is written to ``<out>/images/<class>/<image-stem>__<prompt-slug>.png``, and
    only then is the item recorded as done (see :mod:`genmix_core.generate.manifest` for the resume design).
+4. **Check quality.** Unless ``--no-filter``: each new edit and its original are embedded by a feature backbone
+   while the run goes on (:class:`genmix_core.generate.filtering.Feeder`, every process for its own items); at
+   the end, rank 0 alone judges *all* finished items of the plan (:func:`genmix_core.generate.filtering.
+   filter_run`: similarity floor, GenMix per-class rule) and writes ``quality.json`` before ``manifest.csv``,
+   so a resumed run or one of several processes is judged like a run made in one go.
 
 With ``workers > 1`` (default: auto) a thread pool mixes and writes batch k while the editor works on batch
 k+1, and CPU editors edit a batch's items in parallel; outputs are identical (see
@@ -38,6 +43,7 @@ from genmix_core.generate import manifest
 from genmix_core.generate.config import GenerateConfig, load_prompt_set
 from genmix_core.generate.edit_cache import EditCache
 from genmix_core.generate.estimate import cost_key, record_generation
+from genmix_core.generate.filtering import NoEditor, filter_step, start_feeder
 from genmix_core.generate.ranks import (Group, LogProgress, failure, first_failure, ranks_from_env, rebuild,
                                         take_shard)
 from genmix_core.generate.resume import Start, begin
@@ -165,7 +171,8 @@ def _run(cfg: GenerateConfig, editor, group: Group, progress, log) -> RunSummary
             if group.rank:
                 held.enter_context(join_run_folder(out))
             if editor is None:
-                editor = create_editor_for(cfg)
+                # Nothing left to edit (a rerun, e.g. to re-filter with other thresholds): no model is loaded.
+                editor = create_editor_for(cfg) if start.todo else NoEditor(cfg.editor)
             if reporter is not None:   # the plan in seconds, from what earlier runs measured on this machine
                 reporter.state.extra.update(_planned_seconds(cfg, editor, len(start.todo)))
                 reporter.write(force=True)
@@ -185,7 +192,7 @@ def _run(cfg: GenerateConfig, editor, group: Group, progress, log) -> RunSummary
             try:
                 if fail is not None:
                     raise own or rebuild(fail)
-                summary = _finish(out, editor, start, results, reporter)
+                summary = _finish(cfg, editor, start, results, reporter, log)
                 record_generation(cfg, editor.info.device, time.time() - reporter.state.started,
                                   sum(r.made for r in results))
             except Exception as exc:
@@ -244,7 +251,8 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             progress(done, start.total)
 
     try:   # any error is reported at the meeting at the end, so no other process waits for this one in vain
-        shard = take_shard(start.todo, group.ranks)
+        ordered, batch_keys = order_for_batches(start.todo, editor)   # the same on every rank
+        shard = take_shard(ordered, group.ranks, group_of=lambda it: repr(batch_keys[it.id]))
         # A prompt the editor cannot draw fails its own items only; the other prompts still generate.
         undrawn = manifest.undrawable_records(editor, shard)
         if undrawn:
@@ -255,7 +263,7 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
             log(f"{len(undrawn)} item(s) failed: the editor cannot draw their prompt.")
             if reporter is not None and group.world == 1:
                 reporter.update(done=reporter.state.done + len(undrawn), force=True)
-        todo, batch_keys = order_for_batches(shard, editor)
+        todo = shard   # grouped by shape bucket, as ``ordered``
         if group.world > 1:
             log(f"{len(todo)} of the {len(start.todo)} items to go are made by this process.")
         result.workers = resolve_workers(cfg.workers, editor.info.is_diffusion, group.ranks.local_world)
@@ -267,8 +275,15 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
         if progress and reporter:
             progress(start.already, start.total)
         cancelled = reporter.cancel_requested if reporter else (out / CANCEL_FILE).exists
-        result.cancelled = run_batches(worker, todo, out=out, workers=result.workers, cancelled=cancelled,
-                                       on_batch=on_batch, rank=group.rank)
+        # The quality filter embeds each new edit while the run goes on, from the pictures in memory.
+        feeder = start_feeder(cfg, editor, log) if todo and not cfg.no_filter else None
+        worker.observer = feeder.put if feeder else None
+        try:
+            result.cancelled = run_batches(worker, todo, out=out, workers=result.workers, cancelled=cancelled,
+                                           on_batch=on_batch, rank=group.rank)
+        finally:
+            if feeder:
+                feeder.close()
     except Exception as exc:
         own, result.error = exc, failure(exc, group.rank)
     except BaseException:   # interrupted: no meeting (the launcher stops the other processes)
@@ -283,10 +298,20 @@ def _work(cfg: GenerateConfig, editor, group: Group, start: Start, reporter: Job
     return own, result
 
 
-def _finish(out: Path, editor, start: Start, results: list[_RankResult], reporter: JobReporter) -> RunSummary:
-    """Rank 0, after every process ended well: ``manifest.csv`` from all logs, the final ``job.json``."""
+def _finish(cfg: GenerateConfig, editor, start: Start, results: list[_RankResult], reporter: JobReporter,
+            log) -> RunSummary:
+    """Rank 0, after every process ended well: the quality filter over all items of the plan, ``manifest.csv``
+    (and ``prompt_stats.csv``) from all logs, the final ``job.json``.
+
+    The filter runs here, once, whatever each process made, and also when nothing was left to edit (a rerun
+    with other thresholds re-judges from the stored features); not after a cancel (the next run does it).
+    """
+    out = Path(cfg.out)
+    cancelled = any(r.cancelled for r in results)
+    if not cancelled and not cfg.no_filter:
+        filter_step(cfg, reporter, log)
     manifest.export_manifest(out)
-    status = "cancelled" if any(r.cancelled for r in results) else "done"
+    status = "cancelled" if cancelled or reporter.cancel_requested() else "done"
     plan = manifest.read_plan(out)
     records = manifest.current_records(out, {p["id"]: p["image_hash"] for p in plan})
     n_done = sum(1 for r in records.values() if r.get("status") == "done")

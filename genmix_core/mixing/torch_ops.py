@@ -15,12 +15,13 @@ into a :class:`FractalBank` (``uint8``, so it fits on the device at any training
 ordinary fractal seed: ``apply_mix`` with the same record rebuilds the same image, up to the uint8
 quantisation of the fractal (at most λ/510 per pixel). Like every procedural fractal, a pooled one is rendered
 at 512 px and shrunk to the training size (:data:`~genmix_core.mixing.fractals.FRACTAL_RENDER`), about 0.1 s
-of CPU each; the renders of the last few pools are kept in the process, so the conditions and budgets of one
-seed share them.
+of CPU each, on up to 8 threads; the renders of the last few pools are kept in the process, so the conditions
+and budgets of one seed share them.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -35,6 +36,7 @@ FRACTAL_POOL_SIZE = 256
 """Fractal seeds per training run: a few hundred distinct fractals, each rendered once."""
 _SHARED_BANKS: OrderedDict = OrderedDict()
 _SHARED_BANK_COUNT = 4  # pools kept per process (≈ 10 MB each at 112 px)
+_RENDER_THREADS = min(8, os.cpu_count() or 1)
 
 
 def _work_dtype(device: torch.device) -> torch.dtype:
@@ -152,6 +154,19 @@ def quantize(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(2, 0, 1)
 
 
+def _render_all(render, seeds: list[int]) -> list[np.ndarray]:
+    """``[render(s) for s in seeds]``, on several threads when there are several: a 512-px render is large
+    numpy array work that runs outside the GIL, and each render is seeded, so the order of work changes
+    nothing. The first batches of a run need most of its pool at once (256 renders, 10–40 s on one core)."""
+    workers = min(len(seeds), _RENDER_THREADS)
+    if workers < 2:
+        return [render(s) for s in seeds]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="fractal") as pool:
+        return list(pool.map(render, seeds))
+
+
 class FractalBank:
     """The fractals of a seed pool at one size, rendered on first use and kept as uint8 ``(K, 3, H, W)``.
 
@@ -191,8 +206,8 @@ class FractalBank:
         index = np.asarray(index, dtype=np.int64).reshape(-1)
         dev = torch.device(device or "cpu")
         missing = [int(k) for k in np.unique(index) if not self._ready[k]]
-        for k in missing:
-            self._cpu[k] = torch.from_numpy(quantize(self._render(self.seeds[k])))
+        for k, image in zip(missing, _render_all(self._render, [self.seeds[k] for k in missing])):
+            self._cpu[k] = torch.from_numpy(quantize(image))
             self._ready[k] = True
         if dev.type == "cpu":
             bank = self._cpu

@@ -78,6 +78,8 @@ class CompareConfig:
                                              help="style-filter style per prompt text (the app's prompt table)")
     gen_seed: int = setting(0, help="base seed of the generation: each run seed makes its own generation run "
                                     "(edits and mixes) from it, unless --edits is given (default 0)")
+    no_filter: bool = setting(False, help="generation step without its quality filter (on by default): every "
+                                          "finished edit is trained on, e.g. to measure what the filter brings")
     redraw: bool = setting(True, help="train on the stored GenMix images instead of re-drawing the mix every pass")
     mask_set: str = setting("genmix", help="genmix (5 smooth masks) or diffusemix (2 half masks)")
     lam: float | None = setting(None, help="fractal blend weight λ, fixed for every mix (default: drawn per mix "
@@ -173,8 +175,9 @@ class CompareConfig:
         # results.run_key): they never invalidate the others.
         keep = {k: v for k, v in asdict(self).items()
                 if k not in ("out", "conditions", "seeds", "device", "few_shot", "steps_scale", "protocols")}
-        if not keep.get("filters"):  # runs made before the app passed style choices keep their key
-            keep.pop("filters", None)
+        for name in ("filters", "no_filter"):  # runs made before these settings keep their key
+            if not keep.get(name):
+                keep.pop(name, None)
         return content_key(keep)
 
     def few_shot_fingerprint(self, k: int) -> str:

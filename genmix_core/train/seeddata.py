@@ -62,7 +62,8 @@ def generation_config(cfg: CompareConfig, seed: int, train_rel: list[str] | None
     return GenerateConfig(data=cfg.data, out=str(generation_dir(cfg, seed)), prompts=list(cfg.prompts),
                           editor=cfg.editor, model=cfg.model, seed=cfg.run_seeds(seed)["generation"],
                           mask_set=cfg.mask_set, lam=stored_lam(cfg), prompt_set=prompt_set,
-                          filters=cfg.filters or None, include=None if train_rel is None else list(train_rel))
+                          filters=cfg.filters or None, no_filter=cfg.no_filter,
+                          include=None if train_rel is None else list(train_rel))
 
 
 def generating(cfg: CompareConfig) -> bool:

@@ -11,14 +11,17 @@ from __future__ import annotations
 from genmix_core.train.verdict import verdict_of
 
 
-def _ms(stat: dict | None) -> str:
+def mean_std(stat: dict | None) -> str:
+    """``0.612 ± 0.031`` over seeds (``0.612 (1 seed)`` for one, ``-`` for none)."""
     if not stat or stat.get("mean") is None:
         return "-"
     # One seed has no spread to show: "± 0.000" would read as certainty.
     return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat.get("n", 0) > 1 else f"{stat['mean']:.3f} (1 seed)"
 
 
-def _diff(iv: dict | None) -> str:
+def difference(iv: dict | None) -> str:
+    """A :func:`~genmix_core.train.stats.paired_interval` dict in points: ``+2.1 [−3.0, +7.2]`` (``*`` when the
+    interval excludes 0)."""
     if not iv:
         return ""
     if iv.get("low") is None:
@@ -75,13 +78,13 @@ def format_table(results: dict) -> str:
     lines.append(head)
     for label, s in _arms(results):
         vs = s.get("vs_baseline") or {}
-        row = f"{label:<22} {s['steps']!s:>6} {s['pool_size']:>5} {_ms(s['accuracy']):>14} " \
-              f"{_diff(vs.get('accuracy')):>22}"
+        row = f"{label:<22} {s['steps']!s:>6} {s['pool_size']:>5} {mean_std(s['accuracy']):>14} " \
+              f"{difference(vs.get('accuracy')):>22}"
         if has_cross:
-            row += f" {_ms(s.get('cross_domain_accuracy')):>14} {_diff(vs.get('cross_domain_accuracy')):>22}"
+            row += f" {mean_std(s.get('cross_domain_accuracy')):>14} {difference(vs.get('cross_domain_accuracy')):>22}"
         if has_val:
-            row += f" {_ms(s.get('cross_val_accuracy')):>14}"
-        row += "".join(f" {_ms(s.get('pgd_kept', {}).get(e)):>14}" for e in eps)
+            row += f" {mean_std(s.get('cross_val_accuracy')):>14}"
+        row += "".join(f" {mean_std(s.get('pgd_kept', {}).get(e)):>14}" for e in eps)
         lines.append(row)
     lines.append(masking_check(results))
     fs = results.get("few_shot") or {}
@@ -90,8 +93,8 @@ def format_table(results: dict) -> str:
     for k in fs.get("ks", []):
         point = fs.get("points", {}).get(str(k)) or {}
         for cond, s in sorted(point.get("conditions", {}).items()):
-            lines.append(f"{f'k={k} {cond}':<17} {_ms(s.get('accuracy')):>15} "
-                         f"{_ms(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
+            lines.append(f"{f'k={k} {cond}':<17} {mean_std(s.get('accuracy')):>15} "
+                         f"{mean_std(s.get('cross_domain_accuracy')):>15}  ({_count(s['steps'], 'step')})")
     for v in verdict_of(results):
         low, high = v["interval"]
         lines.append(f"verdict {v['condition']} vs {v['reference']}, {v['domain']}: "
@@ -101,25 +104,26 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(results: dict, robust: bool = True) -> str:
+def markdown_table(results: dict, robust: bool = True, arms: list[str] | None = None) -> str:
     """The Markdown table of docs/EVIDENCE.md: one row per arm (accuracies as mean ± std, Δ in points with
-    the 95 % t-interval; robust accuracy on clean-correct images per ε)."""
+    the 95 % t-interval; robust accuracy on clean-correct images per ε). ``arms``: only these labels."""
     eps = results.get("eps", []) if robust else []
-    has_cross = any("cross_domain_accuracy" in s for _, s in _arms(results))
-    has_val = any("cross_val_accuracy" in s for _, s in _arms(results))
+    chosen = [(label, s) for label, s in _arms(results) if arms is None or label in arms]
+    has_cross = any("cross_domain_accuracy" in s for _, s in chosen)
+    has_val = any("cross_val_accuracy" in s for _, s in chosen)
     cols = ["arm", "steps", "in-domain", "Δ in-domain"]
     cols += ["second domain (test part)", "Δ second domain"] if has_cross else []
     cols += ["second domain (val part)", "Δ val part"] if has_val else []
     cols += [f"PGD {e} (clean-correct)" for e in eps] + [f"Δ PGD {e}" for e in eps]
     rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for label, s in _arms(results):
+    for label, s in chosen:
         vs = s.get("vs_baseline") or {}
-        cells = [f"`{label}`", str(s["steps"]), _ms(s["accuracy"]), _diff(vs.get("accuracy"))]
+        cells = [f"`{label}`", str(s["steps"]), mean_std(s["accuracy"]), difference(vs.get("accuracy"))]
         if has_cross:
-            cells += [_ms(s.get("cross_domain_accuracy")), _diff(vs.get("cross_domain_accuracy"))]
+            cells += [mean_std(s.get("cross_domain_accuracy")), difference(vs.get("cross_domain_accuracy"))]
         if has_val:
-            cells += [_ms(s.get("cross_val_accuracy")), _diff(vs.get("cross_val_accuracy"))]
-        cells += [_ms(s.get("pgd_kept", {}).get(e)) for e in eps]
-        cells += [_diff(vs.get(f"pgd_kept[{e}]")) for e in eps]
+            cells += [mean_std(s.get("cross_val_accuracy")), difference(vs.get("cross_val_accuracy"))]
+        cells += [mean_std(s.get("pgd_kept", {}).get(e)) for e in eps]
+        cells += [difference(vs.get(f"pgd_kept[{e}]")) for e in eps]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

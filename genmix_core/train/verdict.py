@@ -6,10 +6,12 @@ The rule (issue 9), for every condition other than the reference (``baseline``) 
 - **Two or more seeds both conditions finished.** Pair the runs by seed (the same seed means the same split,
   the same initial weights and the same order of batches), take the differences ``d_s = acc(cond, s) −
   acc(baseline, s)``, and give their mean with a 95 % Student-t confidence interval
-  (``scipy.stats.ttest_rel``). ``method = "paired_seeds"``.
+  (:func:`genmix_core.train.stats.paired_interval`, the rule the result tables use too).
+  ``method = "paired_seeds"``.
 - **One seed.** The run-to-run spread cannot be measured. Pair the two runs' answers photo by photo on the
   same test photos and bootstrap the mean difference of "correct" over the photos (``scipy.stats.bootstrap``,
-  percentile interval, 9,999 resamples, seeded: the same results give the same interval).
+  percentile interval, 9,999 resamples, seeded: the same results give the same interval;
+  :func:`genmix_core.train.stats.paired_image_interval`).
   ``method = "bootstrap_images"``. This covers the chance of which photos were tested, not the chance of
   training; the report says so. Needs the per-photo answers of both runs (``predictions`` and ``targets``,
   stored since issue 9); older one-seed results get no verdict.
@@ -22,63 +24,14 @@ Accuracies and differences are fractions in [0, 1] / [−1, 1]; the report turns
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from genmix_core.train.stats import CONFIDENCE, call_of, paired_image_interval, paired_interval
 
 REFERENCE = "baseline"
 METRIC = "accuracy"
-CONFIDENCE = 0.95
-N_RESAMPLES = 9_999
-BOOTSTRAP_SEED = 0
 #: Test set id in the verdict -> the key of that evaluation in a run record.
 DOMAINS = {"held_out": "in_domain", "onsite": "cross_domain"}
 CALLS = ("better", "worse", "no_clear_difference")
-
-
-def call_of(interval: tuple[float, float]) -> str:
-    """``"better"`` if the interval lies above 0, ``"worse"`` if below, else ``"no_clear_difference"``."""
-    low, high = interval
-    if low > 0:
-        return "better"
-    if high < 0:
-        return "worse"
-    return "no_clear_difference"
-
-
-def paired_seed_interval(values: list[float], reference: list[float],
-                         confidence: float = CONFIDENCE) -> tuple[float, tuple[float, float], float | None]:
-    """Mean paired difference ``values − reference`` over seeds, its t confidence interval and the p-value.
-
-    Args:
-        values, reference: accuracies of the two conditions, the same seeds in the same order (at least two).
-
-    Returns:
-        ``(delta, (low, high), p)``. When every difference is the same, the spread is zero and the interval is
-        that one value (p is then None).
-    """
-    a, b = np.asarray(values, float), np.asarray(reference, float)
-    if a.shape != b.shape or a.size < 2:
-        raise ValueError(f"need two or more paired values, got {a.size} and {b.size}")
-    diff = a - b
-    delta = float(diff.mean())
-    if np.allclose(diff, diff[0]):
-        return delta, (delta, delta), None
-    test = stats.ttest_rel(a, b)
-    ci = test.confidence_interval(confidence_level=confidence)
-    return delta, (float(ci.low), float(ci.high)), float(test.pvalue)
-
-
-def paired_image_interval(correct: np.ndarray, reference_correct: np.ndarray,
-                          confidence: float = CONFIDENCE) -> tuple[float, tuple[float, float]]:
-    """Mean difference of per-photo correctness (1/0) on the same photos, with a bootstrap interval."""
-    diff = np.asarray(correct, float) - np.asarray(reference_correct, float)
-    if diff.size == 0:
-        raise ValueError("no test photos to compare")
-    delta = float(diff.mean())
-    if np.all(diff == diff[0]):        # every photo alike: resampling cannot move the mean
-        return delta, (delta, delta)
-    res = stats.bootstrap((diff,), np.mean, n_resamples=N_RESAMPLES, confidence_level=confidence,
-                          method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED))
-    return delta, (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
 def _correct(evaluation: dict | None) -> np.ndarray | None:
@@ -101,8 +54,9 @@ def _entry(condition: str, domain: str, by_seed: dict[int, dict], ref_by_seed: d
            "seeds": seeds, "value": float(np.mean(values)), "reference_value": float(np.mean(ref_values)),
            "confidence": CONFIDENCE}
     if len(seeds) >= 2:
-        delta, interval, p = paired_seed_interval(values, ref_values)
-        out.update(method="paired_seeds", n=len(seeds), p_value=p)
+        iv = paired_interval(values, ref_values)
+        delta, interval = iv["mean"], (iv["low"], iv["high"])
+        out.update(method="paired_seeds", n=len(seeds), p_value=iv["p"])
     else:
         mine, ref = _correct(by_seed[seeds[0]][key]), _correct(ref_by_seed[seeds[0]][key])
         if mine is None or ref is None or mine.shape != ref.shape or \

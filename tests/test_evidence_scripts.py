@@ -1,0 +1,97 @@
+"""bench/evidence_runs.py and bench/evidence_tables.py (issue #15): the evidence studies run through the compare
+CLI into one summary, restart without redoing finished work, share runs between studies of one folder, stop at
+a deadline, and fill the marked tables of docs/EVIDENCE.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from genmix_core.paths import REPO_ROOT
+from test_compare_cli import make_folder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module          # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory):
+    """Two tiny studies in one folder (the second plans the first's baseline runs again) and one in another."""
+    runs = _load("evidence_runs")
+    root = tmp_path_factory.mktemp("evidence")
+    lab, line = make_folder(root / "lab", 5), make_folder(root / "line", 4, shift=40, seed=1)
+    runs.COMMON["quick"] = {"--data": str(lab), "--test": str(line), "--cross-val-fraction": "0.5",
+                            "--seeds": "0,1", "--epochs": "1", "--batch-size": "4", "--backbone": "small_cnn",
+                            "--size": "16", "--eps": "2/255", "--pgd-steps": "2", "--pgd-restarts": "2"}
+    runs.SCALES["quick"] = {"low": "1", "high": "2"}
+    runs.STUDIES = (
+        runs.Study("main", 1, "shared", {"--conditions": "baseline,mixup", "--steps-scale": "{scale}"}),
+        runs.Study("sweep16", 2, "shared", {"--conditions": "baseline,cutmix", "--steps-scale": "{scale},{scale_high}"}),
+        runs.Study("other", 2, "apart", {"--conditions": "baseline", "--steps-scale": "{scale}"}),
+    )
+    out = root / "out"
+    first = runs.main(["--out", str(out), "--quick", "--device", "cpu"])
+    return runs, out, first
+
+
+def test_every_study_runs_through_the_cli_into_one_summary(evidence):
+    runs, out, first = evidence
+    assert first == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "quick" and set(summary["studies"]) == {"main", "sweep16", "other"}
+    main = summary["studies"]["main"]
+    assert main["status"] == "done" and main["command"].startswith("python -m genmix_core.train ")
+    assert "--conditions baseline,mixup" in main["command"] and "--device cpu" in main["command"]
+    res = main["results"]
+    assert set(res["arms"]) == {"baseline", "mixup"} and res["verdict"]
+    assert "predictions" not in json.dumps(res)               # the summary keeps what the tables read
+    assert {r["seed"] for r in res["runs"]} == {0, 1}
+    # The second study of the folder planned baseline x1 again: trained once, by the first study.
+    assert summary["studies"]["main"]["plan"]["runs"] == 4
+    assert summary["studies"]["sweep16"]["plan"]["runs"] == 6      # cutmix x1, and all three x2 arms
+    stamps = {r["arm"]: r for r in summary["studies"]["sweep16"]["results"]["runs"] if r["seed"] == 0}
+    main_base = [r for r in res["runs"] if r["arm"] == "baseline" and r["seed"] == 0][0]
+    assert stamps["baseline"]["train_s"] == main_base["train_s"]   # the same run, not a second training
+    assert (out / "apart" / "results.json").is_file()
+
+
+def test_a_rerun_skips_finished_studies_and_a_passed_deadline_starts_none(evidence, capsys):
+    runs, out, _ = evidence
+    before = (out / "shared" / "results.json").stat().st_mtime_ns
+    assert runs.main(["--out", str(out), "--quick", "--device", "cpu", "--part", "1"]) == 0
+    assert "main: done before, skipped" in capsys.readouterr().out
+    assert (out / "shared" / "results.json").stat().st_mtime_ns == before
+    fresh = out.parent / "late"
+    assert runs.main(["--out", str(fresh), "--quick", "--device", "cpu", "--deadline-s", "0"]) == 1
+    assert json.loads((fresh / "summary.json").read_text())["studies"] == {}
+
+
+def test_tables_fill_the_marked_blocks_of_the_evidence_page(evidence, tmp_path):
+    _, out, _ = evidence
+    tables = _load("evidence_tables")
+    page = tmp_path / "EVIDENCE.md"
+    page.write_text("intro\n<!-- evidence:main -->\nold\n<!-- /evidence:main -->\n"
+                    "<!-- evidence:sweep -->\n<!-- /evidence:sweep -->\n"
+                    "<!-- evidence:protocol -->\nold\n<!-- /evidence:protocol -->\n"
+                    "<!-- evidence:unknown -->\nkept\n<!-- /evidence:unknown -->\n")
+    assert tables.main([str(out / "summary.json"), "--fill", str(page)]) == 0
+    text = page.read_text()
+    assert "old" not in text and "kept" in text and text.startswith("intro\n")
+    main_block = text.split("<!-- evidence:main -->\n")[1].split("<!-- /evidence:main -->")[0]
+    assert "| `baseline` |" in main_block and "| `mixup` |" in main_block
+    sweep = text.split("<!-- evidence:sweep -->\n")[1].split("<!-- /evidence:sweep -->")[0]
+    assert "line ×2" in sweep and "| `cutmix` |" in sweep
+    assert "_not run_" in text.split("<!-- evidence:protocol -->\n")[1]     # no such study in this summary
+    # Filling twice gives the same page (the blocks are replaced, not appended to).
+    tables.main([str(out / "summary.json"), "--fill", str(page)])
+    assert page.read_text() == text

@@ -1,0 +1,90 @@
+"""The quality filter as one step of the whole job: a run stopped and resumed is judged like a run made in one
+go; a rerun with nothing left to edit loads no editor and still (re-)filters; the filter turned on for a run
+made without it. (Two processes: tests/test_generate_torchrun.py.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import genmix_core.generate.run as run_module
+from genmix_core.generate import manifest, run_generation
+from genmix_core.jobs import CANCEL_FILE
+from test_quality_filter import ScriptedEditor, cfg, sample_photos
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+PROMPTS = ["same", "blur", "noise"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    return sample_photos(tmp_path / "data", per_class=5)
+
+
+def verdicts(out) -> dict:
+    """``{item_id: (accepted, reason, similarity)}`` from the run's manifest."""
+    df = manifest.load_manifest(out)
+    return {r.item_id: (bool(r.accepted), r.reason, r.similarity) for r in df.itertuples()}
+
+
+def assert_same_verdicts(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for item, (accepted, reason, similarity) in want.items():
+        assert got[item][:2] == (accepted, reason), item
+        # Features of one picture computed in other batches differ in float rounding only.
+        assert got[item][2] == pytest.approx(similarity, abs=2e-3), item
+
+
+def test_a_stopped_then_resumed_run_is_judged_like_a_run_made_in_one_go(data, tmp_path):
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    run_generation(cfg(data, ref, PROMPTS), editor=ScriptedEditor())
+    want = verdicts(ref)
+    assert {r for _, r, _ in want.values()} >= {"", "low_similarity"}    # both verdicts occur
+
+    stopped = run_generation(cfg(data, out, PROMPTS), editor=ScriptedEditor(),
+                             progress=lambda done, total: done and (out / CANCEL_FILE).touch())
+    assert stopped.status == "cancelled" and 0 < stopped.done < len(want)
+    assert not (out / "quality.json").exists()                 # no verdict from a part of the run
+    part = verdicts(out)
+    assert {r for a, r, _ in part.values() if r != "pending"} == {"not_checked"}
+    assert not any(a for a, _, _ in part.values())            # nothing is used before it is judged
+
+    resumed = run_generation(cfg(data, out, PROMPTS), editor=ScriptedEditor())
+    assert resumed.status == "done" and resumed.already_done == stopped.done
+    assert_same_verdicts(verdicts(out), want)
+    quality, ref_quality = (json.loads((d / "quality.json").read_text()) for d in (out, ref))
+    for label, fit in ref_quality["classes"].items():          # class fits from all originals, as in one go
+        assert quality["classes"][label]["n"] == fit["n"]
+        assert quality["classes"][label]["mean"] == pytest.approx(fit["mean"], abs=2e-3)
+
+
+def test_a_rerun_with_nothing_to_edit_loads_no_editor_and_refilters(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    run_generation(cfg(data, out, ["dim lighting", "motion blur"]))   # the offline style filter, as users run it
+    first = manifest.load_manifest(out)
+    assert first["similarity"].notna().all()
+
+    def no_editor(config):
+        raise AssertionError("an editor was loaded although nothing was left to edit")
+
+    monkeypatch.setattr(run_module, "create_editor_for", no_editor)
+    floor = float(first["similarity"].max()) + 1e-3            # above every edit: all are rejected now
+    summary = run_generation(cfg(data, out, ["dim lighting", "motion blur"], filter_floor=floor))
+    assert summary.status == "done" and summary.already_done == summary.total == len(first)
+    after = manifest.load_manifest(out)
+    assert (after["reason"] == "low_similarity").all() and not after["accepted"].any()
+    assert json.loads((out / "quality.json").read_text())["floor"] == floor
+    stats = (out / "prompt_stats.csv").read_text()
+    assert "dim lighting" in stats and json.loads((out / "job.json").read_text())["status"] == "done"
+
+
+def test_the_filter_turned_on_for_a_run_made_without_it_judges_it_without_editing(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    run_generation(cfg(data, out, ["same", "noise"], no_filter=True), editor=ScriptedEditor())
+    assert manifest.load_manifest(out)["accepted"].all() and not (out / "quality.json").exists()
+    monkeypatch.setattr(run_module, "create_editor_for", lambda config: pytest.fail("nothing to edit"))
+    run_generation(cfg(data, out, ["same", "noise"]))
+    df = manifest.load_manifest(out)
+    assert df.loc[df["prompt"] == "same", "accepted"].all()
+    assert (df.loc[df["prompt"] == "noise", "reason"] == "low_similarity").all()
