@@ -100,7 +100,8 @@ def _settings_form() -> None:
     fractals = st.text_input(t("gen.page.fractals"), "", key="gen_fractals", help=t("gen.page.fractals_help"))
     seed = int(st.number_input(t("gen.page.seed"), 0, 2**31 - 1, 0, key="gen_seed"))
     left, right = st.columns(2)
-    filter_on = left.toggle(t("gen.page.filter_on"), value=True, key="gen_filter_on", help=t("gen.page.filter_help"))
+    filter_on = left.toggle(t("gen.page.filter_on"), value=not recipe.get("no_filter", False), key="gen_filter_on",
+                            help=t("gen.page.filter_help"))
     floor = right.slider(t("gen.page.filter_floor"), 0.0, 0.9, DEFAULT_FLOOR, 0.05, key="gen_filter_floor",
                          disabled=not filter_on, help=t("gen.page.filter_floor_help", floor=DEFAULT_FLOOR))
 

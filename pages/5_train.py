@@ -132,7 +132,8 @@ def _settings_form() -> None:
         eps=[e for e in eps.replace(" ", "").split(",") if e],
         test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
         prompts=prompts, prompt_set=recipe.get("prompt_set") or pset.ref, filters=dict(prompt_filters()) or None,
-        few_shot=few_shot, mask_set=mask_set, **({"lr": recipe["lr"]} if recipe.get("lr") is not None else {}),
+        few_shot=few_shot, mask_set=mask_set, no_filter=bool(recipe.get("no_filter", False)),
+        **({"lr": recipe["lr"]} if recipe.get("lr") is not None else {}),
         **_lam_settings(lam_range))
     if conditions and seeds and not bad:
         try:  # how many runs, and how long on this PC, before Start

@@ -54,7 +54,7 @@ def _finished_search(proj) -> Path:
     run_dir = proj.new_run_dir("search")
     run_search(SearchConfig(data=str(proj.data_dir("train")), out=str(run_dir), test=str(proj.data_dir("onsite")),
                             seeds=[0, 1], backbone="small_cnn", size=16, batch_size=8, epochs=2, prompts=PROMPTS,
-                            conditions=["baseline", "genmix"], prompt_set=pick_prompt_set(list_prompt_sets(None), "factory").ref,
+                            conditions=["baseline", "genmix"], no_filter=True, prompt_set=pick_prompt_set(list_prompt_sets(None), "factory").ref,
                             lams=[0.0, 0.1], mask_sets=["genmix", "diffusemix"], steps_scale=[1, 2]))
     return run_dir
 
@@ -129,7 +129,8 @@ def test_a_finished_search_is_shown_and_its_recipe_reaches_generate_and_train_ex
     from genmix_core.generate import run_generation
 
     old = proj.new_run_dir("generate")
-    run_generation(GenerateConfig(data=str(proj.data_dir("train")), out=str(old), prompts=["motion blur"]))
+    run_generation(GenerateConfig(data=str(proj.data_dir("train")), out=str(old), prompts=["motion blur"],
+                                  no_filter=True))
     train = _page("5_train.py", **state).run()
     assert not train.exception
     train.text_input(key="train_eps").set_value("1/255").run()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = ["--backbone", "small_cnn", "--size", "16", "--batch-size", "8", "--epochs", "2", "--seeds", "0,1",
         "--prompts", "dim lighting,motion blur", "--lams", "0,0.2", "--mask-sets", "genmix,diffusemix",
-        "--steps-scale", "1,2"]
+        "--steps-scale", "1,2", "--no-filter"]
 
 
 def make_photos(root: Path, per_class: int, seed: int, cast: float = 0.0) -> Path:

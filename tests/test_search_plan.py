@@ -58,11 +58,11 @@ def test_app_settings_give_generate_and_train_the_recipe_exactly():
         ["a", "b"], 40, 10, 32)
     out = app_settings(settings, search_cfg)
     assert out["generate"] == {"prompts": ["b"], "editor": "offline", "model": None, "prompt_set": "factory",
-                               "mask_set": "diffusemix", "lam": 0.1}
+                               "no_filter": False, "mask_set": "diffusemix", "lam": 0.1}
     assert out["train"] == {"conditions": ["baseline", "genmix"], "epochs": 40, "batch_size": 32, "backbone": "small_cnn",
                             "finetune": "head", "size": 64, "lr": None, "editor": "offline", "model": None,
-                            "prompt_set": "factory", "lam_range": [0.05, 0.15], "mask_set": "diffusemix",
-                            "prompts": ["b"]}
+                            "prompt_set": "factory", "no_filter": False, "lam_range": [0.05, 0.15],
+                            "mask_set": "diffusemix", "prompts": ["b"]}
     plain = app_settings(Recipe("cutmix").settings(["a"], 40, 10, 32), search_cfg)
     assert plain["generate"] is None and plain["train"]["conditions"] == ["baseline", "cutmix"]
     assert "lam" not in plain["train"] and "mask_set" not in plain["train"]

@@ -246,5 +246,8 @@ class NoEditor:
     def batch_key(self, size):
         return None
 
+    def preferred_batch_size(self) -> int:
+        return 1          # nothing to edit: the job only needs a number
+
     def settings(self) -> dict:
         return {}

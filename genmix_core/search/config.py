@@ -82,6 +82,8 @@ class SearchConfig:
     filters: dict[str, str] | None = setting(None, cli=False,
                                              help="style-filter style per prompt text (the app's prompt table)")
     gen_seed: int = setting(0, help="base seed of the generation (default 0)")
+    no_filter: bool = setting(False, help="generation step without its quality filter (on by default, as in "
+                                          "Train & Compare): every finished edit is trained on")
     cache: str | None = setting(None, free=True, help="edit cache folder shared with other runs (default: the "
                                                       "search's own generation folder)")
     device: str = setting("auto", free=True, help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
@@ -146,7 +148,8 @@ class SearchConfig:
             epochs=int(self.epochs), batch_size=int(self.batch_size), backbone=self.backbone, finetune=self.finetune,
             size=int(self.size), lr=self.lr, test_fraction=float(self.test_fraction), split_seed=int(self.split_seed),
             edits=self.edits, editor=self.editor, model=self.model, prompts=list(self.prompts),
-            prompt_set=self.prompt_set, filters=self.filters, gen_seed=int(self.gen_seed), device=self.device)
+            prompt_set=self.prompt_set, filters=self.filters, gen_seed=int(self.gen_seed), no_filter=bool(self.no_filter),
+            device=self.device)
 
     def fingerprint(self) -> str:
         """Key of the settings every run's result depends on (not the grid, the seeds or the schedule: those
@@ -156,6 +159,8 @@ class SearchConfig:
                          "split_seed", "edits", "editor", "model", "prompts", "prompt_set", "gen_seed", "val_fraction")}
         if self.filters:
             keep["filters"] = self.filters
+        if self.no_filter:
+            keep["no_filter"] = True
         return content_key(keep)
 
 

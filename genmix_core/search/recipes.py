@@ -156,6 +156,7 @@ def app_settings(settings: dict, search_config: dict) -> dict:
     train = {"conditions": conditions, "epochs": int(settings["epochs"]), "batch_size": int(settings["batch_size"])}
     for key in ("backbone", "finetune", "size", "lr", "editor", "model", "prompt_set"):
         train[key] = search_config.get(key)
+    train["no_filter"] = bool(search_config.get("no_filter", False))
     uses_edits = get_condition(condition).needs_edits
     lam = None
     if settings.get("lam") is not None:
@@ -169,7 +170,8 @@ def app_settings(settings: dict, search_config: dict) -> dict:
         return {"generate": None, "train": train}
     train["prompts"] = list(settings["prompts"])
     generate = {"prompts": list(settings["prompts"]), "editor": search_config.get("editor"),
-                "model": search_config.get("model"), "prompt_set": search_config.get("prompt_set")}
+                "model": search_config.get("model"), "prompt_set": search_config.get("prompt_set"),
+                "no_filter": train["no_filter"]}
     if "mask_set" in settings:
         generate["mask_set"] = settings["mask_set"]
     if lam is not None:
