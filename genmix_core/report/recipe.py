@@ -37,8 +37,11 @@ def recipe_label(settings: dict, prompts: list[str], lang: str = "en", *, short:
         parts.append(t(f"search.label.masks.{settings['mask_set']}", lang))
     chosen = settings.get("prompts")
     if chosen is not None and prompts and len(chosen) < len(prompts):
+        left_out = [p for p in prompts if p not in chosen]
         if short:
             parts.append("p" + "+".join(str(prompts.index(p) + 1) for p in chosen if p in prompts))
+        elif len(left_out) < len(chosen):      # name the shorter list: "without: dim lighting"
+            parts.append(t("search.label.without", lang, prompts=_sep(lang).join(left_out)))
         else:
             parts.append(t("search.label.prompts", lang, prompts=_sep(lang).join(chosen)))
     scale = int(settings.get("steps_scale", 1))
