@@ -55,13 +55,15 @@ FACTORY_PROMPTS = "warm tungsten lighting,harsh overhead lighting with glare,low
 AUTHORS_PROMPTS = "Autumn,snowy,watercolor art,sunset"     # the authors advise starting with 2-4 of their 9
 ALL_CONDITIONS = "baseline,genmix,edits,mixup,cutmix,fractal_only,hybrid_only,contrast_only"
 
+#: The shipped sample set, relative to the repository (the compare commands run there, as a user types them).
+LAB, LINE = (str((SAMPLE_DATA_DIR / d).relative_to(REPO)) for d in ("lab", "line"))
 #: Settings every study shares, full and --quick. Seeds draw split, generation and training (issue #15).
 COMMON = {
-    "full": {"--data": str(SAMPLE_DATA_DIR / "lab"), "--test": str(SAMPLE_DATA_DIR / "line"),
+    "full": {"--data": LAB, "--test": LINE,
              "--cross-val-fraction": "0.5", "--seeds": "0,1,2,3,4", "--epochs": "10", "--batch-size": "32",
              "--backbone": "efficientnet_lite0", "--finetune": "head", "--size": "112",
              "--eps": "1/255,2/255,4/255,8/255", "--pgd-steps": "50", "--pgd-restarts": "2"},
-    "quick": {"--data": str(SAMPLE_DATA_DIR / "lab"), "--test": str(SAMPLE_DATA_DIR / "line"),
+    "quick": {"--data": LAB, "--test": LINE,
               "--cross-val-fraction": "0.5", "--seeds": "0,1,2", "--epochs": "2", "--batch-size": "16",
               "--backbone": "small_cnn", "--size": "32", "--eps": "2/255,8/255", "--pgd-steps": "5",
               "--pgd-restarts": "2"},
@@ -129,7 +131,9 @@ def plan(studies: list[Study], mode: str, out: Path, device: str) -> dict:
     seen: dict[str, set] = {}
     rows = {}
     for st in studies:
-        cfg = config_from_argv(CompareConfig, build_parser(), command(st, mode, out, device)[3:]).validated()
+        argv = command(st, mode, out, device)[3:]
+        argv = [str(REPO / v) if i and argv[i - 1] in ("--data", "--test") else v for i, v in enumerate(argv)]
+        cfg = config_from_argv(CompareConfig, build_parser(), argv).validated()
         counts = [len(list(d.iterdir())) for d in sorted(Path(cfg.data).iterdir()) if d.is_dir()]
         n_test = sum(held_out_count(n, cfg.test_fraction) for n in counts)
         train_counts = [n - held_out_count(n, cfg.test_fraction) for n in counts]
@@ -164,7 +168,8 @@ def _slim(results: dict) -> dict:
                      "eval_s": r.get("eval_seconds"), "device": r.get("device"),
                      "in_domain": r["in_domain"]["accuracy"],
                      "cross_domain": (r.get("cross_domain") or {}).get("accuracy"),
-                     "cross_val": (r.get("cross_val") or {}).get("accuracy")} for r in results.get("runs", [])]
+                     "cross_val": (r.get("cross_val") or {}).get("accuracy"), "finished": r.get("finished")}
+                    for r in results.get("runs", [])]
     return keep
 
 
@@ -262,13 +267,14 @@ def main(argv: list[str] | None = None) -> int:
             argv_ = command(st, mode, out, a.device)
             folder = out / st.folder
             print(f"{st.name}: running ({st.about})", flush=True)
+            started = time.time()
             threads = {} if a.threads is None else {k: str(a.threads) for k in ("OMP_NUM_THREADS",
                                                                                  "MKL_NUM_THREADS")}
             state, wall = run_study(st, argv_, folder, deadline, log, threads)
             shown = ["python", *argv_[1:]]        # as a user types it
             entry = {"part": st.part, "folder": st.folder, "about": st.about, "status": state,
                      "command": shlex.join(shown), "wall_s": round(entry.get("wall_s", 0.0) + wall, 1),
-                     "plan": rows[st.name], "finished": time.time()}
+                     "plan": rows[st.name], "started": entry.get("started", started), "finished": time.time()}
             res_file = folder / "results.json"
             if res_file.is_file():
                 entry["results"] = _slim(json.loads(res_file.read_text()))

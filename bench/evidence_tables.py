@@ -102,7 +102,7 @@ def main_table(studies: dict) -> str:
 
 def sweep(studies: dict) -> str:
     """Line (test part) accuracy and Δ to the baseline of the same budget, per condition and budget."""
-    names = ("main", "sweep16", "protocol")
+    names = ("main", "sweep16", "sweep16_mix", "protocol")
     scales = sorted({s for n in names for s in ((_res(studies, n) or {}).get("budget") or {}).get("scales", [])})
     if not scales:
         return "_not run_"
@@ -178,17 +178,20 @@ def prompts(studies: dict) -> str:
 
 
 def timing(studies: dict) -> str:
+    """Per study: the runs it trained itself (finished after it started; the others are reused from an
+    earlier study of the same folder), their summed training and evaluation seconds, and its wall time."""
     rows = []
     for name, st in studies.items():
         runs = (st.get("results") or {}).get("runs", [])
-        tr = sum(r.get("train_s") or 0 for r in runs)
-        ev = sum(r.get("eval_s") or 0 for r in runs)
+        own = [r for r in runs if st.get("started") is None or (r.get("finished") or 0) >= st["started"]]
+        tr = sum(r.get("train_s") or 0 for r in own)
+        ev = sum(r.get("eval_s") or 0 for r in own)
         phases = (st.get("results") or {}).get("timings", {})
-        rows.append([f"`{name}`", str(len(runs)), f"{tr:.0f} s", f"{ev:.0f} s",
+        rows.append([f"`{name}`", f"{len(own)} of {len(runs)}", f"{tr:.0f} s", f"{ev:.0f} s",
                      ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) or "-",
                      "-" if st.get("wall_s") is None else f"{st['wall_s']:.0f} s"])
-    return _table(["study", "runs in its results", "training (sum)", "evaluation (sum)", "data, generation",
-                   "wall"], rows)
+    return _table(["study", "runs trained (of its table)", "training (sum)", "evaluation (sum)",
+                   "data, generation", "wall"], rows)
 
 
 TABLES = {"setup": lambda s, m: setup(s, m), "main": lambda s, m: main_table(s), "sweep": lambda s, m: sweep(s),

@@ -247,7 +247,7 @@ class NoEditor:
         return None
 
     def preferred_batch_size(self) -> int:
-        return 1          # nothing to edit: the job only needs a number
+        return 1
 
     def settings(self) -> dict:
         return {}
