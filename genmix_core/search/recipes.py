@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from genmix_core.mixing import DEFAULT_LAM_RANGE
 from genmix_core.train import get_condition
 
 #: Which settings each condition takes. Conditions not listed take none (baseline, mixup, cutmix).
@@ -93,7 +94,7 @@ class Recipe:
     def mix_options(self) -> dict:
         """The pool's mix options (:func:`genmix_core.train.conditions.build_pool`)."""
         lam = {"lam": self.lam} if self.lam is not None else \
-            {"lam_range": tuple(self.lam_range)} if self.lam_range is not None else {"lam_range": (0.1, 0.3)}
+            {"lam_range": tuple(self.lam_range if self.lam_range is not None else DEFAULT_LAM_RANGE)}
         return {"mask_set": self.mask_set or "genmix", **lam}
 
     def prompt_texts(self, prompts: list[str]) -> list[str]:

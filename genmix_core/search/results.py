@@ -18,6 +18,8 @@ Keys (issue 10):
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +92,6 @@ def _verdict_note(job) -> str | None:
 
 def assemble(job) -> dict:
     """The content of ``search.json`` for a :class:`~genmix_core.search.run.SearchJob` (also while it runs)."""
-    import time
-    from dataclasses import asdict
-
     cfg, state = job.cfg, job.state
     base = getattr(job, "base", None)
     return {
