@@ -91,6 +91,7 @@ def main() -> None:
         st.Page("pages/3_preview.py", title=t("ui.nav.preview"), icon="🔍", url_path="preview"),
         st.Page("pages/4_generate.py", title=t("ui.nav.generate"), icon="⚙️", url_path="generate"),
         st.Page("pages/5_train.py", title=t("ui.nav.train"), icon="📊", url_path="train"),
+        st.Page("pages/6_search.py", title=t("ui.nav.search"), icon="🧭", url_path="search"),
     ]
     st.navigation(pages).run()
 

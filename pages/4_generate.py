@@ -17,8 +17,8 @@ from genmix_core.jobs import ACTIVE, read_job
 from ui.estimates import generation_plan
 from ui.prompt_table import text_labels
 from ui.review import failed_reasons, review
-from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_MIX_PARAMS, KEY_PROMPT_SET, project,
-                      prompt_filters, restore_active_prompts, t)
+from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_MIX_PARAMS, KEY_PROMPT_SET, KEY_RECIPE,
+                      applied_recipe, project, prompt_filters, restore_active_prompts, t)
 from ui.widgets import empty_project_hint, job_panel, localized, plain, resume_button, run_picker, show_error
 
 st.title(t("gen.page.title"))
@@ -46,7 +46,11 @@ def _start(cfg: GenerateConfig, run_dir: Path) -> None:
 
 
 def _settings_form() -> None:
-    """Prompts, editor and mixing settings, then Start (a new run folder)."""
+    """Prompts, editor and mixing settings, then Start (a new run folder). An applied recipe (Recipe search
+    page) gives the prompts, mask set and λ their starting values."""
+    recipe = applied_recipe("generate")
+    if recipe:
+        st.info(t("search.applied.generate", name=(st.session_state.get(KEY_RECIPE) or {}).get("name", "")))
     active = restore_active_prompts(proj)
     set_name = st.session_state.get(KEY_PROMPT_SET)
     pset = pick_prompt_set(prompt_sets.values(), set_name)
@@ -84,17 +88,20 @@ def _settings_form() -> None:
     left, mid, right = st.columns(3)
     # Labels computed now: AppTest calls format_func outside the script run, where the language is unknown.
     mask_labels = {m: t(f"gen.page.mask_set.{m}") for m in MASK_SETS}
-    mask_set = left.selectbox(t("gen.page.mask_set"), list(MASK_SETS), key="gen_mask_set", format_func=mask_labels.get)
+    mask_set = left.selectbox(t("gen.page.mask_set"), list(MASK_SETS), key="gen_mask_set", format_func=mask_labels.get,
+                              index=list(MASK_SETS).index(recipe.get("mask_set") or list(MASK_SETS)[0]))
     preview = st.session_state.get(KEY_MIX_PARAMS) or {}   # the Preview page's choice carries over
     ramp = mid.slider(t("gen.page.ramp"), 0.0, 0.5, float(preview.get("ramp", DEFAULT_RAMP)), 0.01, key="gen_ramp")
-    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(preview.get("lam", DEFAULT_LAM)), 0.05, key="gen_lam")
+    lam = right.slider(t("gen.page.lam"), 0.0, 1.0, float(recipe.get("lam", preview.get("lam", DEFAULT_LAM))), 0.005,
+                       key="gen_lam")
     if preview:
         st.caption(t("gen.page.from_preview", ramp=f"{float(preview.get('ramp', DEFAULT_RAMP)):g}",
                      lam=f"{float(preview.get('lam', DEFAULT_LAM)):g}"))
     fractals = st.text_input(t("gen.page.fractals"), "", key="gen_fractals", help=t("gen.page.fractals_help"))
     seed = int(st.number_input(t("gen.page.seed"), 0, 2**31 - 1, 0, key="gen_seed"))
     left, right = st.columns(2)
-    filter_on = left.toggle(t("gen.page.filter_on"), value=True, key="gen_filter_on", help=t("gen.page.filter_help"))
+    filter_on = left.toggle(t("gen.page.filter_on"), value=not recipe.get("no_filter", False), key="gen_filter_on",
+                            help=t("gen.page.filter_help"))
     floor = right.slider(t("gen.page.filter_floor"), 0.0, 0.9, DEFAULT_FLOOR, 0.05, key="gen_filter_floor",
                          disabled=not filter_on, help=t("gen.page.filter_floor_help", floor=DEFAULT_FLOOR))
 
@@ -106,8 +113,9 @@ def _settings_form() -> None:
         cfg = GenerateConfig(
             data=str(proj.data_dir("train")), out="", prompts=list(prompts), editor=editor, model=model or None,
             steps=steps, size=size, per_image=per_image, seed=seed, mask_set=mask_set, ramp=ramp, lam=lam,
-            fractals=fractals.strip() or None, prompt_set=pset.ref, filters=dict(prompt_filters()) or None,
-            cache=str(proj.cache_dir / "edits"), no_filter=not filter_on, filter_floor=float(floor))
+            fractals=fractals.strip() or None, prompt_set=recipe.get("prompt_set") or pset.ref,
+            filters=dict(prompt_filters()) or None, cache=str(proj.cache_dir / "edits"), no_filter=not filter_on,
+            filter_floor=float(floor))
         try:
             cfg.out = str(proj.runs_dir)
             # Bad settings, and prompts the editor cannot draw, are shown here, before a run folder is made.

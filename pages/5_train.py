@@ -12,12 +12,14 @@ import streamlit as st
 from genmix_core.generate import manifest
 from genmix_core.jobconfig import launch, resume
 from genmix_core.jobs import ACTIVE, read_job
-from genmix_core.mixing import DEFAULT_LAM_RANGE
+from genmix_core.mixing import DEFAULT_LAM_RANGE, MASK_SETS
+from genmix_core.search import AXES
 from genmix_core.train import (BACKBONES, CONDITIONS, DEFAULT_EPS, RESULTS_FILE, CompareConfig, check_drawable,
                                list_train_runs, needs_edits)
 from ui.estimates import compare_plan
 from ui.report_view import report_section
-from ui.state import KEY_TRAIN_RUN, active_prompt_set, project, prompt_filters, restore_active_prompts, t
+from ui.state import (KEY_RECIPE, KEY_TRAIN_RUN, active_prompt_set, applied_recipe, project, prompt_filters,
+                      restore_active_prompts, t)
 from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
 
 NEW_GENERATION = "__new__"
@@ -52,29 +54,49 @@ def _lam_settings(lam_range: tuple[float, float] | None) -> dict:
     return {"lam": low} if low == high else {"lam_range": [low, high]}
 
 
+def _recipe_lam(recipe: dict) -> tuple[float, float]:
+    """The λ slider's starting range: an applied recipe's fixed λ (both ends) or range, else the default."""
+    if recipe.get("lam") is not None:
+        return float(recipe["lam"]), float(recipe["lam"])
+    return tuple(recipe.get("lam_range") or DEFAULT_LAM_RANGE)
+
+
 def _settings_form() -> None:
-    """Conditions, budget, seeds, model and where the GenMix images come from; then Start."""
+    """Conditions, budget, seeds, model and where the GenMix images come from; then Start. An applied recipe
+    (Recipe search page) gives the widgets their starting values."""
+    recipe = applied_recipe("train")
+    if recipe:
+        st.info(t("search.applied.train", name=(st.session_state.get(KEY_RECIPE) or {}).get("name", "")))
     labels = {name: t(c.label_key) for name, c in CONDITIONS.items()}
-    conditions = st.multiselect(t("train.page.conditions"), list(CONDITIONS), default=["baseline", "genmix"],
+    conditions = st.multiselect(t("train.page.conditions"), list(CONDITIONS),
+                                default=recipe.get("conditions", ["baseline", "genmix"]),
                                 format_func=labels.get, key="train_conditions")
     left, mid, right = st.columns(3)
-    epochs = int(left.number_input(t("train.page.epochs"), 1, 500, 10, key="train_epochs",
+    epochs = int(left.number_input(t("train.page.epochs"), 1, 500, int(recipe.get("epochs", 10)), key="train_epochs",
                                    help=t("train.page.epochs_help")))
-    batch = int(mid.number_input(t("train.page.batch"), 1, 512, 32, key="train_batch"))
+    batch = int(mid.number_input(t("train.page.batch"), 1, 512, int(recipe.get("batch_size", 32)), key="train_batch"))
     seeds_text = right.text_input(t("train.page.seeds"), "0,1,2", key="train_seeds")
     left, mid, right = st.columns(3)
     backbone_labels = {b: t(f"train.page.backbone.{b}") for b in BACKBONES}
     backbone = left.selectbox(t("train.page.backbone"), list(BACKBONES), format_func=backbone_labels.get,
-                              key="train_backbone")
+                              index=list(BACKBONES).index(recipe.get("backbone") or BACKBONES[0]), key="train_backbone")
     finetune_labels = {m: t(f"train.page.finetune.{m}") for m in ("head", "all")}
     finetune = mid.radio(t("train.page.finetune"), ["head", "all"], format_func=finetune_labels.get,
+                         index=["head", "all"].index(recipe.get("finetune") or "head"),
                          key="train_finetune", disabled=backbone == "small_cnn")
-    size = right.selectbox(t("train.page.size"), SIZES, index=SIZES.index(112), key="train_size")
+    sizes = tuple(sorted({*SIZES, int(recipe["size"])})) if recipe.get("size") else SIZES
+    size = right.selectbox(t("train.page.size"), sizes, index=sizes.index(int(recipe.get("size") or 112)),
+                           key="train_size")
     eps = st.text_input(t("train.page.eps"), ",".join(DEFAULT_EPS), key="train_eps", help=t("train.page.eps_help"))
     lam_range = None
-    if "genmix" in conditions:
-        lam_range = st.slider(t("train.page.lam_range"), 0.0, 1.0, DEFAULT_LAM_RANGE, 0.05, key="train_lam",
+    mask_set = recipe.get("mask_set", "genmix")
+    if any("lam" in AXES.get(c, ()) for c in conditions):
+        lam_range = st.slider(t("train.page.lam_range"), 0.0, 1.0, _recipe_lam(recipe), 0.005, key="train_lam",
                               help=t("train.page.lam_help"))
+    if any("mask_set" in AXES.get(c, ()) for c in conditions):
+        mask_labels = {m: t(f"gen.page.mask_set.{m}") for m in MASK_SETS}
+        mask_set = st.selectbox(t("gen.page.mask_set"), list(MASK_SETS), index=list(MASK_SETS).index(mask_set),
+                                format_func=mask_labels.get, key="train_mask_set")
     use_onsite = st.toggle(t("train.page.use_onsite", n=n_onsite), value=n_onsite > 0, disabled=n_onsite == 0,
                            key="train_use_onsite")
     ks_text = ""
@@ -86,7 +108,9 @@ def _settings_form() -> None:
         options = [r.name for r in gen_runs] + [NEW_GENERATION]
         source_labels = {r.name: t("train.page.edits_run", name=r.name) for r in gen_runs}
         source_labels[NEW_GENERATION] = t("train.page.edits_new")
-        source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits")
+        # An applied recipe generates its own edits (its prompts) unless another run is picked.
+        source = st.selectbox(t("train.page.edits"), options, format_func=source_labels.get, key="train_edits",
+                              index=options.index(NEW_GENERATION) if recipe.get("prompts") else 0)
         edits = None if source == NEW_GENERATION else str(proj.runs_dir / source)
 
     seeds, few_shot, bad = [], [], False
@@ -107,7 +131,9 @@ def _settings_form() -> None:
         epochs=epochs, batch_size=batch, backbone=backbone, finetune=finetune, size=int(size),
         eps=[e for e in eps.replace(" ", "").split(",") if e],
         test=str(proj.data_dir("onsite")) if use_onsite else None, edits=edits,
-        prompts=prompts, prompt_set=pset.ref, filters=dict(prompt_filters()) or None, few_shot=few_shot,
+        prompts=prompts, prompt_set=recipe.get("prompt_set") or pset.ref, filters=dict(prompt_filters()) or None,
+        few_shot=few_shot, mask_set=mask_set, no_filter=bool(recipe.get("no_filter", False)),
+        **({"lr": recipe["lr"]} if recipe.get("lr") is not None else {}),
         **_lam_settings(lam_range))
     if conditions and seeds and not bad:
         try:  # how many runs, and how long on this PC, before Start

@@ -57,3 +57,17 @@ def compare_plan(cfg, class_counts, n_onsite: int, n_prompts: int, photo: str | 
              train=duration(est.train_s), test=duration(est.eval_s),
              gen_time=t("train.page.plan.gen_time", time=duration(est.generation_s)) if est.images else "")
     (st.warning if est.total_s > 15 * 60 else st.info)(text)
+
+
+def search_plan(cfg, class_counts, n_selection: int, n_prompts: int, photo: str | None) -> None:
+    """Draw how many runs a recipe search makes and how long it takes here (before Start)."""
+    from genmix_core.search import estimate_search
+    from genmix_core.train import pick_device
+
+    with st.spinner(t("ui.estimate.measuring")):
+        units = _units(cfg.backbone, cfg.finetune, str(pick_device(cfg.device)), cfg.size, cfg.batch_size)
+        per_image = _generation(1, cfg.editor, cfg.model, None, None, photo).per_item if n_prompts else 0.0
+    est = estimate_search(cfg, class_counts, n_selection, n_prompts, units, per_image)
+    (st.warning if est.total_s > 15 * 60 else st.info)(
+        t("search.page.plan", runs=est.runs, images=est.images, time=duration(est.total_s),
+          source=t(f"ui.estimate.source.{units.source}")))

@@ -52,6 +52,14 @@ def _draw(block, i: int, ln: str) -> None:
         st.plotly_chart(block.figure, key=f"report_fig_{i}")
 
 
+def draw_report(report) -> None:
+    """Draw a report's title, meta line and blocks (the Recipe search page draws its report this way)."""
+    st.header(report.title)
+    st.caption(_plain(" · ".join(report.meta)))
+    for i, block in enumerate(report.blocks):
+        _draw(block, i, report.lang)
+
+
 def _details(results: dict, ln: str) -> None:
     """All numbers (pool, steps, both attacks) and a confusion matrix per condition, for the ML engineer."""
     with st.expander(t("report.page.details")):

@@ -30,6 +30,8 @@ KEY_EDITOR_MODEL = "editor_model"      # model id / folder for diffusion editors
 KEY_MIX_PARAMS = "mix_params"          # dict: last MixParams.to_dict() chosen on the Preview page
 KEY_GEN_RUN = "gen_run"                # path (str) of the latest generation run folder
 KEY_TRAIN_RUN = "train_run"            # path (str) of the latest training/compare run folder
+KEY_SEARCH_RUN = "search_run"          # path (str) of the latest recipe-search run folder
+KEY_RECIPE = "recipe"                  # dict: the applied recipe (name, search run, its Generate/Train settings)
 
 DEFAULT_PROJECT = "default"
 DEFAULT_EDITOR = "offline"
@@ -44,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     KEY_MIX_PARAMS: None,
     KEY_GEN_RUN: None,
     KEY_TRAIN_RUN: None,
+    KEY_SEARCH_RUN: None,
+    KEY_RECIPE: None,
 }
 
 
@@ -84,7 +88,7 @@ def _from_url() -> None:
     run = params.get(URL_RUN)
     if run and "/" not in run and "\\" not in run:
         # A bare folder name: each page's run picker takes it when it lists a run of that name.
-        st.session_state[KEY_GEN_RUN] = st.session_state[KEY_TRAIN_RUN] = run
+        st.session_state[KEY_GEN_RUN] = st.session_state[KEY_TRAIN_RUN] = st.session_state[KEY_SEARCH_RUN] = run
 
 
 def sync_url() -> None:
@@ -201,3 +205,11 @@ def prompt_filters() -> tuple[tuple[str, str], ...]:
     """The active prompts' style-filter recipes as sorted ``(text, recipe)`` pairs (for ``ui.cache``)."""
     value = st.session_state.get(KEY_PROMPT_FILTERS) or {}
     return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def applied_recipe(job: str) -> dict:
+    """The applied recipe's settings for ``job`` (``"generate"`` or ``"train"``: field names of that job's
+    config), or ``{}`` when no recipe was applied (or it sets nothing for that job). The pages take them as
+    their widgets' starting values."""
+    recipe = st.session_state.get(KEY_RECIPE) or {}
+    return dict(recipe.get(job) or {})

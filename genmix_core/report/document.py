@@ -3,7 +3,8 @@
 Reading order (issue 9): title, project and date; the verdict sentences; the photos used (classes, counts per
 set, which classes have on-site photos); how the GenMix images were made (editor named honestly, prompts with
 their Japanese meaning, examples original → edit → final); the results (table, spread, charts in plain words,
-the matched budget, time spent); caveats; what to try next.
+the matched budget, time spent); the recommended recipe when the project has a finished recipe search on the
+same training photos (issue 10, :mod:`genmix_core.report.recipe`); caveats; what to try next.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genmix_core.i18n import t
-from genmix_core.report import advice, charts, texts
+import time
+
+from genmix_core.report import advice, charts, recipe, texts
 from genmix_core.report.facts import ReportFacts, gather_facts
 from genmix_core.report.verdict import verdict_lines
 
@@ -124,8 +127,23 @@ def build_report(results: dict, lang: str = "en", facts: ReportFacts | None = No
     blocks += _data_blocks(results, lang)
     blocks += _genmix_blocks(results, facts, lang)
     blocks += _result_blocks(results, lang)
+    if facts.search:
+        blocks += recipe_blocks(facts.search, lang)
     for heading, items in (("report.h.caveats", advice.caveats(results, lang)),
                            ("report.h.next", advice.next_steps(results, lang))):
         if items:
             blocks += [Block("heading", t(heading, lang)), Block("bullets", items=items)]
     return Report(title=t("train.report.title", lang), meta=meta, blocks=blocks, lang=lang)
+
+
+def recipe_blocks(search: dict, lang: str = "en", *, heading: bool = True) -> list[Block]:
+    """The "recommended recipe" section of a recipe search's ``search.json`` (:mod:`.recipe`)."""
+    return [Block(kind, **fields) for kind, fields in recipe.section(search, lang, heading=heading)]
+
+
+def build_search_report(search: dict, lang: str = "en") -> Report:
+    """The report of a recipe search on its own (the Search page and its HTML export)."""
+    updated = search.get("updated")
+    date = time.strftime("%Y-%m-%d %H:%M", time.localtime(updated)) if updated else "–"
+    return Report(title=t("search.report.title", lang), meta=[t("report.meta.date", lang, date=date)],
+                  blocks=recipe_blocks(search, lang, heading=False), lang=lang)

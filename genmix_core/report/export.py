@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from genmix_core.report.document import build_report
+from genmix_core.report.document import build_report, build_search_report
 from genmix_core.report.html import render_html
 from genmix_core.report.pdf import print_to_pdf
 
@@ -13,6 +13,11 @@ from genmix_core.report.pdf import print_to_pdf
 def export_html(results: dict, lang: str = "en") -> str:
     """The report of ``results`` as one self-contained HTML page (opens offline; plotly.js and images inside)."""
     return render_html(build_report(results, lang))
+
+
+def export_search_html(search: dict, lang: str = "en") -> str:
+    """A recipe search's report (``search.json``) as one self-contained HTML page."""
+    return render_html(build_search_report(search, lang))
 
 
 def export_pdf(results: dict, pdf_path: str | Path, lang: str = "en", *, html_text: str | None = None) -> Path:

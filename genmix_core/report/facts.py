@@ -38,6 +38,8 @@ class ReportFacts:
     finished: str
     prompts: list[tuple[str, str | None]] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
+    search: dict | None = None
+    """The project's latest finished recipe search on the same training photos (``search.json``), or None."""
 
 
 def project_name(results: dict) -> str:
@@ -102,6 +104,25 @@ def _generation(results: dict, meanings: dict[str, str]) -> tuple[list, list[Exa
     return prompts, examples
 
 
+def latest_search(results: dict) -> dict | None:
+    """The newest finished recipe search beside the run (the same project's runs folder) that searched the same
+    training folder, or None."""
+    from genmix_core.search import list_search_runs, load_search
+
+    cfg = results.get("config", {})
+    out, data = Path(cfg.get("out") or "."), cfg.get("data")
+    if not data or not out.parent.is_dir():
+        return None
+    for run_dir in list_search_runs(out.parent):
+        try:
+            search = load_search(run_dir)
+        except Exception:          # a broken or unfinished folder only leaves the section out
+            continue
+        if search.get("status") == "done" and search.get("config", {}).get("data") == data:
+            return search
+    return None
+
+
 def gather_facts(results: dict) -> ReportFacts:
     """The facts of the report of ``results`` (see the module docstring)."""
     updated = results.get("updated")
@@ -109,4 +130,5 @@ def gather_facts(results: dict) -> ReportFacts:
     prompts, examples = [], []
     if results.get("generation"):
         prompts, examples = _generation(results, _japanese_meanings(results))
-    return ReportFacts(project=project_name(results), finished=finished, prompts=prompts, examples=examples)
+    return ReportFacts(project=project_name(results), finished=finished, prompts=prompts, examples=examples,
+                       search=latest_search(results))

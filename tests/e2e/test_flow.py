@@ -115,12 +115,12 @@ def _screenshot(page, name):
 
 
 NAV_TITLES = {
-    "en": ["Home", "Data", "Prompts", "Preview", "Generate", "Train & Compare"],
-    "ja": ["ホーム", "データ", "プロンプト", "プレビュー", "生成", "学習・比較"],
+    "en": ["Home", "Data", "Prompts", "Preview", "Generate", "Train & Compare", "Recipe search"],
+    "ja": ["ホーム", "データ", "プロンプト", "プレビュー", "生成", "学習・比較", "レシピ探索"],
 }
-PAGE_URLS = ["", "data", "prompts", "preview", "generate", "train"]
+PAGE_URLS = ["", "data", "prompts", "preview", "generate", "train", "search"]
 PAGE_TITLE_KEYS = ["ui.home.title", "ui.data.title", "ui.prompts.title", "ui.preview.title", "gen.page.title",
-                   "train.page.title"]
+                   "train.page.title", "search.page.title"]
 # Every label the sidebar navigation shows, from the moment the document starts: a list drawn only for a
 # moment and then replaced is recorded too.
 RECORD_NAV_LABELS = """

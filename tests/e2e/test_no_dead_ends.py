@@ -305,7 +305,7 @@ def test_no_english_left_on_the_japanese_pages(app_url, new_page):
                                                "stable-diffusion-v1-5/stable-diffusion-v1-5"}
     page = new_page("ja-JP", height=2400)
     found = {}
-    for path in ("", "data", "prompts", "preview", "generate", "train"):
+    for path in ("", "data", "prompts", "preview", "generate", "train", "search"):
         _open(page, f"{app_url}/{path}?project=default&lang=ja")
         expect(page.get_by_test_id("stSidebarNav").get_by_text("ホーム")).to_be_visible()
         words = _english_words(_visible_text(page), data_names)
