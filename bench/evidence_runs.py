@@ -14,6 +14,8 @@ Usage::
     python bench/evidence_runs.py --device cuda --out /tmp/ev --part 2        # H200: second call
     python bench/evidence_runs.py --out /tmp/ev --plan                        # what would run, and its time here
     python bench/evidence_tables.py /tmp/ev/summary.json                      # the tables of EVIDENCE.md
+    python bench/evidence_runs.py --out /tmp/ev --from-results R.json --only sweep16 --summary S.json
+        # a study's summary entry rebuilt from its folder's results.json (when summary.json did not come back)
 
 Restartable: a study whose summary entry says ``done`` is skipped, and a study started again resumes inside its
 run folder (finished runs are reused). ``--deadline-s`` stops cleanly before a call's time limit (the compare
@@ -173,6 +175,17 @@ def _slim(results: dict) -> dict:
     return keep
 
 
+def entry_from_results(st: Study, results: dict, mode: str, out: Path, device: str, source: str) -> dict:
+    """A study's summary entry rebuilt from its folder's ``results.json`` (say a GPU call whose summary did not
+    come back): the same slimmed results the run would have stored; its status is the compare job's own, and
+    what only the running script knew (wall time, start) is left empty and says so (``rebuilt_from``)."""
+    status = {"done": "done", "cancelled": "incomplete"}.get(results.get("status"), str(results.get("status")))
+    shown = ["python", *command(st, mode, out, device)[1:]]
+    return {"part": st.part, "folder": st.folder, "about": st.about, "status": status,
+            "command": shlex.join(shown), "wall_s": None, "started": None, "finished": None,
+            "rebuilt_from": source, "results": _slim(results)}
+
+
 def _machine() -> dict:
     import torch
 
@@ -225,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plan", action="store_true", help="print runs, steps and estimated seconds; run nothing")
     p.add_argument("--threads", type=int, help="CPU threads of each compare process (OMP/MKL); on a busy "
                                                "2-core machine 1 avoids oversubscription")
+    p.add_argument("--from-results", metavar="RESULTS_JSON",
+                   help="run nothing: rebuild the summary entry of the one study named by --only from this "
+                        "results.json of its run folder, into --summary (for a call whose summary was lost)")
     a = p.parse_args(argv)
     mode = "quick" if a.quick else "full"
     out = Path(a.out).resolve()
@@ -233,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         studies = [s for s in studies if s.name in a.only.split(",")]
     if not studies:
         p.error(f"no study matches --part {a.part} --only {a.only}")
+    if a.from_results:
+        if len(studies) != 1:
+            p.error("--from-results rebuilds one study: name it with --only")
+        return rebuild(studies[0], Path(a.from_results), mode, out, a.device,
+                       Path(a.summary) if a.summary else out / "summary.json")
     rows = plan(studies, mode, out, a.device)
     for name, r in rows.items():
         print(f"{name:<16} part {r['part']}: {r['runs']:>4} runs, {r['steps']:>6} steps; here about "
@@ -288,6 +309,25 @@ def main(argv: list[str] | None = None) -> int:
     save()
     print(f"summary: {summary_path} ({status}); log: {out / 'log.txt'}")
     return 0 if status == "done" else 1
+
+
+def rebuild(st: Study, results_path: Path, mode: str, out: Path, device: str, summary_path: Path) -> int:
+    """Write (or update) ``summary_path`` with ``st``'s entry rebuilt from ``results_path``."""
+    results = json.loads(results_path.read_text())
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if summary.get("mode", mode) != mode:
+        raise SystemExit(f"{summary_path} holds {summary['mode']} runs, not {mode}")
+    summary.update(version=SUMMARY_VERSION, mode=mode, device=device)
+    summary.setdefault("machines", [])
+    summary.setdefault("studies", {})[st.name] = entry_from_results(st, results, mode, out, device,
+                                                                    results_path.name)
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = summary_path.with_suffix(".incomplete")
+    tmp.write_text(json.dumps(summary, indent=1, default=str))
+    os.replace(tmp, summary_path)
+    print(f"{st.name}: entry rebuilt from {results_path} ({summary['studies'][st.name]['status']}) "
+          f"into {summary_path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -61,6 +61,35 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join([_row(head), "|" + "---|" * len(head), *(_row(r) for r in rows)])
 
 
+def finish_command(name: str) -> str:
+    """The command that runs (or finishes) study ``name`` on one H200, as section 2.6 of EVIDENCE.md gives it."""
+    return f"python bench/evidence_runs.py --device cuda --out /tmp/ev --only {name} --deadline-s 470"
+
+
+def not_run(name: str) -> str:
+    """What a block says when its study is missing from every summary: plainly, with the command."""
+    return f"_Not run yet._ To run it: `{finish_command(name)}`, then fill this page again with `--fill`."
+
+
+def incomplete_note(studies: dict, name: str) -> str:
+    """For a study that did not finish: which arms have fewer seeds than planned, and the command to finish;
+    empty for a finished study."""
+    st = studies.get(name) or {}
+    if st.get("status") in (None, "done"):
+        return ""
+    res = st.get("results") or {}
+    planned = (res.get("config") or {}).get("seeds") or []
+    short = []
+    for label in res.get("arm_order", []):
+        seeds = sorted({r["seed"] for r in res.get("runs", []) if r.get("arm") == label})
+        if len(seeds) < len(planned):
+            short.append(f"`{label}` {len(seeds)} of {len(planned)} seeds ({','.join(map(str, seeds)) or 'none'})")
+    return (f"**Incomplete** (study `{name}`: {st.get('status')}, cut by the time limit): "
+            + ("; ".join(short) or "every arm has its seeds, the job did not finish")
+            + ". An arm with one seed has no interval: its row shows that the runs work, it is not a result. "
+            f"To finish: `{finish_command(name)}`.\n\n")
+
+
 def _scale_label(cond: str, scale: int, protocol: str = "steps") -> str:
     return cond + ("@epochs" if protocol == "epochs" else "") + ("" if scale == 1 else f"@x{scale}")
 
@@ -97,7 +126,7 @@ def setup(studies: dict, meta: dict) -> str:
 
 def main_table(studies: dict) -> str:
     res = _res(studies, "main")
-    return markdown_table(res, robust=False) if res else "_not run_"
+    return incomplete_note(studies, "main") + markdown_table(res, robust=False) if res else not_run("main")
 
 
 def sweep(studies: dict) -> str:
@@ -105,14 +134,15 @@ def sweep(studies: dict) -> str:
     names = ("main", "sweep16", "sweep16_mix", "protocol")
     scales = sorted({s for n in names for s in ((_res(studies, n) or {}).get("budget") or {}).get("scales", [])})
     if not scales:
-        return "_not run_"
-    rows = []
+        return not_run("main")
+    rows, missing = [], set()
     for cond in SWEEP_CONDITIONS:
         cells = [f"`{cond}`"]
         for sc in scales:
             arm = _find_arm(studies, _scale_label(cond, sc), names)
             if not arm:
-                cells += ["-", ""]
+                cells += ["not run", ""]
+                missing.add(sc)
                 continue
             loss = (arm.get("final_loss") or {}).get("mean")
             cells += [f"{mean_std(arm.get('cross_domain_accuracy'))} (loss {loss:.2f})" if loss is not None
@@ -120,22 +150,27 @@ def sweep(studies: dict) -> str:
                       difference((arm.get("vs_baseline") or {}).get("cross_domain_accuracy"))]
         rows.append(cells)
     head = ["condition"] + [h for sc in scales for h in (f"line ×{sc} (final loss)", f"Δ ×{sc}")]
-    return _table(head, rows)
+    absent = [n for n in names[:3] if n not in studies or studies[n].get("status") != "done"]
+    text = _table(head, rows)
+    if missing and absent:
+        text += ("\n\n\"not run\": " + "; ".join(
+            f"`{n}` {'incomplete' if n in studies else 'not run yet'} (`{finish_command(n)}`)" for n in absent))
+    return text
 
 
 def protocol(studies: dict) -> str:
     res = _res(studies, "protocol")
     if not res:
-        return "_not run_"
+        return not_run("protocol")
     labels = [lab for lab in res.get("arm_order", []) if "@epochs" in lab]
     refs = sorted({res["arms"][lab]["arm"]["reference"] for lab in labels if lab in res["arms"]})
-    return markdown_table(res, robust=False, arms=refs + labels)
+    return incomplete_note(studies, "protocol") + markdown_table(res, robust=False, arms=refs + labels)
 
 
 def controls(studies: dict) -> str:
     res = _res(studies, "main")
     if not res:
-        return "_not run_"
+        return not_run("main")
     scales = (res.get("budget") or {}).get("scales", [1])
     labels = [_scale_label(c, sc) for sc in scales for c in ("baseline",) + CONTROLS]
     return markdown_table(res, robust=False, arms=labels)
@@ -146,25 +181,27 @@ def attacks(studies: dict) -> str:
     gradient-masking check."""
     res = _res(studies, "main")
     if not res:
-        return "_not run_"
+        return not_run("main")
     eps = res.get("eps", [])
     rows = []
     for label in [lab for lab in res.get("arm_order", []) if "@" not in lab]:
         s = res["arms"][label]
         vs = s.get("vs_baseline") or {}
         grads = (s.get("gradients") or {}).get("zero_share") or {}
-        rows.append([f"`{label}`"] + [mean_std((s.get("fgsm_kept") or {}).get(e)) for e in eps]
+        rows.append([f"`{label}`"]
+                    + [f"{mean_std((s.get('fgsm_kept') or {}).get(e))} {difference(vs.get(f'fgsm_kept[{e}]'))}".strip()
+                       for e in eps]
                     + [f"{mean_std((s.get('pgd_kept') or {}).get(e))} {difference(vs.get(f'pgd_kept[{e}]'))}".strip()
                        for e in eps]
                     + ["-" if grads.get("mean") is None else f"{100 * grads['mean']:.2f} %"])
-    head = ["arm"] + [f"FGSM {e}" for e in eps] + [f"PGD {e} (Δ)" for e in eps] + ["zero grad entries"]
+    head = ["arm"] + [f"FGSM {e} (Δ)" for e in eps] + [f"PGD {e} (Δ)" for e in eps] + ["zero grad entries"]
     return _table(head, rows) + "\n\n" + masking_check(res)
 
 
 def verdict(studies: dict) -> str:
     res = _res(studies, "main")
     if not res or not res.get("verdict"):
-        return "_not run_"
+        return not_run("main")
     rows = [[f"`{v['condition']}`", v["domain"], f"{100 * v['delta']:+.1f}",
              f"[{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}]",
              "-" if v.get("p_value") is None else f"{v['p_value']:.3f}", f"{v['method']} (n={v['n']})", v["call"]]
@@ -174,16 +211,25 @@ def verdict(studies: dict) -> str:
 
 def prompts(studies: dict) -> str:
     res = _res(studies, "authors_prompts")
-    return markdown_table(res, robust=False) if res else "_not run_"
+    return (incomplete_note(studies, "authors_prompts") + markdown_table(res, robust=False) if res
+            else not_run("authors_prompts"))
 
 
 def timing(studies: dict) -> str:
-    """Per study: the runs it trained itself (finished after it started; the others are reused from an
-    earlier study of the same folder), their summed training and evaluation seconds, and its wall time."""
-    rows = []
+    """Per study: the runs it trained itself (finished after it started, or, where no times were recorded,
+    not held by an earlier study of the same folder: the others are reused), their summed training and
+    evaluation seconds, and its wall time."""
+    rows, seen = [], {}
     for name, st in studies.items():
         runs = (st.get("results") or {}).get("runs", [])
-        own = [r for r in runs if st.get("started") is None or (r.get("finished") or 0) >= st["started"]]
+        # A summary without start times (or runs without finish times): a study's own runs are those no
+        # earlier study of the same run folder (the same --out, so the same machine) holds.
+        earlier = seen.setdefault(((st.get("results") or {}).get("config") or {}).get("out"), set())
+        if st.get("started") is not None and all(r.get("finished") is not None for r in runs):
+            own = [r for r in runs if r["finished"] >= st["started"]]
+        else:
+            own = [r for r in runs if (r.get("arm"), r.get("seed")) not in earlier]
+        earlier.update((r.get("arm"), r.get("seed")) for r in runs)
         tr = sum(r.get("train_s") or 0 for r in own)
         ev = sum(r.get("eval_s") or 0 for r in own)
         phases = (st.get("results") or {}).get("timings", {})

@@ -91,7 +91,49 @@ def test_tables_fill_the_marked_blocks_of_the_evidence_page(evidence, tmp_path):
     assert "| `baseline` |" in main_block and "| `mixup` |" in main_block
     sweep = text.split("<!-- evidence:sweep -->\n")[1].split("<!-- /evidence:sweep -->")[0]
     assert "line ×2" in sweep and "| `cutmix` |" in sweep
-    assert "_not run_" in text.split("<!-- evidence:protocol -->\n")[1]     # no such study in this summary
+    protocol = text.split("<!-- evidence:protocol -->\n")[1]             # no such study in this summary
+    assert protocol.startswith("_Not run yet._") and "evidence_runs.py --device cuda" in protocol
+    assert "--only protocol" in protocol
     # Filling twice gives the same page (the blocks are replaced, not appended to).
     tables.main([str(out / "summary.json"), "--fill", str(page)])
     assert page.read_text() == text
+
+
+def test_a_lost_summary_is_rebuilt_from_the_results_of_its_folder(evidence, tmp_path):
+    """A GPU call whose summary.json did not come back: the study's entry rebuilt from the run folder's
+    results.json gives the same tables as the summary the run wrote, and says it was rebuilt."""
+    runs, out, _ = evidence
+    rebuilt = tmp_path / "rebuilt.json"
+    assert runs.main(["--out", str(out), "--quick", "--device", "cpu", "--only", "other",
+                      "--from-results", str(out / "apart" / "results.json"), "--summary", str(rebuilt)]) == 0
+    entry = json.loads(rebuilt.read_text())["studies"]["other"]
+    written = json.loads((out / "summary.json").read_text())["studies"]["other"]
+    assert entry["status"] == "done" and entry["rebuilt_from"] == "results.json" and entry["wall_s"] is None
+    assert entry["command"] == written["command"] and entry["results"] == written["results"]
+    assert set(json.loads(rebuilt.read_text())["studies"]) == {"other"}
+    # One study at a time: without --only naming one, it refuses.
+    with pytest.raises(SystemExit):
+        runs.main(["--out", str(out), "--quick", "--from-results", str(out / "apart" / "results.json"),
+                   "--summary", str(rebuilt)])
+
+
+def test_tables_say_which_arms_an_incomplete_study_lacks(evidence):
+    """A study cut by the time limit is marked, with the arms short of seeds and the command that finishes
+    it; its timing row counts only the runs it trained itself, also when no start time was recorded."""
+    _, out, _ = evidence
+    tables = _load("evidence_tables")
+    studies, _ = tables.load_studies([str(out / "summary.json")])
+    main = json.loads(json.dumps(studies["main"]))
+    main["status"] = "incomplete"
+    main["results"]["runs"] = [r for r in main["results"]["runs"] if not (r["arm"] == "mixup" and r["seed"] == 1)]
+    note = tables.incomplete_note({"main": main}, "main")
+    assert note.startswith("**Incomplete**") and "`mixup` 1 of 2 seeds (0)" in note and "`baseline`" not in note
+    assert "--only main" in note and tables.incomplete_note(studies, "sweep16") == ""
+    for st in studies.values():                        # an old summary: no start or finish times
+        st.pop("started", None)
+        for r in st["results"]["runs"]:
+            r.pop("finished", None)
+    rows = {line.split(" | ")[0]: line for line in tables.timing(studies).splitlines()}
+    assert "| 4 of 4 |" in rows["| `main`"]              # 2 arms x 2 seeds, all its own
+    assert "| 6 of 8 |" in rows["| `sweep16`"]           # baseline x1 came from main
+    assert "| 2 of 2 |" in rows["| `other`"]             # another folder

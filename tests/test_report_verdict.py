@@ -138,7 +138,8 @@ def test_caveats_and_next_steps_follow_the_verdict_and_the_data():
     assert t("report.caveat.style_filter", "en") in said and t("report.caveat.runs", "en", n=3) in said
     assert any(s.startswith("Small test sets (30 held-out photos, 150 on-site photos)") for s in said)
     todo = next_steps(worse, "ja")
-    assert todo[0] == t("report.next.lower_lam", "ja")                  # the likely cause first
+    # A longer run first (the evidence runs: GenMix's deficit at the base budget was gone at 4x), then λ.
+    assert todo[:2] == [t("report.next.longer_budget", "ja", scale=4), t("report.next.lower_lam", "ja")]
     assert t("report.next.onsite_classes", "ja", missing="scratch") in todo
     assert t("report.next.more_seeds", "ja") not in todo and t("report.next.confirm", "ja") not in todo
 
@@ -152,3 +153,31 @@ def test_caveats_and_next_steps_follow_the_verdict_and_the_data():
     assert t("report.caveat.no_onsite", "en") in said and t("report.caveat.style_filter", "en") not in said
     assert not any(s.startswith("Small test sets") for s in said)
     assert todo[-1] == t("report.next.confirm", "en") and t("report.next.diffusion", "en") not in todo
+
+
+def test_a_run_with_a_longer_budget_gets_no_longer_budget_advice_and_an_attack_that_fools_all_is_named():
+    from genmix_core.report import caveats, next_steps
+
+    runs = [run("baseline", s, 0.9, onsite=o) for s, o in enumerate([0.61, 0.65, 0.58])]
+    runs += [run("genmix", s, 0.9, onsite=o) for s, o in enumerate([0.31, 0.35, 0.30])]
+    worse = {"config": {"conditions": ["baseline", "genmix"], "lam_range": [0.1, 0.3], "steps_scale": [1, 4]},
+             "runs": runs, "classes": CLASSES, "conditions": summarize(runs, ["baseline", "genmix"], CLASSES),
+             "split": {"n_test": 30}, "cross_domain": {"n": 150}, "status": "done"}
+    todo = next_steps(worse, "en")
+    assert t("report.next.longer_budget", "en", scale=4) not in todo       # 4x was trained already
+    assert todo[0] == t("report.next.lower_lam", "en")
+    assert t("report.next.longer_budget", "en", scale=4) in next_steps(
+        {**worse, "config": {**worse["config"], "steps_scale": [2]}}, "en")
+    floor = t("report.caveat.attack_floor", "en")
+    assert floor not in caveats(worse, "en")                              # no attack was run
+
+    def attacked(genmix_left):
+        conds = {c: {**s, "pgd_accuracy": {"1/255": {"mean": 0.0, "std": 0.0, "n": 3},
+                                           "8/255": {"mean": genmix_left if c == "genmix" else 0.0,
+                                                     "std": 0.0, "n": 3}}}
+                 for c, s in worse["conditions"].items()}
+        return {**worse, "conditions": conds, "eps": ["1/255", "8/255"]}
+
+    assert floor in caveats(attacked(0.0), "en")
+    assert t("report.caveat.attack_floor", "ja") in caveats(attacked(0.0), "ja")
+    assert floor not in caveats(attacked(0.2), "en")                      # one method kept some photos
