@@ -4,6 +4,7 @@ edits are in neither, a manual accept brings one back, and the comparison's own 
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -46,10 +47,12 @@ def test_the_comparisons_own_generation_step_filters_unless_told_not_to(tmp_path
     data = sample_photos(tmp_path / "data", per_class=5)
     on = run_compare(CompareConfig(data=str(data), out=str(tmp_path / "on"), prompts=["dim lighting"],
                                    conditions=["genmix"], **TRAIN))
-    gen = manifest.load_manifest(tmp_path / "on" / "generation")
-    assert (tmp_path / "on" / "generation" / "quality.json").is_file() and gen["similarity"].notna().all()
+    gen_dir = Path(on["generation"]["path"])                         # seed 0's own generation run
+    assert gen_dir.parent == tmp_path / "on" / "generation"
+    gen = manifest.load_manifest(gen_dir)
+    assert (gen_dir / "quality.json").is_file() and gen["similarity"].notna().all()
     assert on["generation"]["n_edits"] == int(gen["accepted"].sum())
     off = run_compare(CompareConfig(data=str(data), out=str(tmp_path / "off"), prompts=["dim lighting"],
                                     conditions=["genmix"], no_filter=True, **TRAIN))
-    assert not (tmp_path / "off" / "generation" / "quality.json").exists()
+    assert not (Path(off["generation"]["path"]) / "quality.json").exists()
     assert off["generation"]["n_edits"] == len(gen) == on["split"]["n_train"]
