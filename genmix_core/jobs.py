@@ -197,3 +197,33 @@ def log_tail(run_dir: str | os.PathLike, max_chars: int = 4000) -> str:
     except OSError:
         return ""
     return text[-max_chars:]
+
+
+def run_reported(out: str | os.PathLike, kind: str, work, cancelled: type[BaseException]) -> tuple[int, Any]:
+    """The end of a job's command line, shared by the jobs whose work is ``work(reporter)``: ``job.json`` is kept
+    by a :class:`JobReporter` and ends ``done``, ``cancelled`` or ``failed`` (with the error's key); a disk or
+    permission failure becomes its clear message.
+
+    Returns:
+        ``(exit code, result)``: 0 and ``work``'s result when done; 1 when cancelled (finished work is kept);
+        2 for a user error (printed). Anything else is recorded as failed and raised.
+    """
+    reporter = JobReporter(out, kind=kind)
+    try:
+        try:
+            result = work(reporter)
+        except OSError as exc:   # a disk or permission failure outside the atomic writes
+            raise io_error(exc) from exc
+    except cancelled:
+        reporter.finish("cancelled")
+        print("cancelled; finished runs are kept (rerun the same command to resume)", file=sys.stderr)
+        return 1, None
+    except UserError as exc:
+        reporter.finish("failed", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2, None
+    except Exception as exc:
+        reporter.finish("failed", exc)
+        raise
+    reporter.finish("done")
+    return 0, result

@@ -15,7 +15,7 @@ from genmix_core.errors import UserError
 from genmix_core.fileio import io_error
 from genmix_core.jobconfig import build_parser as build_config_parser
 from genmix_core.jobconfig import config_from_argv
-from genmix_core.jobs import JobReporter
+from genmix_core.jobs import run_reported
 from genmix_core.runclaim import claim_run_folder
 from genmix_core.search.config import SearchConfig
 from genmix_core.search.results import SEARCH_FILE
@@ -74,24 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(cfg: SearchConfig) -> int:
-    reporter = JobReporter(cfg.out, kind="search")
-    try:
-        try:
-            search = run_search(cfg, reporter)
-        except OSError as exc:
-            raise io_error(exc) from exc
-    except Cancelled:
-        reporter.finish("cancelled")
-        print("cancelled; finished runs are kept (rerun the same command to resume)", file=sys.stderr)
-        return 1
-    except UserError as exc:
-        reporter.finish("failed", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        reporter.finish("failed", exc)
-        raise
-    reporter.finish("done")
-    print(format_search(search))
-    print(f"search: {Path(cfg.out) / SEARCH_FILE}")
-    return 0
+    code, search = run_reported(cfg.out, "search", lambda reporter: run_search(cfg, reporter), Cancelled)
+    if code == 0:
+        print(format_search(search))
+        print(f"search: {Path(cfg.out) / SEARCH_FILE}")
+    return code

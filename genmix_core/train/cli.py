@@ -15,7 +15,7 @@ from genmix_core.errors import UserError
 from genmix_core.fileio import io_error
 from genmix_core.jobconfig import build_parser as build_config_parser
 from genmix_core.jobconfig import config_from_argv, read_stored_args
-from genmix_core.jobs import JobReporter
+from genmix_core.jobs import run_reported
 from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.compare import check_drawable, run_compare
 from genmix_core.train.config import CompareConfig
@@ -60,24 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(cfg: CompareConfig) -> int:
-    reporter = JobReporter(cfg.out, kind="train")
-    try:
-        try:
-            results = run_compare(cfg, reporter)
-        except OSError as exc:   # a disk or permission failure outside the atomic writes
-            raise io_error(exc) from exc
-    except Cancelled:
-        reporter.finish("cancelled")
-        print("cancelled; finished runs are kept (rerun the same command to resume)", file=sys.stderr)
-        return 1
-    except UserError as exc:
-        reporter.finish("failed", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        reporter.finish("failed", exc)
-        raise
-    reporter.finish("done")
-    print(format_table(results))
-    print(f"results: {Path(cfg.out) / RESULTS_FILE}")
-    return 0
+    code, results = run_reported(cfg.out, "train", lambda reporter: run_compare(cfg, reporter), Cancelled)
+    if code == 0:
+        print(format_table(results))
+        print(f"results: {Path(cfg.out) / RESULTS_FILE}")
+    return code
