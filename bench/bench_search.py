@@ -7,9 +7,10 @@ grid, the offline style filter, the factory prompts) in a child process and prin
 search used (user + system, children included), the machine's load average before and after, the stage times
 the search recorded in ``search.json`` (``timings``), the runs trained, the choice and the report-part check.
 
-On a shared machine the wall time depends on the other jobs; the CPU time does not (much). ``cpu / cores`` is
-what the same work takes on an idle machine of that many cores when the search keeps them busy (its torch and
-style-filter work use every core), so the note prints both. A rerun of the same command resumes, so remove
+On a shared machine the wall time depends on the other jobs. ``cpu / cores`` is what the same work takes on an
+idle machine of that many cores, but only when the machine was quiet: under contention the CPU time grows too
+(torch threads wait by spinning; measured here: 1,056 s CPU at load 3–5, 3,532 s at load 6 for the same 41
+runs), so read it together with the load average printed beside it. A rerun of the same command resumes, so remove
 ``--out`` first to time a fresh search.
 """
 
@@ -51,7 +52,7 @@ def main() -> int:
     print()
     print(f"cores: {cores}; load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)")
     print(f"wall: {wall:.0f} s ({wall / 60:.1f} min); CPU (user+sys): {cpu:.0f} s; CPU / cores: {cpu / cores:.0f} s "
-          f"({cpu / cores / 60:.1f} min, the wall time on an idle machine that the search keeps busy)")
+          f"({cpu / cores / 60:.1f} min: the idle-machine time when the load stayed low)")
     print("stages (s): " + ", ".join(f"{k} {v}" for k, v in sorted(search["timings"].items())))
     print(f"runs: {search['runs']}; recipes scored: {len(search['recipes'])}; "
           f"budget: {search['budget']['base_steps']} steps × {search['budget']['scales']}")
