@@ -227,3 +227,17 @@ def run_reported(out: str | os.PathLike, kind: str, work, cancelled: type[BaseEx
         raise
     reporter.finish("done")
     return 0, result
+
+
+def list_runs(runs_dir: str | os.PathLike, kind: str, result_file: str) -> list[Path]:
+    """Run folders of job ``kind`` under ``runs_dir`` (holding ``result_file`` or a ``job.json`` of that kind),
+    newest first (by the job's start, else the folder's time; ties by name)."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        job = read_json(p / JOB_FILE, default={}) or {}
+        if (p / result_file).is_file() or job.get("kind") == kind:
+            found.append((float(job.get("started") or p.stat().st_mtime), p))
+    return [p for _, p in sorted(found, key=lambda r: (r[0], r[1].name), reverse=True)]

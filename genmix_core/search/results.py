@@ -26,6 +26,7 @@ import numpy as np
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
+from genmix_core.jobs import list_runs
 
 SEARCH_FILE = "search.json"
 VERSION = 1
@@ -134,15 +135,7 @@ def load_search(run_dir: str | Path) -> dict:
 
 def list_search_runs(runs_dir: str | Path) -> list[Path]:
     """Search folders under ``runs_dir`` (holding ``search.json`` or a search ``job.json``), newest first."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for p in root.iterdir():
-        job = read_json(p / "job.json", default={}) or {}
-        if (p / SEARCH_FILE).is_file() or job.get("kind") == "search":
-            found.append((float(job.get("started") or p.stat().st_mtime), p))
-    return [p for _, p in sorted(found, key=lambda r: (r[0], r[1].name), reverse=True)]
+    return list_runs(runs_dir, "search", SEARCH_FILE)
 
 
 def recipe_entry(search: dict, name: str | None = None) -> dict | None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import read_json
+from genmix_core.jobs import list_runs
 from genmix_core.train.verdict import compute_verdict, verdict_of
 
 RESULTS_FILE = "results.json"
@@ -209,15 +210,7 @@ def load_results(path: str | Path) -> dict:
 def list_train_runs(runs_dir: str | Path) -> list[Path]:
     """Train & Compare run folders under ``runs_dir`` (holding ``results.json`` or a train ``job.json``), newest
     first."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for p in root.iterdir():
-        job = read_json(p / "job.json", default={}) or {}
-        if (p / RESULTS_FILE).is_file() or job.get("kind") == "train":
-            found.append((float(job.get("started") or p.stat().st_mtime), p))
-    return [p for _, p in sorted(found, key=lambda r: (r[0], r[1].name), reverse=True)]
+    return list_runs(runs_dir, "train", RESULTS_FILE)
 
 
 RESULTS_VERSION = 2
