@@ -30,6 +30,7 @@ from genmix_core.errors import UserError
 from genmix_core.fileio import (atomic_write_bytes, atomic_write_json, ensure_dir, io_error, overwrite_in_place,
                                 read_json)
 from genmix_core.processes import process_alive, process_token
+from genmix_core.runclaim import claim_run_folder
 
 JOB_FILE = "job.json"
 JOB_RESERVE = 16384  # job.json is padded to at least this size (and 4 KiB above its content)
@@ -227,6 +228,23 @@ def run_reported(out: str | os.PathLike, kind: str, work, cancelled: type[BaseEx
         raise
     reporter.finish("done")
     return 0, result
+
+
+def run_claimed(out: str | os.PathLike, kind: str, busy_key: str, work,
+                cancelled: type[BaseException]) -> tuple[int, Any]:
+    """:func:`run_reported` under the run folder's claim, the whole end of a job CLI.
+
+    The claim comes first: a second process refused with ``busy_key`` ("already running") must not touch the
+    running one's ``job.json``. A refused claim, or a folder that cannot be written, is printed: exit code 2.
+    """
+    try:
+        with claim_run_folder(out, busy_key):
+            return run_reported(out, kind, work, cancelled)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: {io_error(exc)}", file=sys.stderr)
+    return 2, None
 
 
 def list_runs(runs_dir: str | os.PathLike, kind: str, result_file: str) -> list[Path]:

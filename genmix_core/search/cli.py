@@ -11,12 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from genmix_core.errors import UserError
-from genmix_core.fileio import io_error
 from genmix_core.jobconfig import build_parser as build_config_parser
 from genmix_core.jobconfig import config_from_argv
-from genmix_core.jobs import run_reported
-from genmix_core.runclaim import claim_run_folder
+from genmix_core.jobs import run_claimed
 from genmix_core.search.config import SearchConfig
 from genmix_core.search.results import SEARCH_FILE
 from genmix_core.search.run import run_search
@@ -62,20 +59,11 @@ def format_search(search: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 done, 1 cancelled, 2 user error (message printed), 3 unexpected error."""
     cfg = config_from_argv(SearchConfig, build_parser(), argv)
-    try:
-        with claim_run_folder(cfg.out, "err.search.already_running"):
-            return _run(cfg)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {io_error(exc)}", file=sys.stderr)
-        return 2
-
-
-def _run(cfg: SearchConfig) -> int:
-    code, search = run_reported(cfg.out, "search", lambda reporter: run_search(cfg, reporter), Cancelled)
+    code, search = run_claimed(cfg.out, "search", "err.search.already_running",
+                               lambda reporter: run_search(cfg, reporter), Cancelled)
     if code == 0:
         print(format_search(search))
         print(f"search: {Path(cfg.out) / SEARCH_FILE}")
     return code
+
+

@@ -12,11 +12,9 @@ import sys
 from pathlib import Path
 
 from genmix_core.errors import UserError
-from genmix_core.fileio import io_error
 from genmix_core.jobconfig import build_parser as build_config_parser
 from genmix_core.jobconfig import config_from_argv, read_stored_args
-from genmix_core.jobs import run_reported
-from genmix_core.runclaim import claim_run_folder
+from genmix_core.jobs import run_claimed
 from genmix_core.train.compare import check_drawable, run_compare
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.loop import Cancelled
@@ -47,20 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    try:
-        # The folder's claim comes first: a refused second process must not touch the running one's job.json.
-        with claim_run_folder(cfg.out, "err.train.already_running"):
-            return _run(cfg)
-    except UserError as exc:   # no claim: job.json belongs to another run, or cannot be written
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {io_error(exc)}", file=sys.stderr)
-        return 2
-
-
-def _run(cfg: CompareConfig) -> int:
-    code, results = run_reported(cfg.out, "train", lambda reporter: run_compare(cfg, reporter), Cancelled)
+    code, results = run_claimed(cfg.out, "train", "err.train.already_running",
+                                lambda reporter: run_compare(cfg, reporter), Cancelled)
     if code == 0:
         print(format_table(results))
         print(f"results: {Path(cfg.out) / RESULTS_FILE}")

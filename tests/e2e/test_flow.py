@@ -12,20 +12,15 @@ refreshes the README screenshots in docs/ (home in Japanese; preview, generate a
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from e2e_support import CHROMIUM, REPO, rerun_after, serve, wait_idle
 from genmix_core import i18n
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 
 pytestmark = [pytest.mark.e2e,
@@ -35,76 +30,11 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _serve(workspace: Path):
-    """``streamlit run app.py`` on a free loopback port with its own workspace; yields the URL once it is up.
-
-    Readiness is the health endpoint answering "ok": it creates no browser session, so the first page a test
-    opens is the first session of this server.
-    """
-    port = _free_port()
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "GENMIX_WORKSPACE": str(workspace), "PYTHONPATH": pythonpath}
-    log_path = workspace / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=5).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
-            time.sleep(0.2)  # polling interval of the health check (the wait itself is for "ok")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """One server for the flow tests of this module, with its own empty workspace."""
-    with _serve(tmp_path_factory.mktemp("e2e_workspace")) as url:
+    with serve(tmp_path_factory.mktemp("e2e_workspace")) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield b
-        b.close()
-
-
-def _wait_idle(page, timeout=60_000):
-    """Wait until the app is connected and no script run is going on.
-
-    Call it after waiting for something the run being waited for draws (a heading, a message): the script
-    state alone is "notRunning" also for a moment after a click, before the run the click asks for starts.
-    """
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
-                           timeout=timeout)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached",
-                           timeout=timeout)
 
 
 def _screenshot(page, name):
@@ -145,7 +75,7 @@ def _expect_page(page, path, lang, timeout=60_000):
     """Wait until the page at URL ``path`` has drawn its title in ``lang`` and its script run has ended."""
     title = i18n.t(PAGE_TITLE_KEYS[PAGE_URLS.index(path)], lang)
     expect(page.get_by_role("heading", level=1, name=title, exact=True)).to_be_visible(timeout=timeout)
-    _wait_idle(page, timeout=timeout)
+    wait_idle(page, timeout=timeout)
 
 
 def _expect_app_frame(page, lang):
@@ -162,7 +92,7 @@ def test_page_opened_first_after_a_fresh_start_shows_titled_navigation(tmp_path,
     the server's first. Before the fix that session always ran in Streamlit's legacy ``pages/`` mode; the
     recorder below would see ``app, home, data …`` even if a later rerun replaced them.
     """
-    with _serve(tmp_path) as url:
+    with serve(tmp_path) as url:
         page = browser.new_page(viewport={"width": 1200, "height": 800}, locale="en-US")
         page.add_init_script(RECORD_NAV_LABELS)
         page.goto(f"{url}/train")
@@ -206,7 +136,7 @@ def test_sample_data_then_preview_shows_the_final_image(app_url, browser):
     _go(page, "Data")
     page.get_by_role("button", name="Use the sample data").click()
     expect(page.get_by_text(re.compile(r"Sample data added"))).to_be_visible(timeout=120_000)
-    _wait_idle(page, timeout=120_000)
+    wait_idle(page, timeout=120_000)
 
     _go(page, "Preview")
     final = page.get_by_test_id("stImage").filter(has_text=re.compile(r"Final GenMix image"))
@@ -262,7 +192,7 @@ def _wait_job_done(page, timeout):
     run_pick = page.get_by_role("combobox", name="Run")
     expect(run_pick).to_have_value(FINISHED, timeout=timeout * 1000)
     expect(run_pick).to_have_value(re.compile(r"\(Done\)"))
-    _wait_idle(page, timeout=60_000)
+    wait_idle(page, timeout=60_000)
 
 
 def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
@@ -274,12 +204,12 @@ def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
     page.get_by_role("button", name="Use the sample data").click()
     # an earlier test of this module may have added it already: then "No image was added."
     expect(page.get_by_text(re.compile(r"Sample data added|No image was added"))).to_be_visible(timeout=120_000)
-    _wait_idle(page, timeout=120_000)
+    wait_idle(page, timeout=120_000)
 
     _go(page, "Prompts")
     page.get_by_role("button", name="Use the checked prompts for this project").click()
     expect(page.get_by_text(re.compile(r"prompt\(s\) are now active"))).to_be_visible(timeout=60_000)
-    _wait_idle(page)
+    wait_idle(page)
 
     _go(page, "Preview")
     final = page.get_by_test_id("stImage").filter(has_text=re.compile(r"Final GenMix image"))
@@ -289,7 +219,7 @@ def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
     page.get_by_text("Every prompt for every photo").click()         # off: one prompt per photo, seeded
     # the field appears only in the run that received the switch
     expect(page.get_by_label("Prompts per photo (drawn at random, seeded)")).to_have_value("1", timeout=60_000)
-    _wait_idle(page)
+    wait_idle(page)
     page.get_by_role("button", name="Start generation").click()
     _wait_job_done(page, timeout=120)
     expect(page.get_by_test_id("stImage").first.locator("img")).to_be_visible(timeout=60_000)
@@ -308,9 +238,8 @@ def test_whole_flow_from_sample_data_to_accuracy_chart(app_url, browser):
     _set_text(page, "Attack strengths ε", "1/255")
     onsite = page.get_by_test_id("stCheckbox").filter(has_text="Also test on the on-site photos")
     if onsite.locator("input").is_checked():
-        onsite.click()
+        rerun_after(page, onsite.click)
     expect(onsite.locator("input")).not_to_be_checked()
-    _wait_idle(page)
     # The click sends every widget's current value with it, so the run starts with all the settings above.
     page.get_by_role("button", name="Start training").click()
     _wait_job_done(page, timeout=180)

@@ -11,18 +11,15 @@ The server gets its own workspace with two small projects made from the shipped 
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]
+from e2e_support import CHROMIUM, REPO, rerun_after, serve, wait_idle
+
 SAMPLE = REPO / "sample_data" / "lab"
 BAD = "oil film on the surface"
 
@@ -33,12 +30,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 from genmix_core.i18n import t  # noqa: E402
 expect = playwright_sync.expect
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _make_projects(workspace: Path) -> None:
@@ -66,48 +57,14 @@ for stamp in ("20260101-090000", "20260102-090000"):
 def app_url(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("e2e_issue16")
     _make_projects(workspace)
-    port = _free_port()
-    env = {**os.environ, "GENMIX_WORKSPACE": str(workspace), "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    log = open(workspace / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("streamlit did not start:\n" + (workspace / "server.log").read_text())
-            time.sleep(0.3)
+    with serve(workspace, {"HF_HUB_OFFLINE": "1"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def requests_seen():
     """Every URL any page of this module asked for (checked by the last test)."""
     return []
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -125,19 +82,11 @@ def new_page(browser, requests_seen):
         page.close()
 
 
-def _wait_idle(page, timeout=120_000):
-    """Connected, script run finished, no grey skeleton left (pattern of Streamlit's own e2e tests)."""
-    page.wait_for_timeout(250)
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", state="attached",
-                           timeout=timeout)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached",
-                           timeout=timeout)
-    page.wait_for_function("!document.querySelector('[data-testid=stSkeleton]')", timeout=timeout)
-
-
 def _open(page, url):
+    """Open ``url`` and wait until its page has drawn its title and its script run has ended."""
     page.goto(url)
-    _wait_idle(page)
+    expect(page.get_by_role("heading", level=1)).to_be_visible(timeout=120_000)
+    wait_idle(page, timeout=120_000)
 
 
 def _by_key(page, key):
@@ -174,21 +123,20 @@ def _toggle_use(page, row: int, lang: str, expect_checked: tuple[int, int]):
     page.wait_for_timeout(300)
     page.keyboard.press("Space")                  # ... and flip it, as a keyboard user does
     _wait_text(page, _checked(lang, *expect_checked))   # the page's own count of checked prompts
-    _wait_idle(page)
+    wait_idle(page)
 
 
 def _add_prompt(page, row: int, text: str, lang: str, expect_checked: tuple[int, int]):
     table = page.get_by_test_id("stDataFrame").first
     table.hover()
-    table.get_by_role("button", name="Add row").click()
-    _wait_idle(page)
+    rerun_after(page, table.get_by_role("button", name="Add row").click)   # the empty row counts nowhere yet
     page.mouse.dblclick(*_cell(page, row, 260))
     # The cell's editor is a text area that opens a moment later: wait for it, then fill it in one go.
     page.wait_for_function("document.activeElement && document.activeElement.tagName === 'TEXTAREA'")
     page.locator("textarea:focus").fill(text)
     page.keyboard.press("Tab")                    # commit and stay in this row (Enter would go to a new one)
     _wait_text(page, _checked(lang, *expect_checked))   # the new row counts (ticked by default)
-    _wait_idle(page)
+    wait_idle(page)
 
 
 def _alerts(page) -> str:
@@ -205,7 +153,7 @@ def test_an_undrawable_prompt_is_refused_and_the_good_ones_still_generate(app_ur
     _add_prompt(page, 8, BAD, lang, (6, 9))    # a prompt of the user's own, style left at "none"
     _by_key(page, "prompts_use").locator("button").click()
     _wait_text(page, refused, testid="stAlert")
-    _wait_idle(page)
+    wait_idle(page)
     message = _alerts(page)
     assert refused in message and f"“{BAD}”" in message, message
     assert ("dim light" if lang == "en" else "暗い照明") in message          # the styles it can use, named
@@ -214,20 +162,15 @@ def test_an_undrawable_prompt_is_refused_and_the_good_ones_still_generate(app_ur
         page.screenshot(path="/tmp/nc/shots/e2e_untick.png")
     _by_key(page, "prompts_use").locator("button").click()
     _wait_text(page, t("ui.prompts.active_saved", lang, count=5), testid="stAlert")
-    _wait_idle(page)
+    wait_idle(page)
     assert re.search(r"\b5\b", _alerts(page)) and refused not in _alerts(page)
 
-    page.goto(f"{app_url}/generate?project=p_{lang}&lang={lang}")
-    _wait_idle(page)
+    _open(page, f"{app_url}/generate?project=p_{lang}&lang={lang}")
     plan = {"en": "8 photos × 5 prompt(s) = 40 images", "ja": "写真 8 枚 × プロンプト 5 個 = 40 枚"}[lang]
     expect(page.get_by_text(plan, exact=False)).to_be_visible()
     _by_key(page, "gen_start").locator("button").click()
-    _wait_idle(page)
     done = page.get_by_test_id("stMetric").first.get_by_test_id("stMetricValue")
-    deadline = time.monotonic() + 240
-    while done.count() == 0 or done.inner_text() != "40":
-        assert time.monotonic() < deadline, _alerts(page)
-        page.wait_for_timeout(1000)
+    expect(done).to_have_text("40", timeout=240_000)
     failed = page.get_by_test_id("stMetric").nth(1).get_by_test_id("stMetricValue")
     assert failed.inner_text() == "0"
 
@@ -237,20 +180,18 @@ def test_a_reload_keeps_project_language_and_run(app_url, new_page):
     _open(page, f"{app_url}/generate")
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_test_id("stSelectbox").nth(1).click()                # project
-    page.get_by_role("option", name="line_2", exact=True).click()
-    _wait_idle(page)
+    rerun_after(page, page.get_by_role("option", name="line_2", exact=True).click)
     sidebar.get_by_test_id("stSelectbox").first.click()                 # language
-    page.get_by_role("option", name="日本語", exact=True).click()
-    _wait_idle(page)
+    rerun_after(page, page.get_by_role("option", name="日本語", exact=True).click)
+    expect(page.get_by_role("heading", name="生成")).to_be_visible()
     picker = page.locator("[class*='st-key-gen_run_pick']").get_by_test_id("stSelectbox")
     picker.click()
-    page.get_by_role("option", name=re.compile("20260101-090000-generate")).click()
-    _wait_idle(page)
+    rerun_after(page, page.get_by_role("option", name=re.compile("20260101-090000-generate")).click)
     assert re.search(r"project=line_2", page.url) and "lang=ja" in page.url and "run=20260101-090000" in page.url
 
     page.reload()
-    _wait_idle(page)
-    expect(page.get_by_role("heading", name="生成")).to_be_visible()
+    expect(page.get_by_role("heading", name="生成")).to_be_visible(timeout=120_000)
+    wait_idle(page)
     assert page.get_by_role("combobox", name="プロジェクト").input_value() == "line_2"
     assert "20260101-090000-generate" in picker.locator("input").input_value()
     # A colleague opening the same address in an English browser sees the same place.

@@ -18,7 +18,8 @@ import pytest
 from genmix_core.i18n import t
 from genmix_core.report import verdict_sentences
 from genmix_core.train import load_results
-from test_flow import CHROMIUM, _wait_idle, app_url, browser, expect, playwright_sync  # noqa: F401
+from e2e_support import CHROMIUM, rerun_after, wait_idle
+from test_flow import app_url, expect, playwright_sync  # noqa: F401
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("pdftotext") is None,
@@ -26,9 +27,11 @@ pytestmark = [pytest.mark.e2e,
 TRAIN_TIMEOUT = 240
 
 
-def _go(page, key, lang):
+def _go(page, key, title_key, lang):
+    """Open the page ``key`` of the navigation and wait until it has drawn its title ``title_key``."""
     page.get_by_test_id("stSidebarNav").get_by_text(t(key, lang), exact=True).click()
-    _wait_idle(page, timeout=120_000)
+    expect(page.get_by_role("heading", level=1, name=t(title_key, lang), exact=True)).to_be_visible(timeout=120_000)
+    wait_idle(page, timeout=120_000)
 
 
 def _open(page, key, lang):
@@ -36,8 +39,7 @@ def _open(page, key, lang):
     a widget change can close it again (the second language meets the first one's runs)."""
     details = page.get_by_test_id("stExpander").filter(has_text=t(key, lang)).locator("details")
     if details.get_attribute("open") is None:
-        details.locator("summary").click()
-        _wait_idle(page)
+        details.locator("summary").click()          # drawn by the browser alone: the fields are waited for
 
 
 def _in_settings(page, expander_key, lang, act):
@@ -50,7 +52,7 @@ def _in_settings(page, expander_key, lang, act):
         except playwright_sync.TimeoutError:
             if attempt == 2:
                 raise
-    _wait_idle(page)
+    wait_idle(page)
 
 
 def _fill(page, key, lang, value, role="spinbutton"):
@@ -98,7 +100,7 @@ def _start_and_wait(page, expander_key, start_key, run_key, lang, timeout) -> st
             break
         page.wait_for_timeout(2000)
     assert value.split(" ")[0] != before and re.search(done, value), value
-    _wait_idle(page, timeout=60_000)
+    wait_idle(page, timeout=60_000)
     return value.split(" ")[0]
 
 
@@ -116,18 +118,19 @@ def _flat(text: str) -> str:
 def test_comparison_ends_with_a_verdict_and_exports_html_and_pdf(app_url, browser, locale, lang, tmp_path_factory):
     page = browser.new_page(viewport={"width": 1400, "height": 1300}, locale=locale)
     page.goto(f"{app_url}/data")
-    _wait_idle(page)
+    expect(page.get_by_role("heading", level=1, name=t("ui.data.title", lang), exact=True)).to_be_visible(
+        timeout=120_000)
     page.get_by_role("button", name=t("ui.data.sample.button", lang)).click()
-    _wait_idle(page, timeout=120_000)
     added = "|".join(re.escape(t(k, lang, count=0).split("0")[0]) for k in ("ui.data.report.added_sample",
                                                                          "ui.data.report.none_added"))
     expect(page.get_by_text(re.compile(added)).first).to_be_visible(timeout=120_000)
+    wait_idle(page, timeout=120_000)
 
-    _go(page, "ui.nav.generate", lang)
+    _go(page, "ui.nav.generate", "gen.page.title", lang)
     _click(page, "gen.page.settings", lang, page.get_by_text(t("gen.page.all_prompts", lang)))  # 1 prompt a photo
     _start_and_wait(page, "gen.page.settings", "gen.page.start", "gen.page.run", lang, timeout=180)
 
-    _go(page, "ui.nav.train", lang)
+    _go(page, "ui.nav.train", "train.page.title", lang)
     _fill(page, "train.page.epochs", lang, 1)                        # tiny budget: seconds, not minutes
     _fill(page, "train.page.seeds", lang, "0", role="textbox")
     _choose(page, "train.page.backbone", lang, t("train.page.backbone.small_cnn", lang))
@@ -143,8 +146,7 @@ def test_comparison_ends_with_a_verdict_and_exports_html_and_pdf(app_url, browse
         expect(page.get_by_test_id("stAlert").filter(has_text=sentence)).to_be_visible(timeout=30_000)
     html = _download(page, t("train.page.download_html", lang)).read_text(encoding="utf-8")
     assert all(s in html for s in sentences) and "<script src" not in html
-    page.get_by_role("button", name=t("report.page.make_pdf", lang), exact=True).click()
-    _wait_idle(page, timeout=120_000)
+    rerun_after(page, page.get_by_role("button", name=t("report.page.make_pdf", lang), exact=True).click)
     pdf = _download(page, t("report.page.download_pdf", lang))
     assert pdf.read_bytes()[:5] == b"%PDF-"
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
