@@ -23,7 +23,7 @@ really edited. Reported per variant:
 run of the day).
 
     python bench/bench_generate_gpu.py --variants eager,compile --repeat compile --out bench/results/gen.json
-    python bench/bench_generate_gpu.py --tiny --photos 2 --steps 2 --ref-items 1 --variants eager   # CPU check
+    python bench/bench_generate_gpu.py --tiny --photos 2 --steps 2 --batch-size 1 --ref-items 1 --variants eager  # CPU
 """
 
 from __future__ import annotations
@@ -137,9 +137,23 @@ def steady_seconds(records: list[dict], sizes: dict[str, tuple[int, int]], batch
         image = r["id"].split("__")[0]
         by_bucket.setdefault(bucket_for(sizes[image], size), []).append(float(r["t"]))
     spans = [(ts[-1] - ts[batch - 1], len(ts) - batch) for ts in map(sorted, by_bucket.values()) if len(ts) > batch]
-    if not spans or sum(n for _, n in spans) == 0:  # too few items for a steady state: the recorded seconds
-        return float(np.mean([r["seconds"] for r in records]))
+    if not spans or sum(n for _, n in spans) == 0:
+        raise SystemExit(f"no steady state: no shape bucket has more than one batch ({batch}) of items; "
+                         "use more --photos or a smaller --batch-size (see check_steady)")
     return sum(dt for dt, _ in spans) / sum(n for _, n in spans)
+
+
+def check_steady(sizes: dict[str, tuple[int, int]], batch: int, size: int, ranks: int = 1) -> None:
+    """Refuse, before any run, a photo set where no shape bucket gets more than one batch per process: its
+    steady state (:func:`steady_seconds`) would not exist."""
+    from genmix_core.editing.diffusion import bucket_for
+
+    per_bucket: dict[tuple[int, int], int] = {}
+    for s in sizes.values():
+        per_bucket[bucket_for(s, size)] = per_bucket.get(bucket_for(s, size), 0) + len(PROMPTS)
+    if max(per_bucket.values()) // ranks <= batch:
+        raise SystemExit(f"too few items for a steady state: at most {max(per_bucket.values()) // ranks} items per "
+                         f"shape bucket and process, batches of {batch}; use more --photos or a smaller --batch-size")
 
 
 def unet_flops(pipe, shapes: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
@@ -235,6 +249,7 @@ def main(argv=None) -> dict:
     data = make_photo_set(work / "photos", args.photos, size * size)
     photos = sorted(data.glob("*/*.png"))
     sizes = {f"{p.parent.name}/{p.stem}": Image.open(p).size for p in photos}
+    check_steady(sizes, args.batch_size, size)
     t0 = time.perf_counter()
     model = Path(args.model) if args.model else make_model(work / "model", args.tiny)
     build_s = time.perf_counter() - t0

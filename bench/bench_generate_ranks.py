@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench_generate_gpu import PROMPTS, make_model, make_photo_set, steady_seconds  # noqa: E402
+from bench_generate_gpu import PROMPTS, check_steady, make_model, make_photo_set, steady_seconds  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -99,6 +99,7 @@ def main(argv=None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     data = make_photo_set(work / "photos", args.photos, size * size)
     sizes = {f"{p.parent.name}/{p.stem}": Image.open(p).size for p in sorted(data.glob("*/*.png"))}
+    check_steady(sizes, args.batch_size, size, ranks=args.nproc)
     model = str(Path(args.model) if args.model else make_model(work / "model", args.tiny))
     runs = [run(n, data, model, work, args, size) for n in (1, args.nproc)]
     for r in runs:

@@ -175,7 +175,9 @@ def _cli(data: Path, out: Path, prompts: list[str], extra: list[str], env: dict)
     cmd = [sys.executable, "-m", "genmix_core.generate", "--data", str(data), "--out", str(out), "--prompt-set",
            "factory", "--prompts", ",".join(prompts), *extra]
     c0, t0 = _cpu_children(), time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    done = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    if done.returncode:   # say why: a missing package, a full disk ...
+        raise SystemExit(f"the CLI failed (exit {done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
     return time.perf_counter() - t0, _cpu_children() - c0
 
 
@@ -233,7 +235,8 @@ def speed(args) -> dict:
     from genmix_core.prompts import list_prompt_sets
 
     per_image = _forward_cost(args.device)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # The repo first, then what the caller had (packages installed with --target, as on the GPU machine).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""   # the filter on the CPU even where a GPU is present
     factory = [p.text for p in next(s for s in list_prompt_sets(None) if s.name == "factory").prompts]

@@ -17,6 +17,9 @@ Usage::
     python bench/evidence_runs.py --out /tmp/ev --from-results R.json --only sweep16 --summary S.json
         # a study's summary entry rebuilt from its folder's results.json (when summary.json did not come back)
 
+The summary records the machine and the code's commit: ``git rev-parse HEAD``, or ``GENMIX_COMMIT`` when set (set it on
+a machine that runs a copy of the working tree whose ``.git`` may be stale: ``GENMIX_COMMIT=$(git rev-parse HEAD)`` here).
+
 Restartable: a study whose summary entry says ``done`` is skipped, and a study started again resumes inside its
 run folder (finished runs are reused). ``--deadline-s`` stops cleanly before a call's time limit (the compare
 job is asked to cancel between two steps; what finished stays), so the next call carries on.
@@ -193,11 +196,14 @@ def _machine() -> dict:
             "platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                        timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info["commit"] = None
+    # GENMIX_COMMIT first: a copy of the working tree (the GPU machine's) may carry a stale .git.
+    info["commit"] = os.environ.get("GENMIX_COMMIT") or None
+    if info["commit"] is None:
+        try:
+            info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                            timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            pass
     return info
 
 
