@@ -19,7 +19,7 @@ from ui.prompt_table import text_labels
 from ui.review import failed_reasons, review
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_GEN_RUN, KEY_MIX_PARAMS, KEY_PROMPT_SET, KEY_RECIPE,
                       applied_recipe, project, prompt_filters, restore_active_prompts, t)
-from ui.widgets import empty_project_hint, job_panel, localized, plain, resume_button, run_picker, show_error
+from ui.widgets import empty_project_hint, job_runs, localized, plain, show_error
 
 st.title(t("gen.page.title"))
 st.caption(t("gen.page.intro"))
@@ -182,20 +182,13 @@ if len(images) == 0:
     empty_project_hint(key="gen_go_data")
     st.stop()
 
-runs = manifest.list_runs(proj.runs_dir)
-# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
-# itself, so the panel stays open (or shut) while the user changes settings in it.
-with st.expander(t("gen.page.settings"), expanded=not runs):
-    _settings_form()
+def _notes(job) -> None:
+    _editor_notes(job)
+    _skipped_notes(job)
 
-if not runs:
-    st.info(t("gen.page.no_runs"))
-    st.stop()
-run_dir = run_picker(runs, t("gen.page.run"), key="gen_run_pick", session_key=KEY_GEN_RUN)
 
-job = job_panel(run_dir, key="gen_job")
-_editor_notes(job)
-_skipped_notes(job)
-resume_button(job, t("gen.page.resume"), "gen_resume", lambda: resume(run_dir, GenerateConfig))
+run_dir = job_runs(manifest.list_runs(proj.runs_dir), ns="gen", key="gen", session_key=KEY_GEN_RUN,
+                  settings_form=_settings_form, resume_run=lambda run: resume(run, GenerateConfig),
+                  notes=_notes)
 if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs
     _review(run_dir)

@@ -20,7 +20,7 @@ from ui.estimates import compare_plan
 from ui.report_view import report_section
 from ui.state import (KEY_RECIPE, KEY_TRAIN_RUN, active_prompt_set, applied_recipe, project, prompt_filters,
                       restore_active_prompts, t)
-from ui.widgets import empty_project_hint, job_panel, resume_button, run_picker, show_error
+from ui.widgets import empty_project_hint, job_runs, show_error
 
 NEW_GENERATION = "__new__"
 SIZES = (64, 96, 112, 128, 160, 224)
@@ -162,18 +162,7 @@ if n_train == 0:
     empty_project_hint(key="train_go_data")
     st.stop()
 
-runs = list_train_runs(proj.runs_dir)
-# Open while the project has no run yet. Decided from the folders on disk, not from a value this page changes
-# itself, so the panel stays open (or shut) while the user changes settings in it.
-with st.expander(t("train.page.settings"), expanded=not runs):
-    _settings_form()
-
-if not runs:
-    st.info(t("train.page.no_runs"))
-    st.stop()
-run_dir = run_picker(runs, t("train.page.run"), key="train_run_pick", session_key=KEY_TRAIN_RUN)
-
-job = job_panel(run_dir, key="train_job")
-resume_button(job, t("train.page.resume"), "train_resume", lambda: resume(run_dir, CompareConfig))
+run_dir = job_runs(list_train_runs(proj.runs_dir), ns="train", key="train", session_key=KEY_TRAIN_RUN,
+                  settings_form=_settings_form, resume_run=lambda run: resume(run, CompareConfig))
 if (run_dir / RESULTS_FILE).is_file():
     report_section(run_dir)

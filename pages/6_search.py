@@ -21,7 +21,7 @@ from ui.estimates import search_plan
 from ui.recipe import apply_recipe
 from ui.report_view import draw_report
 from ui.state import KEY_SEARCH_RUN, active_prompt_set, lang, project, prompt_filters, restore_active_prompts, t
-from ui.widgets import empty_project_hint, go_to_page_button, job_panel, resume_button, run_picker, show_error
+from ui.widgets import empty_project_hint, go_to_page_button, job_runs, show_error
 
 LAMS = (0.0, 0.05, 0.1, 0.2, 0.3)
 SCALES = (1, 2, 4, 8)
@@ -191,15 +191,7 @@ if len(train_df) == 0:
     empty_project_hint(key="search_go_data")
     st.stop()
 
-runs = list_search_runs(proj.runs_dir)
-with st.expander(t("search.page.settings"), expanded=not runs):
-    _settings_form()
-
-if not runs:
-    st.info(t("search.page.no_runs"))
-    st.stop()
-run_dir = run_picker(runs, t("search.page.run"), key="search_run_pick", session_key=KEY_SEARCH_RUN)
-job = job_panel(run_dir, key="search_job")
-resume_button(job, t("search.page.resume"), "search_resume", lambda: resume(run_dir, SearchConfig))
+run_dir = job_runs(list_search_runs(proj.runs_dir), ns="search", key="search", session_key=KEY_SEARCH_RUN,
+                  settings_form=_settings_form, resume_run=lambda run: resume(run, SearchConfig))
 if (run_dir / SEARCH_FILE).is_file():
     _results(run_dir)
