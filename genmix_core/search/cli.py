@@ -8,7 +8,6 @@ the app and headless runs share one code path. Rerun the same command (or ``--ru
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from genmix_core.jobconfig import build_parser as build_config_parser
