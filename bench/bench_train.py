@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,18 +54,26 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def _as_rgb(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image).convert("RGB")
+
+
 def prepare_fashion_mnist(out: Path, per_class: int, test_per_class: int = 100,
-                          source: Path = FASHION_MNIST_DIR) -> None:
-    """Write the first ``per_class`` training and ``test_per_class`` test images of each class as PNGs."""
-    for split, prefix, n in (("train", "train", per_class), ("test", "t10k", test_per_class)):
+                          source: Path = FASHION_MNIST_DIR, test_folder: str = "test",
+                          test_image: Callable[[np.ndarray], Image.Image] = _as_rgb) -> None:
+    """Write the first ``per_class`` training and ``test_per_class`` test images of each class as PNGs, in
+    ``<out>/train`` and ``<out>/<test_folder>``; ``test_image`` turns a 28×28 test array into the stored picture
+    (called class by class, in file order: a seeded transform gives the same files every time)."""
+    parts = (("train", "train", per_class, _as_rgb), (test_folder, "t10k", test_per_class, test_image))
+    for split, prefix, n, picture in parts:
         images = read_idx(source / f"{prefix}-images-idx3-ubyte.gz")
         labels = read_idx(source / f"{prefix}-labels-idx1-ubyte.gz")
         for c, name in enumerate(FASHION_CLASSES):
             folder = out / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in np.flatnonzero(labels == c)[:n]:
-                Image.fromarray(images[i]).convert("RGB").save(folder / f"{prefix}_{i:05d}.png")
-    print(f"wrote Fashion-MNIST class folders to {out} ({per_class} train, {test_per_class} test per class)")
+                picture(images[i]).save(folder / f"{prefix}_{i:05d}.png")
+    print(f"wrote Fashion-MNIST class folders to {out} ({per_class} train, {test_per_class} {test_folder} per class)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from PIL import Image, ImageFilter
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_train import FASHION_CLASSES, FASHION_MNIST_DIR, read_idx  # noqa: E402
+from bench_train import FASHION_MNIST_DIR, prepare_fashion_mnist  # noqa: E402
 
 PROMPTS = "dim lighting,motion blur,out of focus,low-resolution noisy camera,warm tungsten lighting"
 
@@ -47,16 +47,8 @@ def shifted(image: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 def prepare(root: Path, per_class: int, onsite_per_class: int, source: Path = FASHION_MNIST_DIR) -> None:
     rng = np.random.default_rng(0)
-    parts = (("train", "train", per_class, False), ("onsite", "t10k", onsite_per_class, True))
-    for split, prefix, n, shift in parts:
-        images = read_idx(source / f"{prefix}-images-idx3-ubyte.gz")
-        labels = read_idx(source / f"{prefix}-labels-idx1-ubyte.gz")
-        for c, name in enumerate(FASHION_CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in np.flatnonzero(labels == c)[:n]:
-                im = shifted(images[i], rng) if shift else Image.fromarray(images[i]).convert("RGB")
-                im.save(folder / f"{prefix}_{i:05d}.png")
+    prepare_fashion_mnist(root, per_class, onsite_per_class, source, test_folder="onsite",
+                          test_image=lambda image: shifted(image, rng))
 
 
 def main() -> int:
