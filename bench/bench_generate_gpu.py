@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -148,12 +149,11 @@ def check_steady(sizes: dict[str, tuple[int, int]], batch: int, size: int, ranks
     steady state (:func:`steady_seconds`) would not exist."""
     from genmix_core.editing.diffusion import bucket_for
 
-    per_bucket: dict[tuple[int, int], int] = {}
-    for s in sizes.values():
-        per_bucket[bucket_for(s, size)] = per_bucket.get(bucket_for(s, size), 0) + len(PROMPTS)
-    if max(per_bucket.values()) // ranks <= batch:
-        raise SystemExit(f"too few items for a steady state: at most {max(per_bucket.values()) // ranks} items per "
-                         f"shape bucket and process, batches of {batch}; use more --photos or a smaller --batch-size")
+    per_bucket = Counter(bucket_for(s, size) for s in sizes.values())
+    most = max(per_bucket.values()) * len(PROMPTS) // ranks
+    if most <= batch:
+        raise SystemExit(f"too few items for a steady state: at most {most} items per shape bucket and process, "
+                         f"batches of {batch}; use more --photos or a smaller --batch-size")
 
 
 def unet_flops(pipe, shapes: list[tuple[int, int]]) -> dict[tuple[int, int], float]:
