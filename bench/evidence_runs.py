@@ -31,7 +31,15 @@ fresh machine for the second call costs only that part's generation again):
   epochs over GenMix's own pool, 1× and 4×);
 - part 2: ``sweep16`` (baseline, GenMix and edits at 16× the base budget), ``authors_prompts`` (the authors'
   classification prompts instead of the factory prompts, which were written knowing what ``line`` looks like)
-  and ``sweep16_mix`` (Mixup and CutMix at 16×).
+  and ``sweep16_mix`` (Mixup and CutMix at 16×);
+- part 3, Fashion-MNIST (``--fashion-mnist DIR`` of the IDX files): ``fmnist_authors`` (the authors' prompts) and
+  ``fmnist_camera`` (the recipe search's camera prompts), baseline, GenMix and edits at 1× and 4×, trained on 50
+  photos per class of the training set and tested on 40 per class of the test set seen through another camera
+  (the shift of ``bench/search_fashion_mnist.py``), half of them the validation part.
+
+Studies in different run folders can run at the same time as separate processes, each with its own ``--out``
+(a run folder is claimed by one job at a time): on a machine with two GPUs, ``CUDA_VISIBLE_DEVICES`` picks one
+for each.
 
 Within a study the compare job trains seed by seed, so a study stopped by the deadline still holds complete
 seeds (its summary entry says ``incomplete`` and how many).
@@ -51,9 +59,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from genmix_core.paths import SAMPLE_DATA_DIR  # noqa: E402
+from search_fashion_mnist import FASHION_MNIST_DIR, PROMPTS as CAMERA_PROMPTS, prepare  # noqa: E402
 
 SUMMARY_VERSION = 1
 FACTORY_PROMPTS = "warm tungsten lighting,harsh overhead lighting with glare,low resolution noisy camera"
@@ -73,6 +82,12 @@ COMMON = {
               "--backbone": "small_cnn", "--size": "32", "--eps": "2/255,8/255", "--pgd-steps": "5",
               "--pgd-restarts": "2"},
 }
+#: Fashion-MNIST (part 3): training photos from the official training set, "on-site" photos from its test set
+#: seen through another camera (bench/search_fashion_mnist.py's seeded shift: dimmer, warm, blurred, noisy).
+FMNIST_DATA = {"--data": "{fmnist}/train", "--test": "{fmnist}/onsite"}
+#: Per class: training photos, on-site photos (half of them the validation part), full and --quick.
+#: 50 training photos per class: the few-photo case the method claims, and a study that fits one GPU call.
+FMNIST_SIZES = {"full": (50, 40), "quick": (10, 4)}
 #: Budget multipliers: the issue's 1, 4, 16; --quick keeps the shape with small numbers.
 SCALES = {"full": {"low": "1,4", "high": "16"}, "quick": {"low": "1,2", "high": "4"}}
 
@@ -80,7 +95,8 @@ SCALES = {"full": {"low": "1,4", "high": "16"}, "quick": {"low": "1,2", "high": 
 @dataclass(frozen=True)
 class Study:
     """One compare command: its name, part, run folder (shared by studies of the same data and prompts), and
-    the arguments beyond :data:`COMMON` (``{scale}`` / ``{scale_high}`` are filled from :data:`SCALES`)."""
+    the arguments beyond :data:`COMMON` (``{scale}`` / ``{scale_high}`` are filled from :data:`SCALES`,
+    ``{fmnist}`` with the Fashion-MNIST folders :func:`prepare_data` writes)."""
 
     name: str
     part: int
@@ -106,17 +122,41 @@ STUDIES = (
     Study("sweep16_mix", 2, "sample_factory",
           {"--conditions": "baseline,mixup,cutmix", "--steps-scale": "{scale_high}", "--prompts": FACTORY_PROMPTS},
           "Mixup and CutMix at 16x (last: the first a deadline leaves out; its baseline runs are sweep16's)"),
+    Study("fmnist_authors", 3, "fmnist_authors",
+          {**FMNIST_DATA, "--conditions": "baseline,genmix,edits", "--steps-scale": "{scale}",
+           "--prompts": AUTHORS_PROMPTS},
+          "Fashion-MNIST with the authors' classification prompts; on-site = the test set through another camera"),
+    Study("fmnist_camera", 3, "fmnist_camera",
+          {**FMNIST_DATA, "--conditions": "baseline,genmix,edits", "--steps-scale": "{scale}",
+           "--prompts": CAMERA_PROMPTS},
+          "Fashion-MNIST with camera prompts written knowing the on-site shift (a favourable case, said so)"),
 )
 
 
 def command(study: Study, mode: str, out: Path, device: str) -> list[str]:
     """The compare CLI's argv for ``study`` (as a user would type it)."""
     args = {**COMMON[mode], **study.args, "--out": str(out / study.folder), "--device": device}
-    fill = {"scale": SCALES[mode]["low"], "scale_high": SCALES[mode]["high"]}
+    fill = {"scale": SCALES[mode]["low"], "scale_high": SCALES[mode]["high"],
+            "fmnist": str(out / "fashion_mnist")}
     argv = [sys.executable, "-m", "genmix_core.train"]
     for flag, value in args.items():
         argv += [flag, str(value).format(**fill)]
     return argv
+
+
+def _reads_fmnist(study: Study) -> bool:
+    return any("{fmnist}" in str(v) for v in study.args.values())
+
+
+def prepare_data(studies: list[Study], mode: str, out: Path, source: Path) -> None:
+    """Write the Fashion-MNIST folders (``OUT/fashion_mnist/{train,onsite}``) once, if a study reads them."""
+    root = out / "fashion_mnist"
+    if (root / "train").is_dir() or not any(map(_reads_fmnist, studies)):
+        return
+    per_class, onsite = FMNIST_SIZES[mode]
+    tmp = root.with_name(root.name + ".incomplete")
+    prepare(tmp, per_class, onsite, source)
+    os.replace(tmp, root)
 
 
 # --- what a study costs ----------------------------------------------------------------------------------
@@ -247,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-results", metavar="RESULTS_JSON",
                    help="run nothing: rebuild the summary entry of the one study named by --only from this "
                         "results.json of its run folder, into --summary (for a call whose summary was lost)")
+    p.add_argument("--fashion-mnist", default=None, metavar="DIR",
+                   help="folder of the Fashion-MNIST IDX .gz files for part 3 (default: Debian's "
+                        "dataset-fashion-mnist, /usr/share/datasets/fashion-mnist)")
     a = p.parse_args(argv)
     mode = "quick" if a.quick else "full"
     out = Path(a.out).resolve()
@@ -260,6 +303,13 @@ def main(argv: list[str] | None = None) -> int:
             p.error("--from-results rebuilds one study: name it with --only")
         return rebuild(studies[0], Path(a.from_results), mode, out, a.device,
                        Path(a.summary) if a.summary else out / "summary.json")
+    if not a.plan:
+        prepare_data(studies, mode, out, Path(a.fashion_mnist or FASHION_MNIST_DIR))
+    elif not (out / "fashion_mnist" / "train").is_dir():    # --plan writes nothing
+        kept = [s for s in studies if not _reads_fmnist(s)]
+        if len(kept) < len(studies):
+            print("Fashion-MNIST studies: not costed (their photos are written by the first real run)")
+        studies = kept
     rows = plan(studies, mode, out, a.device)
     for name, r in rows.items():
         print(f"{name:<16} part {r['part']}: {r['runs']:>4} runs, {r['steps']:>6} steps; here about "

@@ -113,7 +113,9 @@ def setup(studies: dict, meta: dict) -> str:
                      f"{b.get('steps')} × {b.get('batch_size')} (scales {b.get('scales')}, "
                      f"{'/'.join(b.get('protocols') or [])})",
                      f"PGD {att.get('pgd_steps')} × {att.get('restarts')} restarts; ε {', '.join(att.get('epsilons', []))}",
-                     f"{sp.get('n_train')} / {sp.get('n_test')} lab; line {cross.get('n')} test + {cross.get('n_val')} val",
+                     f"{sp.get('n_train')} / {sp.get('n_test')} {Path(str(cfg.get('data', 'lab'))).name}; "
+                     f"{Path(str(cross.get('path') or cfg.get('test') or 'line')).name} "
+                     f"{cross.get('n')} test + {cross.get('n_val')} val",
                      "-" if st.get("wall_s") is None else f"{st['wall_s']:.0f} s"])
         if st.get("command"):
             cmds.append(f"    # {name}\n    {st['command']}")
@@ -202,6 +204,11 @@ def verdict(studies: dict) -> str:
     res = _res(studies, "main")
     if not res or not res.get("verdict"):
         return not_run("main")
+    return verdict_rows(res)
+
+
+def verdict_rows(res: dict) -> str:
+    """The verdict of each condition against the baseline, per test set (the meeting report's rule)."""
     rows = [[f"`{v['condition']}`", v["domain"], f"{100 * v['delta']:+.1f}",
              f"[{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}]",
              "-" if v.get("p_value") is None else f"{v['p_value']:.3f}", f"{v['method']} (n={v['n']})", v["call"]]
@@ -213,6 +220,21 @@ def prompts(studies: dict) -> str:
     res = _res(studies, "authors_prompts")
     return (incomplete_note(studies, "authors_prompts") + markdown_table(res, robust=False) if res
             else not_run("authors_prompts"))
+
+
+def fmnist(studies: dict) -> str:
+    """Fashion-MNIST (part 3): one table per prompt set, with its verdicts; the "line" columns are the on-site
+    photos (the test set seen through another camera)."""
+    parts = []
+    for name, title in (("fmnist_authors", "The authors' prompts"), ("fmnist_camera", "Camera prompts")):
+        res = _res(studies, name)
+        if not res:
+            parts.append(f"**{title}** (`{name}`): " + not_run(name))
+            continue
+        parts.append(f"**{title}** (`{name}`; prompts: {', '.join(res['config'].get('prompts') or [])})\n\n"
+                     + incomplete_note(studies, name) + markdown_table(res, robust=False)
+                     + "\n\n" + verdict_rows(res))
+    return "\n\n".join(parts)
 
 
 def timing(studies: dict) -> str:
@@ -243,7 +265,7 @@ def timing(studies: dict) -> str:
 TABLES = {"setup": lambda s, m: setup(s, m), "main": lambda s, m: main_table(s), "sweep": lambda s, m: sweep(s),
           "protocol": lambda s, m: protocol(s), "controls": lambda s, m: controls(s),
           "attacks": lambda s, m: attacks(s), "verdict": lambda s, m: verdict(s),
-          "prompts": lambda s, m: prompts(s), "timing": lambda s, m: timing(s)}
+          "prompts": lambda s, m: prompts(s), "fmnist": lambda s, m: fmnist(s), "timing": lambda s, m: timing(s)}
 
 
 def fill(text: str, studies: dict, meta: dict) -> str:

@@ -9,6 +9,7 @@ import json
 import sys
 
 import pytest
+from PIL import Image
 
 from genmix_core.paths import REPO_ROOT
 from test_compare_cli import make_folder
@@ -137,3 +138,55 @@ def test_tables_say_which_arms_an_incomplete_study_lacks(evidence):
     assert "| 4 of 4 |" in rows["| `main`"]              # 2 arms x 2 seeds, all its own
     assert "| 6 of 8 |" in rows["| `sweep16`"]           # baseline x1 came from main
     assert "| 2 of 2 |" in rows["| `other`"]             # another folder
+
+
+def _idx(path, array):
+    """An IDX file as the Fashion-MNIST distribution ships it (gzip; unsigned bytes; big-endian dims)."""
+    import gzip
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype("uint8").tobytes()))
+
+
+def test_fashion_mnist_studies_write_their_photos_once_and_run_through_the_cli(tmp_path, monkeypatch):
+    """Part 3: the Fashion-MNIST folders (training photos; on-site photos = test photos through another camera)
+    are written from the IDX files once, the study's command reads them, and the tables show its results and
+    name the folders it used (not lab and line)."""
+    import numpy as np
+
+    runs = _load("evidence_runs")
+    rng = np.random.default_rng(0)
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for prefix, n in (("train", 40), ("t10k", 30)):
+        labels = np.arange(n) % 10
+        images = np.clip(rng.normal(60, 20, (n, 28, 28)) + labels[:, None, None] * 15, 0, 255)
+        _idx(idx / f"{prefix}-images-idx3-ubyte.gz", images)
+        _idx(idx / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setitem(runs.COMMON, "quick", {
+        "--cross-val-fraction": "0.5", "--seeds": "0,1", "--epochs": "1", "--batch-size": "8",
+        "--backbone": "small_cnn", "--size": "16", "--eps": "2/255", "--pgd-steps": "2", "--pgd-restarts": "1"})
+    monkeypatch.setitem(runs.FMNIST_SIZES, "quick", (3, 2))
+    monkeypatch.setitem(runs.SCALES, "quick", {"low": "1", "high": "2"})
+    monkeypatch.setattr(runs, "STUDIES", (runs.Study("fmnist_camera", 3, "fm", {
+        **runs.FMNIST_DATA, "--conditions": "baseline,mixup", "--steps-scale": "{scale}"}),))
+    out = tmp_path / "out"
+    assert runs.main(["--out", str(out), "--quick", "--device", "cpu", "--fashion-mnist", str(idx)]) == 0
+    data = out / "fashion_mnist"
+    for part, per_class in (("train", 3), ("onsite", 2)):
+        classes = sorted(d.name for d in (data / part).iterdir())
+        assert len(classes) == 10 and "ankle-boot" in classes
+        assert all(len(list((data / part / c).iterdir())) == per_class for c in classes)
+    shifted = np.asarray(Image.open(next((data / "onsite" / "bag").iterdir())))
+    assert shifted.shape == (28, 28, 3) and not (shifted[..., 0] == shifted[..., 2]).all()   # the warm camera
+    entry = json.loads((out / "summary.json").read_text())["studies"]["fmnist_camera"]
+    assert entry["status"] == "done" and f"--data {data}/train --test {data}/onsite" in entry["command"]
+    stamp = (data / "train").stat().st_mtime_ns
+    assert runs.main(["--out", str(out), "--quick", "--device", "cpu", "--fashion-mnist", str(idx)]) == 0
+    assert (data / "train").stat().st_mtime_ns == stamp                 # written once
+    tables = _load("evidence_tables")
+    studies, meta = tables.load_studies([str(out / "summary.json")])
+    block = tables.fmnist(studies)
+    assert "`fmnist_authors`): _Not run yet._" in block and "| `mixup` |" in block and "| `mixup` | onsite |" in block
+    row = tables.setup(studies, meta)
+    assert "train; onsite 10 test + 10 val" in row and "lab;" not in row
