@@ -88,3 +88,43 @@ def test_the_filter_turned_on_for_a_run_made_without_it_judges_it_without_editin
     df = manifest.load_manifest(out)
     assert df.loc[df["prompt"] == "same", "accepted"].all()
     assert (df.loc[df["prompt"] == "noise", "reason"] == "low_similarity").all()
+
+
+def test_the_feeder_never_holds_the_run_up_while_its_backbone_loads(data, tmp_path, monkeypatch):
+    """Loading the backbone takes seconds (torch, CUDA start-up, weights). Until it is loaded, a picture that
+    finds the feeder's queue full is left to the pass at the end (and may be queued again later) instead of
+    making the editing threads wait; once loaded, the feeder embeds what was queued."""
+    import threading
+
+    from PIL import Image
+
+    import genmix_core.generate.filtering as filtering
+    import genmix_core.quality as quality
+
+    real_load, gate = quality.load_extractor, threading.Event()
+
+    def slow_load(backbone):
+        gate.wait()
+        return real_load(backbone)
+
+    monkeypatch.setattr(quality, "load_extractor", slow_load)
+    monkeypatch.setattr(filtering, "FEED_QUEUE", 2)
+    photos = sorted(data.rglob("*.png"))[:5]
+    out = tmp_path / "out"
+    feeder = filtering.Feeder(cfg(data, out, PROMPTS), log=lambda line: None)
+    finished = threading.Event()
+
+    def put_all():
+        for i, path in enumerate(photos):
+            feeder.put(f"k{i}", Image.open(path))
+        finished.set()
+
+    threading.Thread(target=put_all, daemon=True).start()
+    assert finished.wait(120), "put() waited for the backbone to load"
+    assert not feeder.loaded.is_set() and feeder.seen == {"k0", "k1"}      # 2 queued, 3 left for the end
+    gate.set()
+    assert feeder.loaded.wait(120)
+    feeder.put("k2", Image.open(photos[2]))     # a dropped picture seen again is queued (now it may wait)
+    feeder.close()
+    store = quality.FeatureStore(filtering.features_dir(out, real_load(feeder.backbone).key))
+    assert [k for k in ("k0", "k1", "k2", "k3", "k4") if k in store] == ["k0", "k1", "k2"]

@@ -40,7 +40,8 @@ QUALITY_VERSION = 1
 #: cost 25.6 ms CPU and 47.6 ms wall per image against 4.7 ms and 7.2 ms for one (OpenMP threads spin while
 #: other processes hold the cores); the picture decoding runs beside it on a helper thread.
 CPU_THREADS = 1
-#: Pictures waiting for the feeder: a full queue makes the run wait (memory stays bounded).
+#: Pictures waiting for the feeder: once the backbone is loaded, a full queue makes the run wait (memory stays
+#: bounded); while it loads, a picture that finds the queue full is left to the pass at the end instead.
 FEED_QUEUE = 64
 
 
@@ -166,9 +167,12 @@ class Feeder:
 
     A helper thread loads the backbone (torch is imported there, beside the first edits) and embeds full
     batches. :meth:`put` is called by the job's threads (``BatchWorker.observer``): it skips a picture already
-    seen, prepares it (resized to the backbone's input, exactly as the pass at the end does) and queues it; a full
-    queue makes the caller wait. Any failure (a backbone that cannot be loaded ...) only stops the feeding, with
-    a log line: the pass at the end embeds what is missing and reports the error there.
+    seen, prepares it (resized to the backbone's input, exactly as the pass at the end does) and queues it. Once
+    the backbone is loaded a full queue makes the caller wait (the feeder keeps pace); before that it never does:
+    the load (torch, CUDA start-up, weights: seconds) would hold the whole run up, so a picture that finds the
+    queue full is dropped and the pass at the end embeds it from disk. Any failure (a backbone that cannot be
+    loaded ...) only stops the feeding, with a log line: the pass at the end embeds what is missing and reports
+    the error there.
     """
 
     def __init__(self, cfg, log: Callable[[str], None]):
@@ -178,6 +182,7 @@ class Feeder:
         self.queue: queue.Queue = queue.Queue(maxsize=FEED_QUEUE)
         self.seen: set[str] = set()
         self.lock = threading.Lock()
+        self.loaded = threading.Event()     # the backbone is ready (or failed): from then on, put() may wait
         try:
             self.size: int | None = input_size(self.backbone)
         except Exception:   # a backbone that is not here: the pass at the end reports it
@@ -190,7 +195,15 @@ class Feeder:
             if self.size is None or key in self.seen:
                 return
             self.seen.add(key)
-        self.queue.put((key, prepare(image, self.size)))
+        job = (key, prepare(image, self.size))
+        if self.loaded.is_set():
+            self.queue.put(job)
+            return
+        try:
+            self.queue.put_nowait(job)
+        except queue.Full:              # still loading: do not hold the run up; the pass at the end embeds it
+            with self.lock:
+                self.seen.discard(key)
 
     def close(self) -> None:
         """Embed what is queued, then stop the thread."""
@@ -206,6 +219,7 @@ class Feeder:
                 raise LookupError("no backbone")
             extractor = load_extractor(self.backbone)
             store = FeatureStore(features_dir(self.out, extractor.key))
+            self.loaded.set()
             with cpu_threads(extractor.device):
                 batch: list = []
                 while job is not None:
@@ -218,6 +232,7 @@ class Feeder:
         except Exception as exc:   # the pass at the end embeds what is missing and reports the error
             with self.lock:
                 self.size = None
+            self.loaded.set()
             self.log(f"Quality filter: features are computed at the end instead ({type(exc).__name__}: {exc}).")
             while job is not None:   # let waiting producers go on, until close()
                 job = self.queue.get()
