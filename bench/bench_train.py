@@ -24,6 +24,7 @@ Fashion-MNIST (Debian ``dataset-fashion-mnist``, IDX files) as class folders for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import sys
 import tempfile
@@ -76,6 +77,26 @@ def prepare_fashion_mnist(out: Path, per_class: int, test_per_class: int = 100,
     print(f"wrote Fashion-MNIST class folders to {out} ({per_class} train, {test_per_class} {test_folder} per class)")
 
 
+@contextlib.contextmanager
+def profiled(folder: str | None, top: int = 25):
+    """With ``folder``: the block under ``torch.profiler`` (CPU, and CUDA when present); prints the ``top`` ops by
+    self CPU time and by self device time, and writes ``folder/trace.json.gz`` (Perfetto, chrome://tracing)."""
+    if not folder:
+        yield
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts) as prof:
+        yield
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    prof.export_chrome_trace(str(Path(folder) / "trace.json.gz"))
+    table = prof.key_averages()
+    print(table.table(sort_by="self_cpu_time_total", row_limit=top))
+    if torch.cuda.is_available():
+        print(table.table(sort_by="self_device_time_total", row_limit=top))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(SAMPLE_DATA_DIR / "lab"))
@@ -101,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prepare-fashion-mnist", metavar="DIR", help="only write Fashion-MNIST class folders")
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--fashion-source", default=str(FASHION_MNIST_DIR), help="folder of the IDX .gz files")
+    p.add_argument("--profile", metavar="DIR", help="run under torch.profiler (CPU and CUDA): the ops by self time "
+                                                    "are printed, a Chrome trace is written to DIR (where the H200's "
+                                                    "first-evaluation cost goes)")
     a = p.parse_args(argv)
     if a.prepare_fashion_mnist:
         prepare_fashion_mnist(Path(a.prepare_fashion_mnist), a.per_class, source=Path(a.fashion_source))
@@ -115,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         steps_scale=[int(s) for s in a.steps_scale.split(",")], protocols=a.protocols.split(","),
         cross_val_fraction=a.cross_val_fraction)
     start = time.perf_counter()
-    results = run_compare(cfg)
+    with profiled(a.profile):
+        results = run_compare(cfg)
     wall = time.perf_counter() - start
     train_eval = sum(r["stats"]["seconds"] + r["eval_seconds"] for r in results["runs"])
     print(f"device {results['runs'][0]['device']}, torch threads {torch.get_num_threads()}, "
