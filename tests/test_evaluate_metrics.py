@@ -165,3 +165,25 @@ def test_a_saturated_model_shows_up_in_the_zero_gradient_check(trained):
 
     check = zero_gradients(Saturated(), x, y)
     assert check["zero_images"] > 0.5 and zero_gradients(model, x, y)["zero_images"] == 0
+
+
+def test_fixed_shape_batches_give_the_same_answers_with_one_batch_shape(small_cnn):
+    """On a GPU every batch is padded to one shape (a new shape costs cuDNN a cold start per convolution, and
+    the attacks shrink their batches as images fall). Forced here on the CPU: the model sees only full batches,
+    and predictions, attack results and the gradient check are those of the unpadded evaluation."""
+    model, x, y = small_cnn
+    eps = parse_eps("2/255,8/255")
+    sizes = []
+    hook = model.register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+    try:
+        plain = evaluate_model(model, x, y, ["a", "b"], eps=eps, pgd_steps=10, batch_size=24, fixed_shape=False)
+        shapes_plain, sizes[:] = set(sizes), []
+        fixed = evaluate_model(model, x, y, ["a", "b"], eps=eps, pgd_steps=10, batch_size=24, fixed_shape=True)
+    finally:
+        hook.remove()
+    assert len(shapes_plain) > 3 and set(sizes) == {24}                 # 32 images: batches of 24 and 8, shrinking
+    assert fixed["predictions"] == plain["predictions"]
+    for key in ("fgsm_kept", "pgd_kept", "fgsm_accuracy", "pgd_accuracy"):
+        assert fixed[key] == plain[key], key
+    assert fixed["gradients"]["zero_share"] == pytest.approx(plain["gradients"]["zero_share"])
+    assert list(predict(model, x[:5], batch_size=24, fixed_shape=True)) == list(predict(model, x[:5]))

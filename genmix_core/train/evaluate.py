@@ -14,6 +14,14 @@ that stays correct (``*_kept``) and as accuracy over all images (``*_accuracy``,
 error). Beside them, a gradient-masking check: the share of exactly-zero input-gradient entries and of images
 whose whole input gradient is zero (a saturated softmax or a flat region hides the loss from a gradient attack),
 and whether PGD ever scores above FGSM at the same ε (a stronger attack that does worse is a masking sign).
+
+On a GPU every batch the model sees has one shape (:class:`FixedBatch`): the attacks shrink their batches as
+images fall (PGD drops each fooled image at once), and cuDNN pays a host-side cold start (heuristics, plan
+building) for every new batch shape of every convolution. Profiled on the H200 (``bench/bench_train.py
+--profile``), a whole small fine-tune spent 0.25 s of GPU time against 87 s of CPU time inside cuDNN convolution
+calls (under the profiler, beside another job): the first evaluation of a process paid for each batch size it
+met. Padded rows are computed and thrown away; on a GPU that is free at these sizes, on a CPU it would be real
+work and there is no such cold start, so CPU batches keep their size.
 """
 
 from __future__ import annotations
@@ -57,6 +65,34 @@ def parse_eps(text: str | list[str] | tuple[str, ...]) -> list[tuple[str, float]
     return out
 
 
+#: Device types on which evaluation batches are padded to one shape (see the module notes).
+FIXED_SHAPE_DEVICES = ("cuda",)
+
+
+class FixedBatch(nn.Module):
+    """``model`` seen through batches of exactly ``rows`` images: a smaller batch is padded with zero images, and
+    only its own rows of the output are returned (so gradients reach only the real images). In eval mode each
+    row's output depends on that row alone, so the answers are those of the unpadded batch (on a GPU, up to the
+    float rounding of another kernel)."""
+
+    def __init__(self, model: nn.Module, rows: int):
+        super().__init__()
+        self.model, self.rows = model, int(rows)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        if n >= self.rows:
+            return self.model(x)
+        return self.model(torch.cat([x, x.new_zeros((self.rows - n, *x.shape[1:]))]))[:n]
+
+
+def _shaped(model: nn.Module, batch_size: int, device: str | torch.device, fixed: bool | None) -> nn.Module:
+    """``model`` wrapped in :class:`FixedBatch` where batches keep one shape (``fixed``; None: by device type)."""
+    if fixed is None:
+        fixed = torch.device(device).type in FIXED_SHAPE_DEVICES
+    return FixedBatch(model, batch_size) if fixed and not isinstance(model, FixedBatch) else model
+
+
 def _batches(n: int, batch_size: int):
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -72,8 +108,11 @@ def _no_work(grads: int, fwds: int) -> None:
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 64,
-            device: str | torch.device = "cpu", on_work: Work = _no_work) -> np.ndarray:
-    """Predicted class indices ``(N,)`` for images ``(N, 3, H, W)`` in [0, 1] (model in eval mode)."""
+            device: str | torch.device = "cpu", on_work: Work = _no_work,
+            fixed_shape: bool | None = None) -> np.ndarray:
+    """Predicted class indices ``(N,)`` for images ``(N, 3, H, W)`` in [0, 1] (model in eval mode;
+    ``fixed_shape``: batches padded to ``batch_size``, by default on a GPU)."""
+    model = _shaped(model, batch_size, device, fixed_shape)
     model.eval()
     preds = []
     for sl in _batches(len(x), batch_size):
@@ -206,15 +245,18 @@ def _input_grad_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: list[str], *,
                    eps: list[tuple[str, float]] = (), attacks: tuple[str, ...] = ("fgsm", "pgd"),
                    pgd_steps: int = DEFAULT_PGD_STEPS, restarts: int = DEFAULT_RESTARTS, batch_size: int = 64,
-                   device: str | torch.device = "cpu", seed: int = 0, on_work: Work = _no_work) -> dict:
+                   device: str | torch.device = "cpu", seed: int = 0, on_work: Work = _no_work,
+                   fixed_shape: bool | None = None) -> dict:
     """Clean metrics (:func:`classification_metrics`) plus, for each attack and ε, ``"<attack>_accuracy"``
     (over all images) and ``"<attack>_kept"`` (over the clean-correct ones), ``n_clean_correct`` and the
     ``gradients`` check (:func:`zero_gradients`, on the clean-correct images); and the answer for every test
     image in order (``predictions``, ``targets``: class indices), so that a verdict can pair two runs photo by
     photo (:mod:`genmix_core.train.verdict`).
 
-    ``on_work`` hears of every batch's passes, so a progress bar moves during the attacks too.
+    ``on_work`` hears of every batch's passes, so a progress bar moves during the attacks too. ``fixed_shape``:
+    every batch padded to ``batch_size`` images (:class:`FixedBatch`; default: on a GPU).
     """
+    model = _shaped(model, batch_size, device, fixed_shape)
     seen = [0, 0]
 
     def counted(grads: int, fwds: int) -> None:
