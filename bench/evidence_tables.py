@@ -62,8 +62,10 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def finish_command(name: str) -> str:
-    """The command that runs (or finishes) study ``name`` on one H200, as section 2.6 of EVIDENCE.md gives it."""
-    return f"python bench/evidence_runs.py --device cuda --out /tmp/ev --only {name} --deadline-s 470"
+    """The command that runs (or finishes) study ``name`` on one H200, as section 2.6 of EVIDENCE.md gives it
+    (its run folder under ``.ev/``, which the GPU machine keeps between calls)."""
+    data = " --fashion-mnist DIR" if name.startswith("fmnist") else ""
+    return f"python bench/evidence_runs.py --device cuda --out .ev/{name} --only {name}{data} --deadline-s 470"
 
 
 def not_run(name: str) -> str:
