@@ -125,7 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", metavar="DIR", help="run under torch.profiler (CPU and CUDA): the ops by self time "
                                                     "are printed, a Chrome trace is written to DIR (where the H200's "
                                                     "first-evaluation cost goes)")
+    p.add_argument("--variable-shapes", action="store_true",
+                   help="evaluate with the batch shapes of the data (as before session 6) instead of one padded "
+                        "shape on a GPU: the A/B of genmix_core.train.evaluate.FixedBatch (one process each)")
     a = p.parse_args(argv)
+    if a.variable_shapes:
+        from genmix_core.train import evaluate
+
+        evaluate.FIXED_SHAPE_DEVICES = ()
     if a.prepare_fashion_mnist:
         prepare_fashion_mnist(Path(a.prepare_fashion_mnist), a.per_class, source=Path(a.fashion_source))
         return 0
