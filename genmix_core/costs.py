@@ -19,6 +19,9 @@ from genmix_core.fileio import atomic_write_json, read_json
 
 COSTS_FILE = "machine_costs.json"
 KEEP = 5
+#: A measurement this many times above or below the running mean replaces it instead of joining it: the machine
+#: changed, or the mean was off (one run on a busy machine, an old bug), and averaging would take KEEP runs to heal.
+OUTLIER = 10.0
 _LOCK = threading.Lock()
 
 
@@ -35,7 +38,8 @@ def measured(kind: str, key: str) -> dict[str, float] | None:
 
 
 def record(kind: str, key: str, values: dict[str, float]) -> None:
-    """Fold new measurements ``{name: seconds}`` into the running means of ``kind``/``key`` (atomic write).
+    """Fold new measurements ``{name: seconds}`` into the running means of ``kind``/``key`` (atomic write); one
+    more than :data:`OUTLIER` times off the mean replaces it.
 
     Never raises: a cost that cannot be written only makes the next estimate less exact.
     """
@@ -49,7 +53,8 @@ def record(kind: str, key: str, values: dict[str, float]) -> None:
             n = min(int(entry.get("n", 0)), KEEP - 1)
             for name, value in values.items():
                 old = entry["values"].get(name)
-                entry["values"][name] = value if old is None else (old * n + value) / (n + 1)
+                fresh = old is None or not old / OUTLIER <= value <= old * OUTLIER
+                entry["values"][name] = value if fresh else (old * n + value) / (n + 1)
             entry["n"] = n + 1
             entry["updated"] = time.time()
             atomic_write_json(costs_path(), data)

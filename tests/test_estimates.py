@@ -24,6 +24,41 @@ def test_costs_are_kept_as_a_running_mean_per_key():
     assert costs.measured("train", "k") == {"step": 3.0}
 
 
+def test_a_measurement_far_off_the_mean_replaces_it():
+    """A mean that is 10x off (a run on a busy machine, a machine change, an old bug) heals at the next run instead
+    of after five."""
+    costs.record("train", "k", {"step": 2.0})
+    costs.record("train", "k", {"step": 4.0})
+    costs.record("train", "k", {"step": 300.0})
+    assert costs.measured("train", "k") == {"step": 300.0}
+    costs.record("train", "k", {"step": 200.0})
+    assert 200.0 < costs.measured("train", "k")["step"] < 300.0          # within the band: averaged again
+
+
+def test_an_evaluation_without_attacks_leaves_the_gradient_cost_alone():
+    """The recipe search evaluates without attacks; its forward passes (plus a fixed overhead) used to rescale the
+    gradient cost too, which compounded from job to job: each job started from the inflated mean and inflated it
+    again. Gradient costs now move only with evaluations that make gradients."""
+    reporter = SimpleNamespace(state=SimpleNamespace(extra={}), update=lambda **kw: None)
+    units = UnitCosts(step=1.0, grad=2.0, fwd=0.5)
+    costs.record("train", "k", {"step": 1.0, "grad": 2.0, "fwd": 0.5})
+    for _ in range(3):                       # three search jobs, each from the costs the last one left
+        known = costs.measured("train", "k")
+        tr = Tracker(reporter, UnitCosts(known["step"], known["grad"], known["fwd"]), "k", batch=4, size=100,
+                     n_test=20, n_cross=0, eps_count=0, pgd_steps=0)
+        # The same real time each job: 20 forward passes at 1.5 s/Mpx (3x the first plan: a fixed overhead).
+        tr.measured(train_s=0.4, steps=10, eval_s=20 * 1.5 * 0.01, n_test=20, n_cross=0, eps_count=0, pgd_steps=0)
+    after = costs.measured("train", "k")
+    assert after["grad"] == 2.0                               # before: 2.0 x 3 x ... from job to job
+    assert 0.5 < after["fwd"] <= 1.5 + 1e-9                   # the forward cost moves towards what it measured
+    # An evaluation with attacks still rescales both (attack-dominated: one factor for the pair).
+    tr = Tracker(reporter, units, "g", batch=4, size=100, n_test=5, n_cross=0, eps_count=1, pgd_steps=2)
+    grads, fwds = eval_passes(5, 0, 1, 2)
+    tr.measured(train_s=0.4, steps=10, eval_s=0.5 * (grads * 2.0 + fwds * 0.5) * 0.01, n_test=5, n_cross=0,
+                eps_count=1, pgd_steps=2)
+    assert costs.measured("train", "g")["grad"] == pytest.approx(1.0)
+
+
 def _job(done, total, started, **extra):
     return SimpleNamespace(done=done, total=total, started=started, extra=extra)
 
