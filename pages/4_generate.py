@@ -187,7 +187,7 @@ def _notes(job) -> None:
     _skipped_notes(job)
 
 
-run_dir = job_runs(manifest.list_runs(proj.runs_dir), ns="gen", key="gen", session_key=KEY_GEN_RUN,
+run_dir = job_runs(manifest.list_runs(proj.runs_dir), ns="gen", session_key=KEY_GEN_RUN,
                   settings_form=_settings_form, resume_run=lambda run: resume(run, GenerateConfig),
                   notes=_notes)
 if (run_dir / manifest.PLAN_FILE).is_file():  # results so far, also while the job runs

@@ -162,7 +162,7 @@ if n_train == 0:
     empty_project_hint(key="train_go_data")
     st.stop()
 
-run_dir = job_runs(list_train_runs(proj.runs_dir), ns="train", key="train", session_key=KEY_TRAIN_RUN,
+run_dir = job_runs(list_train_runs(proj.runs_dir), ns="train", session_key=KEY_TRAIN_RUN,
                   settings_form=_settings_form, resume_run=lambda run: resume(run, CompareConfig))
 if (run_dir / RESULTS_FILE).is_file():
     report_section(run_dir)

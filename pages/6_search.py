@@ -191,7 +191,7 @@ if len(train_df) == 0:
     empty_project_hint(key="search_go_data")
     st.stop()
 
-run_dir = job_runs(list_search_runs(proj.runs_dir), ns="search", key="search", session_key=KEY_SEARCH_RUN,
+run_dir = job_runs(list_search_runs(proj.runs_dir), ns="search", session_key=KEY_SEARCH_RUN,
                   settings_form=_settings_form, resume_run=lambda run: resume(run, SearchConfig))
 if (run_dir / SEARCH_FILE).is_file():
     _results(run_dir)

@@ -214,7 +214,7 @@ def run_picker(runs: Iterable[str | Path], label: str, key: str, session_key: st
     return chosen
 
 
-def job_runs(runs: list[Path], *, ns: str, key: str, session_key: str, settings_form: Callable[[], None],
+def job_runs(runs: list[Path], *, ns: str, session_key: str, settings_form: Callable[[], None],
              resume_run: Callable[[Path], object],
              notes: Callable[[JobProgress | None], None] | None = None) -> Path:
     """The part every job page shares below its title: the settings panel, the run picker, the job's progress
@@ -223,8 +223,8 @@ def job_runs(runs: list[Path], *, ns: str, key: str, session_key: str, settings_
     Args:
         runs: the page's run folders, newest first (``jobs.list_runs`` or a page's own lister).
         ns: the page's catalog namespace: ``<ns>.page.settings`` (panel title), ``<ns>.page.no_runs``,
-            ``<ns>.page.run`` (picker label) and ``<ns>.page.resume`` (button) are its texts.
-        key: widget-key prefix: ``<key>_run_pick``, ``<key>_job``, ``<key>_resume``.
+            ``<ns>.page.run`` (picker label) and ``<ns>.page.resume`` (button) are its texts; it is also the
+            widget-key prefix: ``<ns>_run_pick``, ``<ns>_job``, ``<ns>_resume``.
         session_key: where the chosen run is kept (:func:`run_picker`).
         settings_form: draws the settings and the Start button inside the panel.
         resume_run: starts the chosen run again with its recorded settings.
@@ -240,11 +240,11 @@ def job_runs(runs: list[Path], *, ns: str, key: str, session_key: str, settings_
     if not runs:
         st.info(t(f"{ns}.page.no_runs"))
         st.stop()
-    run_dir = run_picker(runs, t(f"{ns}.page.run"), key=f"{key}_run_pick", session_key=session_key)
-    job = job_panel(run_dir, key=f"{key}_job")
+    run_dir = run_picker(runs, t(f"{ns}.page.run"), key=f"{ns}_run_pick", session_key=session_key)
+    job = job_panel(run_dir, key=f"{ns}_job")
     if notes is not None:
         notes(job)
-    resume_button(job, t(f"{ns}.page.resume"), f"{key}_resume", lambda: resume_run(run_dir))
+    resume_button(job, t(f"{ns}.page.resume"), f"{ns}_resume", lambda: resume_run(run_dir))
     return run_dir
 
 
