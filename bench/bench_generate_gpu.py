@@ -23,6 +23,7 @@ really edited. Reported per variant:
 run of the day).
 
     python bench/bench_generate_gpu.py --variants eager,compile --repeat compile --out bench/results/gen.json
+    python bench/bench_generate_gpu.py --preview eager,compile,compile-cudagraphs --variants "" --no-reference
     python bench/bench_generate_gpu.py --tiny --photos 2 --steps 2 --batch-size 1 --ref-items 1 --variants eager  # CPU
 """
 
@@ -64,10 +65,9 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", default="", help="variants to run twice (the second with a warm compile cache)")
     ap.add_argument("--work", help="working folder (default: a temporary one)")
     ap.add_argument("--out", help="also write the JSON here")
-    ap.add_argument("--preview", action="store_true",
-                    help="also time the Preview page's call: 1 photo x 4 prompts as one batch, 20 steps, warm")
-    ap.add_argument("--preview-compile", action="store_true",
-                    help="also time that call with the UNet compiled (compile time not counted: first call)")
+    ap.add_argument("--preview", default="", metavar="MODES",
+                    help="also time the Preview page's row (1 photo x 4 prompts as one batch, 20 steps, warm) in "
+                         f"these modes, comma-separated, from {','.join(PREVIEW_MODES)}")
     ap.add_argument("--no-reference", action="store_true", help="skip the authors' loop")
     return ap.parse_args(argv)
 
@@ -217,25 +217,35 @@ def reference_loop(model: Path, photos: list[Path], args, device: str) -> float:
     return (time.perf_counter() - t) / args.ref_items, pipe
 
 
-def preview_seconds(model: Path, photo: Path, device: str, tiny: bool, compile: bool = False) -> float:
-    """The Preview page's call, warm: one photo with 4 prompts as one batch, the 20-step preset (median of 5).
-    ``compile``: with the UNet compiled at that shape (its compilation happens in the first, untimed call)."""
+PREVIEW_MODES = {"eager": {}, "compile": {"compile": True},
+                 "compile-cudagraphs": {"compile": True, "compile_mode": "reduce-overhead"}}
+
+
+def preview_seconds(model: Path, photo: Path, device: str, tiny: bool, mode: str = "eager") -> dict:
+    """The Preview page's row of every prompt, warm: ``genmix_core.preview.edit_pngs`` (what the page calls: one
+    photo shrunk to 512 px, 4 prompts as one batch, the 20-step preset, PNGs out), median of 5 after a first
+    call. ``mode``: eager, or the UNet compiled at that shape (``compile-cudagraphs`` adds CUDA graphs); the
+    first call, which compiles, is reported apart."""
+    from genmix_core import preview
     from genmix_core.editing.pix2pix import InstructPix2PixEditor
 
-    editor = InstructPix2PixEditor(str(model), preset="fast", size=64 if tiny else 512, compile=compile)
-    image = Image.open(photo).convert("RGB")
+    editor = InstructPix2PixEditor(str(model), preset="fast", size=64 if tiny else 512, **PREVIEW_MODES[mode])
+    editor.load()
     times = []
     for rep in range(6):
         if device == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        editor.edit_batch([image] * 4, PROMPTS, [rep * 10 + i for i in range(4)])
+        preview.edit_pngs(photo, PROMPTS, editor, [rep * 10 + i for i in range(4)], max_side=64 if tiny else 512)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    value = round(float(np.median(times[1:])), 3)
-    print(f"preview (1 photo x 4 prompts, 20 steps, warm{', compiled' if compile else ''}): {value} s", flush=True)
+    value = {"mode": mode, "warm_s": round(float(np.median(times[1:])), 3), "first_call_s": round(times[0], 1),
+             "events": editor.events}
+    print(f"preview (1 photo x 4 prompts, 20 steps, warm, {mode}): {value}", flush=True)
     del editor
+    if device == "cuda":
+        torch.cuda.empty_cache()
     return value
 
 
@@ -249,7 +259,8 @@ def main(argv=None) -> dict:
     data = make_photo_set(work / "photos", args.photos, size * size)
     photos = sorted(data.glob("*/*.png"))
     sizes = {f"{p.parent.name}/{p.stem}": Image.open(p).size for p in photos}
-    check_steady(sizes, args.batch_size, size)
+    if [v for v in args.variants.split(",") if v]:
+        check_steady(sizes, args.batch_size, size)
     t0 = time.perf_counter()
     model = Path(args.model) if args.model else make_model(work / "model", args.tiny)
     build_s = time.perf_counter() - t0
@@ -269,9 +280,8 @@ def main(argv=None) -> dict:
                   flush=True)
             runs.append(r)
 
-    preview = preview_seconds(model, photos[0], device, args.tiny) if args.preview else None
-    preview_compiled = (preview_seconds(model, photos[0], device, args.tiny, compile=True)
-                        if args.preview_compile else None)
+    previews = [preview_seconds(model, photos[0], device, args.tiny, mode) for mode in args.preview.split(",")
+                if mode]
     if args.no_reference:
         ref_s, pipe = float("nan"), None
         from genmix_core.editing import loading
@@ -295,8 +305,8 @@ def main(argv=None) -> dict:
               "photos": len(photos), "items": len(photos) * len(PROMPTS), "steps": args.steps,
               "batch_size": args.batch_size, "buckets": [list(b) for b in buckets],
               "matmul_tflops": round(rate / 1e12, 2), "roofline_s_per_item": round(ideal, 4),
-              "reference_s_per_item": None if args.no_reference else round(ref_s, 4), "preview_s_1x4_20steps": preview,
-              "preview_compiled_s_1x4_20steps": preview_compiled, "runs": []}
+              "reference_s_per_item": None if args.no_reference else round(ref_s, 4), "preview_1x4_20steps": previews,
+              "runs": []}
     for r in runs:
         result["runs"].append({
             "variant": r["tag"], "items": r["items"], "wall_s": r["wall_s"],

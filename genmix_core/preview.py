@@ -10,7 +10,8 @@ The edit is the slow step (a diffusion model on a CPU takes a minute), while mas
 fractal seed change with every slider move. So the work is split in two functions:
 
 - :func:`edit_png` runs the editor and returns PNG bytes, a value the UI caches by content key
-  (image hash, prompt, editor settings, seed);
+  (image hash, prompt, editor settings, seed); :func:`edit_pngs` edits one image with several prompts in one
+  editor call (the Preview page's row of every active prompt: one batch on a GPU);
 - :func:`mix_stages` rebuilds mask, hybrid, fractal and final from the cached edit in milliseconds.
 
 :func:`render_preview` does both in one call for scripts and tests.
@@ -105,8 +106,23 @@ def edit_png(path: str | os.PathLike, prompt: str, editor, seed: int,
     Raises:
         UserError: ``err.editor.needs_diffusion`` when ``editor`` cannot render ``prompt``.
     """
+    return edit_pngs(path, [prompt], editor, [seed], max_side)[0]
+
+
+def edit_pngs(path: str | os.PathLike, prompts: list[str], editor, seeds: list[int],
+              max_side: int = PREVIEW_MAX_SIDE) -> list[bytes]:
+    """Edit one image with several prompts in one editor call (one batch on a GPU); PNG bytes per prompt.
+
+    ``out[i]`` is the edit :func:`edit_png` gives for ``(prompts[i], seeds[i])``: the editors' seeded output of
+    an item does not depend on its batch neighbours (to fp16 rounding on a GPU), so callers may cache each
+    under the same key as a single edit.
+
+    Raises:
+        ValueError: ``prompts`` and ``seeds`` differ in length. UserError: ``err.editor.needs_diffusion`` when
+        ``editor`` cannot render one of the prompts.
+    """
     image = load_preview_image(path, max_side)
-    return _png(editor.edit(image, prompt, seed))
+    return [_png(edit) for edit in editor.edit_batch([image] * len(prompts), list(prompts), list(seeds))]
 
 
 def mask_image(mask: np.ndarray) -> Image.Image:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from genmix_core import preview
 from genmix_core.errors import UserError
-from ui.cache import edit_png, get_editor
+from ui.cache import edit_png, edit_pngs, get_editor
 from ui.prompt_table import text_labels
 from ui.state import (KEY_EDITOR, KEY_EDITOR_MODEL, KEY_MIX_PARAMS, editor_id, project, prompt_filters,
                       restore_active_prompts, t)
@@ -23,6 +23,8 @@ from ui.widgets import empty_project_hint, framed, go_to_page_button, show_error
 
 SEED_MAX = 2**31 - 1  # the browser's number input is exact only up to 2**53; 31 bits are plenty to browse
 SEED_KEY = "preview_fractal_seed"
+# The row of every prompt on this photo: one editor call (one batch on a GPU), two rows of four at most.
+ALL_PROMPTS_MAX = 8
 
 st.title(t("ui.preview.title"))
 st.caption(t("ui.preview.intro"))
@@ -58,6 +60,12 @@ def _editor_choices(model: str | None) -> dict:
 
     models = {e: model for e, spec in EDITORS.items() if spec.is_diffusion} if model else None
     return {c.id: c for c in editor_choices(models)}
+
+
+def _on_gpu() -> bool:
+    from genmix_core.editing.loading import choose_device
+
+    return choose_device(None) == "cuda"
 
 
 def _random_seed() -> None:
@@ -111,6 +119,11 @@ with pick:
     prompt_labels = text_labels(prompts, list_prompt_sets(proj.prompts_dir))
     prompt = st.selectbox(t("ui.preview.prompt"), prompts, key="preview_prompt", format_func=prompt_labels.get,
                           help=t("ui.preview.prompt_active_hint"))
+    # Cheap with the style filter or on a GPU (one batch); a diffusion model on a CPU takes minutes per edit. One
+    # key per kind of editor: turning it on for the filter must not start minutes of AI edits after a switch.
+    show_all = st.toggle(t("ui.preview.all.toggle"), help=t("ui.preview.all.help"),
+                         key=f"preview_all_prompts_{'ai' if choice.is_diffusion else 'filter'}",
+                         value=not choice.is_diffusion or _on_gpu())
 with mix:
     left, right = st.columns(2)
     mask_labels = {k: t(f"mix.mask.{k}") for k in MASK_KINDS}
@@ -140,6 +153,14 @@ try:
     editor = get_editor(chosen_editor, model, filters)
     if not editor.can_edit(prompt):
         raise UserError("err.editor.needs_diffusion", prompt=prompt)
+    row = None
+    if show_all:
+        drawable = [p for p in prompts if editor.can_edit(p)]
+        try:   # before the chosen prompt's edit: that one is then taken from the same batch
+            with st.spinner(t("ui.preview.all.computing", count=min(len(drawable), ALL_PROMPTS_MAX))):
+                row = edit_pngs(path, drawable[:ALL_PROMPTS_MAX], chosen_editor, model, filters=filters)
+        except Exception as exc:   # the chosen prompt's view below still works
+            show_error(exc)
     with st.spinner(t("ui.preview.computing")):
         png, seed = edit_png(path, prompt, chosen_editor, model, filters=filters)
     original = preview.load_preview_image(path)
@@ -169,3 +190,17 @@ with next_col:
     go_to_page_button("pages/4_generate.py", t("ui.preview.next"), key="preview_next", icon="➡️")
 with st.expander(t("ui.preview.record")):
     st.code(json.dumps(record, ensure_ascii=False, indent=2), language="json")
+
+if row:
+    st.subheader(t("ui.preview.all.title_ai" if editor.info.is_diffusion else "ui.preview.all.title_filter"))
+    items = list(row.items())
+    for start in range(0, len(items), 4):
+        for column, (text, png) in zip(st.columns(4), items[start:start + 4]):
+            mark = "▶ " if text == prompt else ""
+            column.image(png, caption=f"{mark}“{prompt_labels.get(text, text)}”", width="stretch")
+    left_out = [p for p in prompts if p not in row]
+    if left_out:
+        from genmix_core.editing import quoted
+
+        st.caption(t("ui.preview.all.left_out", prompts=quoted(prompt_labels.get(p, p) for p in left_out),
+                     max=ALL_PROMPTS_MAX))

@@ -70,7 +70,26 @@ def test_prompt_the_filter_cannot_render_raises_needs_diffusion(photo):
     assert info.value.key == "err.editor.needs_diffusion"
 
 
+def test_edit_pngs_gives_each_prompt_its_single_edit_in_one_call(photo):
+    editor = OfflineStyleEditor()
+    calls = []
+    real = editor.edit_batch
+    editor.edit_batch = lambda *a: calls.append(len(a[0])) or real(*a)
+    prompts, seeds = ["snowy", "sunset", "dim lighting"], [5, 6, 7]
+    together = preview.edit_pngs(photo, prompts, editor, seeds)
+    assert calls == [3]
+    assert together == [preview.edit_png(photo, p, editor, s) for p, s in zip(prompts, seeds)]
+    assert len(set(together)) == 3
+    with pytest.raises(UserError):
+        preview.edit_pngs(photo, ["snowy", "a cat wearing a hat"], editor, [1, 2])
+
+
 # --- page ---------------------------------------------------------------------------------------------------
+
+class EditCalls(list):
+    """``(path, prompt, seed)`` of every prompt edited (cache misses); ``batches``: editor calls made for them."""
+    batches = 0
+
 
 @pytest.fixture
 def edit_calls(monkeypatch):
@@ -81,17 +100,26 @@ def edit_calls(monkeypatch):
     import ui.cache
     from genmix_core.paths import SAMPLE_DATA_DIR
 
-    ui.cache._cached_edit.clear()
-    calls = []
-    real = preview.edit_png
+    ui.cache.clear_edits()
+    calls = EditCalls()
+    real = preview.edit_pngs
 
-    def counting(path, prompt, editor, seed, *args, **kwargs):
+    def counting(path, prompts, editor, seeds, *args, **kwargs):
         if SAMPLE_DATA_DIR not in Path(path).resolve().parents:
-            calls.append((str(path), prompt, seed))
-        return real(path, prompt, editor, seed, *args, **kwargs)
+            calls.extend((str(path), p, s) for p, s in zip(prompts, seeds))
+            calls.batches += 1
+        return real(path, prompts, editor, seeds, *args, **kwargs)
 
-    monkeypatch.setattr(preview, "edit_png", counting)
+    monkeypatch.setattr(preview, "edit_pngs", counting)
     return calls
+
+
+def _stage_captions(at):
+    return [c for c in image_captions(at) if c[0] in "①②③④⑤⑥"]
+
+
+def _row_captions(at):
+    return [c for c in image_captions(at) if c[0] not in "①②③④⑤⑥"]
 
 
 def _final_url(at):
@@ -117,12 +145,18 @@ def test_shows_all_six_stages_with_honest_captions(edit_calls):
     add_images(classes=("ok", "scratch"))
     at = app_at(None, PAGE)
     assert not at.exception
-    captions = image_captions(at)
+    captions = _stage_captions(at)
     assert len(captions) == 6
     assert captions[0].startswith("① Original (ok)")
     assert "Style filter, not an AI model" in captions[1]
     assert captions[5] == "⑥ Final GenMix image (label: ok)"
-    assert len(edit_calls) == 1
+    # Below: every active prompt on this photo, edited in one editor call; the chosen prompt's edit came from it.
+    chosen = at.selectbox(key="preview_prompt").value
+    edited = [prompt for _, prompt, _ in edit_calls]
+    assert edit_calls.batches == 1 and len(edited) == len(set(edited)) >= 3 and chosen in edited
+    row = _row_captions(at)
+    assert len(row) == len(edited) and [c for c in row if c.startswith("▶")] == [f"▶ “{chosen}”"]
+    assert any("style filter, not an AI model" in h.value for h in at.subheader)
     record = json.loads(at.code[0].value)
     assert record["mix"] == at.session_state["mix_params"]
     assert record["editor"]["editor"] == "offline" and record["label"] == "ok"
@@ -138,15 +172,23 @@ def test_sliders_remix_without_editing_again(edit_calls):
     at.slider(key="preview_radius").set_value(0.5).run()
     at.button(key="preview_random").click().run()
     assert not at.exception
-    assert len(edit_calls) == 1                          # the edit came from the cache every time
+    edited = len(edit_calls)
+    assert edited == len(_row_captions(at))              # the edits came from the cache every time
     assert _url(at, "②") == edit_before
     assert _final_url(at) != final_before
     mix = at.session_state["mix_params"]
     assert (mix["lam"], mix["mask"], mix["radius"]) == (0.6, "radial", 0.5)
     assert json.loads(at.code[0].value)["mix"] == mix
-    # Another prompt is another edit.
-    at.selectbox(key="preview_prompt").set_value(at.selectbox(key="preview_prompt").options[1]).run()
-    assert len(edit_calls) == 2
+    # Another prompt of the row was edited with it; with the row off, another prompt is one more edit.
+    options = at.selectbox(key="preview_prompt").options
+    at.selectbox(key="preview_prompt").set_value(options[1]).run()
+    assert len(edit_calls) == edited and not at.exception
+    at.toggle(key="preview_all_prompts_filter").set_value(False).run()
+    import ui.cache
+
+    ui.cache.clear_edits()
+    at.selectbox(key="preview_prompt").set_value(options[2]).run()
+    assert [p for _, p, _ in edit_calls[edited:]] == [options[2]] and _row_captions(at) == []
 
 
 def test_download_is_the_final_png(edit_calls, monkeypatch):
@@ -167,10 +209,11 @@ def test_language_switch_relabels_the_stages(edit_calls):
     at = app_at(None, PAGE)
     at.sidebar.selectbox(key="app_lang").set_value("ja").run()
     assert not at.exception
-    captions = image_captions(at)
+    captions = _stage_captions(at)
     assert captions[0] == "① 元の写真（ok）"
     assert "AI モデルではありません" in captions[1]
-    assert len(edit_calls) == 1                          # a language switch does not edit again
+    assert any("AI モデルではありません" in h.value for h in at.subheader)
+    assert len(edit_calls) == len(_row_captions(at))     # a language switch does not edit again
 
 
 def test_prompt_without_a_filter_recipe_asks_for_a_diffusion_model(edit_calls):
@@ -196,12 +239,21 @@ def test_diffusion_editor_with_a_local_model_folder_is_labelled_as_an_ai_edit(ed
     at.selectbox(key="preview_editor").set_value("instruct-pix2pix").run()
     at.text_input(key="preview_model").set_value(str(folder)).run()
     assert not at.exception
-    captions = image_captions(at)
+    captions = image_captions(at)      # no GPU here: the row of every prompt starts off for an AI model
     assert len(captions) == 6 and "AI edit" in captions[1] and "not an AI model" not in captions[1]
     assert json.loads(at.code[0].value)["editor"]["editor"] == "instruct-pix2pix"
     assert len(edit_calls) == offline_edits + 1
     at.slider(key="preview_lam").set_value(0.5).run()       # re-mixing reuses the diffusion edit
     assert len(edit_calls) == offline_edits + 1
+    # Turned on: the other prompts in one batch (the chosen one is cached), labelled as AI edits.
+    batches = edit_calls.batches
+    at.toggle(key="preview_all_prompts_ai").set_value(True).run()
+    assert not at.exception
+    row = _row_captions(at)
+    assert edit_calls.batches == batches + 1 and len(edit_calls) == offline_edits + len(row) and len(row) >= 3
+    assert any("AI edit, diffusion" in h.value for h in at.subheader)
+    at.selectbox(key="preview_prompt").set_value(at.selectbox(key="preview_prompt").options[1]).run()
+    assert len(edit_calls) == offline_edits + len(row) and not at.exception
 
 
 def test_diffusion_editor_without_the_model_offline_says_how_to_get_it(edit_calls, monkeypatch):

@@ -1,20 +1,23 @@
 """Cached editors and edits for the interactive pages (Home, Prompts, Preview).
 
 The editor object is one shared resource (``st.cache_resource``: a diffusion pipeline is large and is not
-copied). An edit is data (``st.cache_data``), keyed on the image's content hash, the prompt, the editor's
-settings and the seed, and bounded, so moving a mixing slider never recomputes it.
+copied). An edit is data: PNG bytes in one bounded store shared by all sessions, keyed on the image's content
+hash, the prompt, the editor's settings and the seed, so moving a mixing slider never recomputes it, and an edit
+made in the Preview page's row of every prompt (one batch) is not made again when that prompt is chosen.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
 from genmix_core import preview
 
-# A few dozen 512² PNG edits (~0.5 MB each) at most: enough for browsing one class and one prompt set.
-EDIT_CACHE_ENTRIES = 64
+# A few dozen 512² PNG edits (~0.5 MB each) at most: enough for browsing a dozen photos with every prompt of a set.
+EDIT_CACHE_ENTRIES = 96
 # Interactive pages take InstructPix2Pix's 20-step preset (performance.md: 20 steps to the preview); the batch
 # job on the Generate page keeps the paper's 100 steps unless the user sets fewer.
 
@@ -45,12 +48,64 @@ def get_editor(editor_id: str = "offline", model: str | None = None, filters: Fi
     return create_editor(editor_id, model=model, **settings) if model else create_editor(editor_id, **settings)
 
 
-@st.cache_data(show_spinner=False, max_entries=EDIT_CACHE_ENTRIES)
-def _cached_edit(image_sha256: str, path: str, prompt: str, editor_id: str, model: str | None,
-                 filters: Filters, settings_json: str, seed: int) -> bytes:
-    # image_sha256 and settings_json are only part of the cache key: the same file name with new content,
-    # or the same editor with other settings, must not reuse an old edit.
-    return preview.edit_png(path, prompt, get_editor(editor_id, model, filters), seed)
+class _EditStore:
+    """Bounded, thread-safe store of edit PNGs, least recently used first out. One store serves single edits and
+    the Preview page's row of every prompt (one batch), so an edit computed in either is not computed again."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._data: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple, value: bytes) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def _edit_store() -> _EditStore:
+    return _EditStore(EDIT_CACHE_ENTRIES)
+
+
+def clear_edits() -> None:
+    """Forget every cached edit (tests; the next view edits again)."""
+    _edit_store().clear()
+
+
+def _edits(path: str, pairs: list[tuple[str, int]], editor_id: str, model: str | None,
+           filters: Filters) -> list[bytes]:
+    """PNG edits of ``path`` for ``(prompt, seed)`` pairs: cached ones from the store, the rest in one editor call.
+
+    The key holds the image's content hash and the editor's settings: the same file name with new content, or
+    the same editor with other settings, must not reuse an old edit.
+    """
+    image_sha256 = preview.file_key(path)
+    editor = get_editor(editor_id, model, filters)
+    settings_json = json.dumps(editor.settings(), sort_keys=True, default=str)
+    keys = [(image_sha256, prompt, editor_id, model, filters, settings_json, int(seed)) for prompt, seed in pairs]
+    store = _edit_store()
+    found = [store.get(k) for k in keys]
+    missing = list(dict.fromkeys(k for k, v in zip(keys, found) if v is None))
+    if missing:
+        made = dict(zip(missing, preview.edit_pngs(path, [k[1] for k in missing], editor, [k[-1] for k in missing])))
+        for k, png in made.items():
+            store.put(k, png)
+        found = [v if v is not None else made[k] for k, v in zip(keys, found)]
+    return found
 
 
 def edit_png(path: str, prompt: str, editor_id: str = "offline", model: str | None = None,
@@ -60,10 +115,21 @@ def edit_png(path: str, prompt: str, editor_id: str = "offline", model: str | No
     Raises:
         UserError: ``err.editor.needs_diffusion`` when the editor cannot render ``prompt``.
     """
-    image_sha256 = preview.file_key(path)
     if seed is None:
-        seed = preview.preview_seed(image_sha256, prompt)
-    editor = get_editor(editor_id, model, filters)
-    settings_json = json.dumps(editor.settings(), sort_keys=True, default=str)
-    png = _cached_edit(image_sha256, str(path), prompt, editor_id, model, filters, settings_json, int(seed))
-    return png, int(seed)
+        seed = preview.preview_seed(preview.file_key(path), prompt)
+    return _edits(str(path), [(prompt, int(seed))], editor_id, model, filters)[0], int(seed)
+
+
+def edit_pngs(path: str, prompts: list[str], editor_id: str = "offline", model: str | None = None,
+              filters: Filters = ()) -> dict[str, bytes]:
+    """The preview edits of ``path`` for every prompt, those not cached in one editor call (one batch on a GPU);
+    each is the edit :func:`edit_png` gives for that prompt, and is cached for it.
+
+    Raises:
+        UserError: ``err.editor.needs_diffusion`` when the editor cannot render one of the prompts.
+    """
+    image_sha256 = preview.file_key(path)
+    prompts = list(dict.fromkeys(prompts))
+    pngs = _edits(str(path), [(p, preview.preview_seed(image_sha256, p)) for p in prompts], editor_id, model,
+                  filters)
+    return dict(zip(prompts, pngs))

@@ -146,6 +146,13 @@ def test_sample_data_then_preview_shows_the_final_image(app_url, browser):
     assert final.locator("img").evaluate("img => img.naturalWidth") > 0
     expect(page.get_by_text("Style filter, not an AI model", exact=False).first).to_be_visible()
     _screenshot(page, "screenshot_preview.png")
+    # Below: the photo with every active prompt, the chosen one marked.
+    heading = page.get_by_role("heading", name=re.compile(r"Every prompt on this photo \(style filter"))
+    heading.scroll_into_view_if_needed()
+    expect(heading).to_be_visible()
+    chosen = page.get_by_test_id("stImage").filter(has_text=re.compile(r"^▶ “"))
+    expect(chosen.locator("img")).to_have_js_property("complete", True)
+    assert chosen.locator("img").evaluate("img => img.naturalWidth") > 0
     page.close()
 
 
