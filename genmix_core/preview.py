@@ -85,9 +85,9 @@ def load_preview_image(path: str | os.PathLike, max_side: int = PREVIEW_MAX_SIDE
     return image
 
 
-def _png(image: Image.Image) -> bytes:
+def _png(image: Image.Image, compress_level: int = 6) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
@@ -122,7 +122,10 @@ def edit_pngs(path: str | os.PathLike, prompts: list[str], editor, seeds: list[i
         ``editor`` cannot render one of the prompts.
     """
     image = load_preview_image(path, max_side)
-    return [_png(edit) for edit in editor.edit_batch([image] * len(prompts), list(prompts), list(seeds))]
+    # Level 1: a cached edit is encoded once per view and only kept in memory; Pillow's default level 6 took
+    # ~4x as long (47 ms against 12 ms for a 576x448 edit on the 2-core machine) for 15 % fewer bytes.
+    edits = editor.edit_batch([image] * len(prompts), list(prompts), list(seeds))
+    return [_png(edit, compress_level=1) for edit in edits]
 
 
 def mask_image(mask: np.ndarray) -> Image.Image:
