@@ -64,6 +64,30 @@ def test_the_default_backbone_is_the_folded_lite0_and_matches_the_unfolded_one()
     assert features.shape == (3, 1280) and (features >= 0).all()
 
 
+def test_on_a_gpu_every_forward_pass_has_one_batch_shape_and_the_same_features(monkeypatch):
+    """Padding is forced on the CPU here (on a GPU it is the default): a new batch shape is a cuDNN cold start."""
+    import dataclasses
+
+    from genmix_core.quality import backbones
+
+    ex = load_extractor(device="cpu")
+    seen = []
+
+    def model(x):
+        seen.append(tuple(x.shape))
+        return ex.model(x)
+
+    padded = dataclasses.replace(ex, model=model)
+    pics = [ex.prepare(p) for p in _pictures()]
+    plain = padded.embed_arrays(pics)
+    monkeypatch.setattr(backbones, "FIXED_SHAPE_DEVICES", ("cpu",))
+    got = padded.embed_arrays(pics)
+    more = padded.embed_arrays(pics * 12)                     # 36 pictures: two whole batches of 32
+    assert [s[0] for s in seen] == [3, ex.batch_size, 2 * ex.batch_size]
+    assert got.shape == (3, 1280) and np.allclose(got, plain, atol=1e-3)
+    assert more.shape == (36, 1280) and np.allclose(more[:3], plain, atol=1e-3)
+
+
 @pytest.mark.parametrize("make, family, dim", [(_tiny_dinov2, "dinov2", 32), (_tiny_clip, "clip", 16)])
 def test_a_dinov2_or_clip_folder_is_loaded_from_safetensors(tmp_path, make, family, dim):
     folder = make(tmp_path / family)
