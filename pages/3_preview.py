@@ -63,9 +63,13 @@ def _editor_choices(model: str | None) -> dict:
 
 
 def _on_gpu() -> bool:
-    from genmix_core.editing.loading import choose_device
+    from genmix_core.editing import choose_device
 
     return choose_device(None) == "cuda"
+
+
+def _pick_prompt(text: str) -> None:
+    st.session_state["preview_prompt"] = text
 
 
 def _random_seed() -> None:
@@ -195,9 +199,12 @@ if row:
     st.subheader(t("ui.preview.all.title_ai" if editor.info.is_diffusion else "ui.preview.all.title_filter"))
     items = list(row.items())
     for start in range(0, len(items), 4):
-        for column, (text, png) in zip(st.columns(4), items[start:start + 4]):
+        for i, (column, (text, png)) in enumerate(zip(st.columns(4), items[start:start + 4]), start):
             mark = "▶ " if text == prompt else ""
             column.image(png, caption=f"{mark}“{prompt_labels.get(text, text)}”", width="stretch")
+            # Its mixing steps above, from the same cached edit: nothing is edited again.
+            column.button(t("ui.preview.all.pick"), key=f"preview_pick_{i}", on_click=_pick_prompt, args=(text,),
+                          disabled=text == prompt, width="stretch")
     left_out = [p for p in prompts if p not in row]
     if left_out:
         from genmix_core.editing import quoted

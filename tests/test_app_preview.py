@@ -162,6 +162,22 @@ def test_shows_all_six_stages_with_honest_captions(edit_calls):
     assert record["editor"]["editor"] == "offline" and record["label"] == "ok"
 
 
+def test_a_prompt_of_the_row_shows_its_steps_without_editing_again(edit_calls):
+    add_images(classes=("ok",))
+    at = app_at(None, PAGE)
+    edited = [p for _, p, _ in edit_calls]
+    chosen = at.selectbox(key="preview_prompt").value
+    other = next(p for p in edited if p != chosen)
+    pick = at.button(key=f"preview_pick_{edited.index(other)}")
+    assert not pick.disabled and at.button(key=f"preview_pick_{edited.index(chosen)}").disabled
+    pick.click().run()
+    assert not at.exception
+    assert at.selectbox(key="preview_prompt").value == other
+    assert f"“{other}”" in _stage_captions(at)[1]
+    assert [c for c in _row_captions(at) if c.startswith("▶")] == [f"▶ “{other}”"]
+    assert len(edit_calls) == len(edited)                 # its edit came from the row's batch
+
+
 def test_sliders_remix_without_editing_again(edit_calls):
     add_images(classes=("ok",))
     at = app_at(None, PAGE)
