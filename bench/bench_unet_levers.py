@@ -11,6 +11,7 @@ as JSON lines to ``--out`` so a cut-off run keeps what it measured. Needs a CUDA
 
     python bench/bench_unet_levers.py --out levers.jsonl                  # all variants, ~8 minutes on an H200
     python bench/bench_unet_levers.py --only eager,compile_cl_qkv         # some of them
+    python bench/bench_unet_levers.py --only compile_cl_qkv,aoti,aoti_load  # AOTInductor: compile, then load
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ VARIANTS: dict[str, dict] = {
                                "inductor": {"conv_1x1_as_mm": True, "epilogue_fusion": False,
                                             "coordinate_descent_tuning": True,
                                             "coordinate_descent_check_all_directions": True}},
+    # AOTInductor: the UNet exported and compiled ahead of time into a package file (``.pt2``, weights inside) at
+    # the editor's shape; a later process loads it without tracing or compiling anything (``aoti_load``, run after
+    # ``aoti``: the package of the same --batch in --aoti-dir). The lever for "the second run of the day compiles
+    # nothing": torch.compile's caches still left ~10 s of dynamo tracing per shape bucket in every process.
+    "aoti": {"channels_last": True, "fuse_qkv": True, "aoti": "compile"},
+    "aoti_load": {"channels_last": True, "fuse_qkv": True, "aoti": "load"},
 }
 
 #: (label, batch*heads multiplier, query tokens, key tokens, head dim) of the SD1.5 UNet's attention at 512².
@@ -119,6 +126,9 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
     inputs = [(torch.randn(n, 8, 64, 64, device="cuda", dtype=torch.float16, generator=g),
                torch.randn(n, 77, 768, device="cuda", dtype=torch.float16, generator=g)) for _ in range(2)]
     step = [0]
+    extra = {}
+    if cfg.get("aoti"):
+        unet, extra = aoti_unet(torch, unet, inputs[0], Path(aoti_dir) / f"unet_sd15_b{n}.pt2", cfg["aoti"])
 
     import contextlib
 
@@ -146,7 +156,31 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
     s = cuda_time(torch, forward, reps)
     return {"variant": name, "settings": cfg, "batch_samples": n, "s_per_forward": round(s, 5),
             "ms_per_sample": round(1000 * s / n, 4), "first_call_s": round(first_s, 1), "finite": finite,
-            "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2), **extra}
+
+
+def aoti_unet(torch, unet, example, package: Path, how: str):
+    """The UNet as an AOTInductor package at the shape of ``example``: exported and compiled into ``package``
+    (``how="compile"``), or loaded from it (``"load"``, a later process). Returns ``(callable, timings)``."""
+    times = {}
+    if how == "compile":
+        x, ctx = example
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            ep = torch.export.export(unet, (x, torch.tensor(500, device="cuda")),
+                                     {"encoder_hidden_states": ctx, "return_dict": False})
+        times["export_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        package.parent.mkdir(parents=True, exist_ok=True)
+        torch._inductor.aoti_compile_and_package(ep, package_path=str(package))
+        times["aoti_compile_s"] = round(time.perf_counter() - t0, 1)
+        times["package_gb"] = round(package.stat().st_size / 2**30, 2)
+    t0 = time.perf_counter()
+    loaded = torch._inductor.aoti_load_package(str(package))
+    times["load_s"] = round(time.perf_counter() - t0, 2)
+    del unet
+    torch.cuda.empty_cache()
+    return loaded, times
 
 
 def run_attention(batch: int, reps: int) -> list[dict]:
@@ -190,7 +224,12 @@ def roofline() -> dict:
     return {"unet_gflop": fc.get_total_flops() / 1e9, "matmul_tflops": 2 * 8192**3 / s / 1e12}
 
 
+aoti_dir = "aoti"
+
+
 def child(args) -> None:
+    global aoti_dir
+    aoti_dir = args.aoti_dir
     out = run_attention(args.batch, args.reps) if args.child == "attention" else \
         run_variant(args.child, args.batch, args.reps)
     print("RESULT " + json.dumps(out), flush=True)
@@ -204,6 +243,8 @@ def main(argv=None) -> None:
     ap.add_argument("--budget", type=float, default=540, help="seconds for the whole sweep; later variants skip")
     ap.add_argument("--variant-timeout", type=float, default=300)
     ap.add_argument("--out", default="levers.jsonl")
+    ap.add_argument("--aoti-dir", default="aoti", help="where the aoti variant writes its package (and aoti_load "
+                                                       "reads it)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -224,7 +265,8 @@ def main(argv=None) -> None:
         if left < 30:
             print(f"{name}: skipped (budget)", flush=True)
             continue
-        cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch), "--reps", str(args.reps)]
+        cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch), "--reps", str(args.reps),
+               "--aoti-dir", args.aoti_dir]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                                   timeout=min(left, args.variant_timeout))
