@@ -86,17 +86,21 @@ def clear_edits() -> None:
     _edit_store().clear()
 
 
-def _edits(path: str, pairs: list[tuple[str, int]], editor_id: str, model: str | None,
-           filters: Filters) -> list[bytes]:
-    """PNG edits of ``path`` for ``(prompt, seed)`` pairs: cached ones from the store, the rest in one editor call.
+def _edits(path: str, prompts: list[str], seeds: list[int] | None, editor_id: str, model: str | None,
+           filters: Filters) -> tuple[list[bytes], list[int]]:
+    """PNG edits of ``path`` for ``prompts`` (with ``seeds``; None: each prompt's preview seed) and the seeds:
+    cached ones from the store, the rest in one editor call. The file is read and hashed once.
 
     The key holds the image's content hash and the editor's settings: the same file name with new content, or
     the same editor with other settings, must not reuse an old edit.
     """
     image_sha256 = preview.file_key(path)
+    if seeds is None:
+        seeds = [preview.preview_seed(image_sha256, p) for p in prompts]
     editor = get_editor(editor_id, model, filters)
     settings_json = json.dumps(editor.settings(), sort_keys=True, default=str)
-    keys = [(image_sha256, prompt, editor_id, model, filters, settings_json, int(seed)) for prompt, seed in pairs]
+    keys = [(image_sha256, prompt, editor_id, model, filters, settings_json, int(seed))
+            for prompt, seed in zip(prompts, seeds)]
     store = _edit_store()
     found = [store.get(k) for k in keys]
     missing = list(dict.fromkeys(k for k, v in zip(keys, found) if v is None))
@@ -105,7 +109,7 @@ def _edits(path: str, pairs: list[tuple[str, int]], editor_id: str, model: str |
         for k, png in made.items():
             store.put(k, png)
         found = [v if v is not None else made[k] for k, v in zip(keys, found)]
-    return found
+    return found, [int(s) for s in seeds]
 
 
 def edit_png(path: str, prompt: str, editor_id: str = "offline", model: str | None = None,
@@ -115,9 +119,8 @@ def edit_png(path: str, prompt: str, editor_id: str = "offline", model: str | No
     Raises:
         UserError: ``err.editor.needs_diffusion`` when the editor cannot render ``prompt``.
     """
-    if seed is None:
-        seed = preview.preview_seed(preview.file_key(path), prompt)
-    return _edits(str(path), [(prompt, int(seed))], editor_id, model, filters)[0], int(seed)
+    pngs, seeds = _edits(str(path), [prompt], None if seed is None else [int(seed)], editor_id, model, filters)
+    return pngs[0], seeds[0]
 
 
 def edit_pngs(path: str, prompts: list[str], editor_id: str = "offline", model: str | None = None,
@@ -128,8 +131,6 @@ def edit_pngs(path: str, prompts: list[str], editor_id: str = "offline", model: 
     Raises:
         UserError: ``err.editor.needs_diffusion`` when the editor cannot render one of the prompts.
     """
-    image_sha256 = preview.file_key(path)
     prompts = list(dict.fromkeys(prompts))
-    pngs = _edits(str(path), [(p, preview.preview_seed(image_sha256, p)) for p in prompts], editor_id, model,
-                  filters)
+    pngs, _ = _edits(str(path), prompts, None, editor_id, model, filters)
     return dict(zip(prompts, pngs))
