@@ -26,6 +26,10 @@ from genmix_core.errors import DiskFullError, StorageError
 from genmix_core.paths import MAX_NAME_BYTES
 
 INCOMPLETE_SUFFIX = ".incomplete"
+PNG_LEVEL = 3
+"""zlib level of every PNG the project stores (imported photos, edits, mixed images). Measured on the 2-core
+development machine: level 3 encodes 3-4x faster than PIL's default 6 (2.4 against 6.9 ms a 160-px picture,
+25 against 63 ms at 683x512) for files 10-17 % larger; in a CPU generation run the encoding was a fifth of the CPU."""
 _RANDOM_CHARS = 8  # what tempfile adds between prefix and suffix
 _TEMP_WRITER = re.compile(r"\.(\d+)-([0-9a-f]{8}|x)(?:-h([0-9a-f]{6}))?\.[a-z0-9_]+" + re.escape(INCOMPLETE_SUFFIX)
                           + "$")
@@ -184,9 +188,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def atomic_save_image(path: str | os.PathLike, image, format: str | None = None, **save_kwargs) -> Path:
-    """Encode a PIL image (PNG by default, from the suffix otherwise) and write it atomically."""
+    """Encode a PIL image (PNG by default, from the suffix otherwise; PNG at :data:`PNG_LEVEL` unless
+    ``compress_level`` is given) and write it atomically."""
     path = Path(path)
     fmt = format or {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
+    if fmt == "PNG":
+        save_kwargs.setdefault("compress_level", PNG_LEVEL)
     buf = io.BytesIO()
     image.save(buf, format=fmt, **save_kwargs)
     return atomic_write_bytes(path, buf.getvalue())

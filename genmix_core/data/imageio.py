@@ -29,6 +29,7 @@ from PIL import Image, ImageFile, ImageMode, ImageOps, UnidentifiedImageError
 
 from genmix_core.data.colour import to_rgb
 from genmix_core.errors import UserError
+from genmix_core.fileio import PNG_LEVEL
 
 MIN_SIDE = 8
 """Smallest accepted width or height in pixels; smaller pictures carry no usable detail."""
@@ -254,5 +255,5 @@ def load_image_bytes(data: bytes, name: str = "", *, max_side: int | None = None
 def encode_png(image: Image.Image) -> bytes:
     """Encode as PNG deterministically (same pixels → same bytes), for storage and duplicate detection."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=3)  # 4x faster than the default 6 on photos, ~10 % larger
+    image.save(buf, format="PNG", compress_level=PNG_LEVEL)
     return buf.getvalue()
