@@ -39,6 +39,10 @@ VARIANTS: dict[str, dict] = {
     # use it). On 2026-11-28 neither variant moved (2.857 / 2.047 ms per sample): that path did not engage the
     # cuDNN kernel that is 1.8x faster alone; compile_tuned_cudnn_attn forces it with the global flags instead.
     "eager_cudnn_first": {"attn_priority": True},
+    # cuDNN attention as the only SDPA backend (global flags, seen by a compiled graph at trace time); measured
+    # validly only since the compiled-graph cache is off per variant (2026-11-30).
+    "eager_cudnn_attn": {"attn": "cudnn"},
+    "compile_cl_qkv_cudnn_attn": {"channels_last": True, "fuse_qkv": True, "compile": "default", "attn": "cudnn"},
     "compile_cl_qkv_cudnn_first": {"channels_last": True, "fuse_qkv": True, "compile": "default",
                                    "attn_priority": True},
     "compile_tuned_freezing": {"channels_last": True, "fuse_qkv": True, "compile": "default",
