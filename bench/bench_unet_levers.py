@@ -275,7 +275,8 @@ def main(argv=None) -> None:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                                   timeout=min(left, args.variant_timeout))
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            res = json.loads(lines[-1][7:]) if lines else {"variant": name, "error": proc.stderr[-800:]}
+            res = json.loads(lines[-1][7:]) if lines else {"variant": name, "returncode": proc.returncode,
+                                                               "error": proc.stderr[-800:]}
         except subprocess.TimeoutExpired:
             res = {"variant": name, "error": "timed out"}
         if isinstance(res, dict) and "ms_per_sample" in res:
