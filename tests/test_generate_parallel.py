@@ -155,7 +155,7 @@ def test_editor_error_on_a_pool_thread_is_the_same_user_error(tmp_path, workers,
 
 
 def test_auto_worker_count_follows_the_cores_and_the_editor(monkeypatch):
-    for cpus, cpu_editor, diffusion_editor in ((1, 1, 2), (2, 2, 2), (16, 16, 4), (64, 16, 4)):
+    for cpus, cpu_editor, diffusion_editor in ((1, 1, 2), (2, 2, 2), (3, 3, 3), (16, 4, 4), (64, 4, 4)):
         monkeypatch.setattr(generate_pipeline, "available_cpus", lambda cpus=cpus: cpus)
         assert generate_pipeline.resolve_workers(None, is_diffusion=False) == cpu_editor
         assert generate_pipeline.resolve_workers(None, is_diffusion=True) == diffusion_editor

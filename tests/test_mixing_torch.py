@@ -19,8 +19,10 @@ from genmix_core.mixing import (
     make_masks_torch,
     mask_set_torch,
     mix_torch,
+    prefetch_fractal_bank,
     procedural_fractal,
 )
+from genmix_core.mixing import torch_ops
 
 fractions = st.floats(0.0, 1.0, allow_nan=False)
 
@@ -104,6 +106,47 @@ def test_fractal_bank_holds_the_procedural_fractals_quantised():
         assert diff <= 0.5 / 255 + 1e-6
     assert torch.equal(got[0], got[2])
     assert torch.equal(bank.take([4]), got[:1])                      # rendered once, read again
+
+
+def test_prefetched_bank_is_the_bank_that_training_renders(monkeypatch):
+    seeds = fractal_pool_seeds(11, 6)
+    rendered = []
+    real = FractalBank._render
+    monkeypatch.setattr(FractalBank, "_render", lambda self, s: rendered.append(s) or real(self, s))
+    thread = prefetch_fractal_bank(seeds, 9, 14)
+    assert thread is not None
+    thread.join()
+    assert sorted(rendered) == sorted(seeds)
+    assert prefetch_fractal_bank(seeds, 9, 14) is None                # rendered already: nothing to start
+    got = FractalBank(seeds, 9, 14).take(range(6))                    # a new bank of the same pool renders nothing
+    assert len(rendered) == 6
+    torch_ops._SHARED_BANKS.clear()
+    fresh = FractalBank(seeds, 9, 14).take(range(6))
+    assert len(rendered) == 12 and torch.equal(got, fresh)
+
+
+def test_take_waits_for_a_prefetch_of_its_pool_instead_of_rendering_twice(monkeypatch):
+    import threading
+
+    seeds = fractal_pool_seeds(12, 4)
+    gate, rendered = threading.Event(), []
+    real = FractalBank._render
+
+    def slow(self, s):
+        gate.wait()
+        rendered.append(s)
+        return real(self, s)
+
+    monkeypatch.setattr(FractalBank, "_render", slow)
+    thread = prefetch_fractal_bank(seeds, 8, 8)
+    done = []
+    reader = threading.Thread(target=lambda: done.append(FractalBank(seeds, 8, 8).take([0, 3])))
+    reader.start()
+    assert not done                                                   # held until the prefetch's renders end
+    gate.set()
+    reader.join()
+    thread.join()
+    assert sorted(rendered) == sorted(seeds) and done[0].shape == (2, 3, 8, 8)
 
 
 @pytest.mark.parametrize("kind", MASK_KINDS)

@@ -66,3 +66,24 @@ def test_folder_fractals_without_a_folder_is_a_teaching_error():
     with pytest.raises(UserError) as err:
         pool.batch(np.arange(6, 12), np.zeros(6, int))
     assert err.value.key == "err.mix.needs_fractal_folder"
+
+
+@pytest.mark.parametrize("device, redraw, expected", [("cuda", True, 7), ("cuda", False, None), ("cpu", True, None)])
+def test_compare_prefetches_the_fractals_of_the_first_run_that_blends_them(monkeypatch, device, redraw, expected):
+    from types import SimpleNamespace
+
+    from genmix_core.mixing import fractal_pool_seeds, torch_ops
+    from genmix_core.train import compare
+    from genmix_core.train.arms import Arm
+
+    started = []
+    monkeypatch.setattr(torch_ops, "prefetch_fractal_bank", lambda seeds, h, w: started.append((seeds, h, w)))
+    monkeypatch.setattr(compare, "pick_device", lambda name: torch.device(device))
+    cfg = SimpleNamespace(device=device, redraw=redraw)
+    seeds = {s: SimpleNamespace(data=SimpleNamespace(train_images=np.zeros((2, 20, 24, 3), np.uint8)))
+             for s in (3, 7)}
+    todo = [(None, Arm("baseline"), 3, {}, None), (None, Arm("mixup"), 7, {}, None),
+            (None, Arm("genmix"), 7, {}, None), (None, Arm("genmix"), 3, {}, None)]
+    compare._prefetch_fractals(cfg, seeds, todo)
+    # only the first run that re-draws fractals (GenMix re-draws unless told to train on stored images)
+    assert started == ([] if expected is None else [(fractal_pool_seeds(expected), 20, 24)])

@@ -65,10 +65,11 @@ __all__ = [
     "make_masks_torch",
     "mask_set_torch",
     "mix_torch",
+    "prefetch_fractal_bank",
 ]
 
 _TORCH_NAMES = ("FRACTAL_POOL_SIZE", "FractalBank", "fractal_pool_seeds", "make_masks_torch", "mask_set_torch",
-                "mix_torch")
+                "mix_torch", "prefetch_fractal_bank")
 
 
 def __getattr__(name: str):

@@ -16,12 +16,14 @@ ordinary fractal seed: ``apply_mix`` with the same record rebuilds the same imag
 quantisation of the fractal (at most λ/510 per pixel). Like every procedural fractal, a pooled one is rendered
 at 512 px and shrunk to the training size (:data:`~genmix_core.mixing.fractals.FRACTAL_RENDER`), about 0.1 s
 of CPU each, on up to 8 threads; the renders of the last few pools are kept in the process, so the conditions
-and budgets of one seed share them.
+and budgets of one seed share them. :func:`prefetch_fractal_bank` renders a pool on a background thread ahead of
+its first use (Train & Compare does so while a GPU trains the runs that need no fractals).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -37,6 +39,8 @@ FRACTAL_POOL_SIZE = 256
 _SHARED_BANKS: OrderedDict = OrderedDict()
 _SHARED_BANK_COUNT = 4  # pools kept per process (≈ 10 MB each at 112 px)
 _RENDER_THREADS = min(8, os.cpu_count() or 1)
+_PREFETCH_THREADS = min(4, _RENDER_THREADS)  # fewer beside a thread that drives a GPU
+_PREFETCHING: dict[tuple, threading.Thread] = {}  # procedural pool key -> the thread rendering it ahead of use
 
 
 def _work_dtype(device: torch.device) -> torch.dtype:
@@ -154,11 +158,12 @@ def quantize(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(2, 0, 1)
 
 
-def _render_all(render, seeds: list[int]) -> list[np.ndarray]:
+def _render_all(render, seeds: list[int], threads: int = _RENDER_THREADS) -> list[np.ndarray]:
     """``[render(s) for s in seeds]``, on several threads when there are several: a 512-px render is large
     numpy array work that runs outside the GIL, and each render is seeded, so the order of work changes
-    nothing. The first batches of a run need most of its pool at once (256 renders, 10–40 s on one core)."""
-    workers = min(len(seeds), _RENDER_THREADS)
+    nothing. The first batches of a run need most of its pool at once (256 renders at 112 px: 6.4 s on one core
+    of the 2-core development machine)."""
+    workers = min(len(seeds), threads)
     if workers < 2:
         return [render(s) for s in seeds]
     from concurrent.futures import ThreadPoolExecutor
@@ -181,7 +186,7 @@ class FractalBank:
         self.seeds = [int(s) for s in seeds]
         self.height, self.width = check_size(height, width)
         self.folder = folder
-        key = (tuple(self.seeds), self.height, self.width)
+        self._key = key = (tuple(self.seeds), self.height, self.width)
         if folder is None and key in _SHARED_BANKS:   # procedural renders depend on (seed, size) only
             _SHARED_BANKS.move_to_end(key)
             self._cpu, self._ready = _SHARED_BANKS[key]
@@ -205,10 +210,10 @@ class FractalBank:
         """Fractals ``seeds[index]`` as float32 ``(n, 3, H, W)`` in [0, 1] on ``device`` (quantised to 1/255)."""
         index = np.asarray(index, dtype=np.int64).reshape(-1)
         dev = torch.device(device or "cpu")
-        missing = [int(k) for k in np.unique(index) if not self._ready[k]]
-        for k, image in zip(missing, _render_all(self._render, [self.seeds[k] for k in missing])):
-            self._cpu[k] = torch.from_numpy(quantize(image))
-            self._ready[k] = True
+        ahead = _PREFETCHING.get(self._key) if self.folder is None else None
+        if ahead is not None:   # rendering this very pool already: wait rather than render rows twice
+            ahead.join()
+        self._fill(np.unique(index))
         if dev.type == "cpu":
             bank = self._cpu
         else:
@@ -222,3 +227,36 @@ class FractalBank:
                 bank[rows.to(dev)] = self._cpu[rows].to(dev)
                 copied[stale] = True
         return bank[torch.as_tensor(index, device=dev)].float().div_(255.0)
+
+    def _fill(self, rows, threads: int = _RENDER_THREADS) -> None:
+        """Render the rows of ``rows`` that are not rendered yet, on up to ``threads`` threads."""
+        missing = [int(k) for k in rows if not self._ready[k]]
+        for k, image in zip(missing, _render_all(self._render, [self.seeds[k] for k in missing], threads)):
+            self._cpu[k] = torch.from_numpy(quantize(image))
+            self._ready[k] = True
+
+
+def prefetch_fractal_bank(seeds: Sequence[int], height: int, width: int) -> threading.Thread | None:
+    """Start rendering the procedural fractal pool ``seeds`` at ``height × width`` on a background thread (with up
+    to 4 rendering threads, fewer than ``take`` uses, to leave the GIL to the thread that drives the GPU), so that
+    a later ``FractalBank(seeds, height, width)`` in this process finds it rendered (its first ``take`` waits for
+    the thread instead of rendering the same rows again). Returns the thread, or ``None`` when the pool is
+    rendered or being rendered already. A failure on the thread is dropped: ``take`` then renders the rows itself
+    and reports the error there."""
+    bank = FractalBank(seeds, height, width)
+    running = _PREFETCHING.get(bank._key)
+    if bank._ready.all() or (running is not None and running.is_alive()):
+        return None
+
+    def fill() -> None:
+        try:
+            bank._fill(range(len(bank.seeds)), threads=_PREFETCH_THREADS)
+        except Exception:   # noqa: BLE001 - take() renders what is missing and raises the error itself
+            pass
+        finally:
+            _PREFETCHING.pop(bank._key, None)
+
+    thread = threading.Thread(target=fill, name="fractal-prefetch", daemon=True)
+    _PREFETCHING[bank._key] = thread
+    thread.start()
+    return thread

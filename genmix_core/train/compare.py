@@ -47,7 +47,7 @@ from genmix_core.jobconfig import write_config
 from genmix_core.jobs import JobReporter
 from genmix_core.runclaim import claim_run_folder
 from genmix_core.train.arms import Arm, file_stem, plan_arms
-from genmix_core.train.conditions import CONDITIONS, build_pool
+from genmix_core.train.conditions import CONDITIONS, build_pool, get_condition
 from genmix_core.train.config import CompareConfig
 from genmix_core.train.data import TrainingData, data_parts
 from genmix_core.train.estimate import Tracker, job_tracker
@@ -76,8 +76,6 @@ def check_drawable(cfg: CompareConfig, for_app: bool = False) -> None:
 
 
 def _pool_size(data: TrainingData, condition: str) -> int:
-    from genmix_core.train.conditions import get_condition
-
     extra = len(data.edits) if get_condition(condition).needs_edits and data.edits is not None else 0
     return len(data.train) + extra
 
@@ -140,6 +138,21 @@ def _run_one(cfg: CompareConfig, sd: SeedData, data: TrainingData, arm: Arm, bud
         run["few_shot"] = {"k": few_shot_k, "n_train": len(data.train), "train_images": data.train["rel"].tolist(),
                            "n_edits": 0 if data.edits is None else len(data.edits)}
     return run
+
+
+def _prefetch_fractals(cfg: CompareConfig, seeds: dict[int, SeedData], todo: list) -> None:
+    """On a GPU, start rendering the fractal pool of the first run that blends fractals, so that it is ready when
+    that run starts: the runs before it (the baseline) keep the GPU busy and leave the CPU cores idle. On a CPU
+    the renders would only take cores from those runs (and make their recorded times unfair), so nothing starts."""
+    if pick_device(cfg.device).type == "cpu":
+        return
+    for _k, arm, seed, _key, _budget in todo:
+        if get_condition(arm.condition).draws_fractals(cfg.redraw):
+            from genmix_core.mixing import fractal_pool_seeds, prefetch_fractal_bank
+
+            height, width = seeds[seed].data.train_images.shape[1:3]
+            prefetch_fractal_bank(fractal_pool_seeds(seed), height, width)
+            return
 
 
 def run_compare(cfg: CompareConfig, reporter: JobReporter | None = None) -> dict:
@@ -211,6 +224,7 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
         return assemble_results(cfg, seeds, base, arms, runs, status, few_runs, not_reused)
 
     atomic_write_json(out / RESULTS_FILE, results())
+    _prefetch_fractals(cfg, seeds, todo)
     try:
         for k, arm, seed, key, budget in todo:
             sd = seeds[seed]

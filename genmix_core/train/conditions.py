@@ -55,6 +55,10 @@ class Condition:
         """Which edit data it needs loaded: ``"raw"`` (the edits), ``"mixed"`` (stored GenMix images)."""
         return set()
 
+    def draws_fractals(self, redraw: bool) -> bool:
+        """Whether its pool blends procedural fractals at draw time (it then renders the run's fractal pool)."""
+        return False
+
     def extra_images(self, data: Any, redraw: bool) -> tuple[np.ndarray | None, list[PoolItem]]:
         """Images beyond the originals and their pool items (indices start at ``len(data.train_images)``)."""
         return None, []
@@ -100,6 +104,9 @@ class GenMix(Condition):
     def edit_data(self, redraw: bool) -> set[str]:
         return {"raw"} if redraw else {"mixed"}
 
+    def draws_fractals(self, redraw: bool) -> bool:
+        return redraw
+
     def extra_images(self, data, redraw):
         n = len(data.train_images)
         labels = _edit_labels(data)
@@ -140,6 +147,9 @@ class FractalOnly(Condition):
     color = "#e377c2"
     needs_edits = True     # for the item list only: one mixed copy per (original, prompt), as GenMix
     mix_parts = ("fractal", "contrast")
+
+    def draws_fractals(self, redraw: bool) -> bool:
+        return True
 
     def extra_images(self, data, redraw):
         return None, _redraw_items(data, edit_rows=False)
