@@ -269,8 +269,9 @@ def main(argv=None) -> None:
         if left < 30:
             print(f"{name}: skipped (budget)", flush=True)
             continue
-        cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch), "--reps", str(args.reps),
-               "--aoti-dir", args.aoti_dir]
+        # faulthandler: a child that dies in native code (the AOTInductor variants, 2026-11-30) leaves its stack
+        cmd = [sys.executable, "-X", "faulthandler", __file__, "--child", name, "--batch", str(args.batch),
+               "--reps", str(args.reps), "--aoti-dir", args.aoti_dir]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                                   timeout=min(left, args.variant_timeout))

@@ -29,7 +29,8 @@ INCOMPLETE_SUFFIX = ".incomplete"
 PNG_LEVEL = 3
 """zlib level of every PNG the project stores (imported photos, edits, mixed images). Measured on the 2-core
 development machine: level 3 encodes 3-4x faster than PIL's default 6 (2.4 against 6.9 ms a 160-px picture,
-25 against 63 ms at 683x512) for files 10-17 % larger; in a CPU generation run the encoding was a fifth of the CPU."""
+25 against 63 ms at 683x512) for files 10-17 % larger; in a CPU generation run the encoding was a fifth of the
+CPU."""
 _RANDOM_CHARS = 8  # what tempfile adds between prefix and suffix
 _TEMP_WRITER = re.compile(r"\.(\d+)-([0-9a-f]{8}|x)(?:-h([0-9a-f]{6}))?\.[a-z0-9_]+" + re.escape(INCOMPLETE_SUFFIX)
                           + "$")

@@ -68,7 +68,8 @@ def test_folder_fractals_without_a_folder_is_a_teaching_error():
     assert err.value.key == "err.mix.needs_fractal_folder"
 
 
-@pytest.mark.parametrize("device, redraw, expected", [("cuda", True, 7), ("cuda", False, None), ("cpu", True, None)])
+@pytest.mark.parametrize("device, redraw, expected",
+                         [("cuda", True, 7), ("cuda", False, None), ("cpu", True, None)])
 def test_compare_prefetches_the_fractals_of_the_first_run_that_blends_them(monkeypatch, device, redraw, expected):
     from types import SimpleNamespace
 
