@@ -20,9 +20,11 @@ really edited. Reported per variant:
   the steady time).
 
 ``--repeat`` runs a compile variant a second time in a fresh process with the same compile cache (the second
-run of the day).
+run of the day). ``precompile`` is ``--compile`` with the experiment switch ``GENMIX_PRECOMPILE=1``: compiled ahead
+of time per shape and saved, so its repeat loads instead of tracing.
 
     python bench/bench_generate_gpu.py --variants eager,compile --repeat compile --out bench/results/gen.json
+    python bench/bench_generate_gpu.py --variants precompile --repeat precompile --no-reference
     python bench/bench_generate_gpu.py --preview eager,compile,compile-cudagraphs --variants "" --no-reference
     python bench/bench_generate_gpu.py --tiny --photos 2 --steps 2 --batch-size 1 --ref-items 1 --variants eager  # CPU
 """
@@ -50,7 +52,7 @@ from PIL import Image  # noqa: E402
 
 PROMPTS = ["autumn", "snowy", "watercolor art", "sunset"]
 ASPECTS = ((4, 3), (3, 4), (16, 9), (1, 1))
-VARIANTS = {"eager": [], "compile": ["--compile"], "compile-dynamic": ["--compile"]}
+VARIANTS = {"eager": [], "compile": ["--compile"], "compile-dynamic": ["--compile"], "precompile": ["--compile"]}
 
 
 def parse_args(argv=None):
@@ -114,6 +116,8 @@ def run_cli(variant: str, data: Path, model: str, work: Path, args, tag: str, si
            "TOKENIZERS_PARALLELISM": "false"}
     if variant == "compile-dynamic":
         env["GENMIX_COMPILE_DYNAMIC"] = "1"
+    if variant == "precompile":   # compiled ahead of time per shape, loaded by the repeat (editing/precompiled.py)
+        env["GENMIX_PRECOMPILE"] = "1"
     t0 = time.perf_counter()
     print(f"{tag}: running the CLI ...", flush=True)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)

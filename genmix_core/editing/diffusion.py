@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -158,7 +159,8 @@ def default_micro_batch(device: str, long_side: int) -> int:
 
 
 def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = False, compile: bool = False,
-                        compile_mode: str | None = None, compile_dynamic: bool = False) -> None:
+                        compile_mode: str | None = None, compile_dynamic: bool = False, precompile: bool = False,
+                        events: list | None = None) -> None:
     """UNet speed levers (see ``shared/docs/performance.md``). Attention already runs through PyTorch SDPA
     (diffusers' default ``AttnProcessor2_0``).
 
@@ -167,7 +169,9 @@ def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = F
     symbolic batch and spatial sizes instead (no padding, one compilation for every shape). Compiled artefacts
     go to the workspace's ``cache/torch_compile`` (``TORCHINDUCTOR_CACHE_DIR``), so a later run reuses them.
     Compiling brings channels_last and fused QKV projections with it: both pay once compiled and slow the eager
-    UNet down (``bench/bench_unet_levers.py``).
+    UNet down (``bench/bench_unet_levers.py``). ``precompile`` compiles ahead of time per shape instead and keeps
+    the compiled functions in ``cache/torch_compile/precompiled`` (:mod:`.precompiled`: a later process loads them
+    and traces nothing); where this PyTorch lacks that API it falls back to ``torch.compile`` (``events``).
     """
     import torch
 
@@ -186,6 +190,15 @@ def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = F
         pipe.unet.to(memory_format=torch.channels_last)
     if fuse_qkv:
         pipe.unet.fuse_qkv_projections()
+    if compile and precompile and not compile_dynamic:
+        from genmix_core.editing import precompiled
+
+        if precompiled.available():
+            folder = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) / "precompiled"
+            precompiled.install(pipe.unet, folder, {"channels_last": channels_last, "fuse_qkv": fuse_qkv}, events)
+            return
+        if events is not None:
+            events.append({"event": "precompile_unavailable", "torch": torch.__version__})
     if compile:
         pipe.unet = torch.compile(pipe.unet, mode=compile_mode, dynamic=True if compile_dynamic else False)
 
@@ -207,7 +220,7 @@ class DiffusionEditor(Editor):
     def __init__(self, model: str | None, *, pipeline=None, device: str | None = None, precision: str = "auto",
                  size: int = 512, micro_batch: int | None = None, channels_last: bool = False,
                  fuse_qkv: bool = False, compile: bool = False, compile_mode: str | None = None,
-                 compile_dynamic: bool = False, shapes: str = "buckets",
+                 compile_dynamic: bool = False, precompile: bool = False, shapes: str = "buckets",
                  progress: loading.ProgressFn | None = None, allow_download: bool = True) -> None:
         import torch
 
@@ -236,7 +249,8 @@ class DiffusionEditor(Editor):
             log.info("torch.compile is only used on CUDA GPUs; running %s eagerly", self.device)
             compile = False
         self.speed = {"channels_last": channels_last, "fuse_qkv": fuse_qkv, "compile": compile,
-                      "compile_mode": compile_mode, "compile_dynamic": bool(compile_dynamic and compile)}
+                      "compile_mode": compile_mode, "compile_dynamic": bool(compile_dynamic and compile),
+                      "precompile": bool(precompile and compile)}
         self.stats = {"edits": 0, "bad_edits": 0}
         self._lock = threading.Lock()
         self._speed_applied = False
@@ -258,7 +272,7 @@ class DiffusionEditor(Editor):
             self._pipe = loading.load_pipeline(self.pipeline_class(), self.folder, self.device, self.dtype)
         if not self._speed_applied:
             self._prepare_pipeline(self._pipe)
-            apply_speed_options(self._pipe, **self.speed)
+            apply_speed_options(self._pipe, **self.speed, events=self.events)
             self._speed_applied = True
         return self._pipe
 
@@ -319,7 +333,8 @@ class DiffusionEditor(Editor):
     def _uncompile(self, exc: BaseException) -> None:
         """Go back to the eager UNet after ``torch.compile`` failed (no Triton or C compiler on this PC, say)."""
         unet = self._pipe.unet
-        self._pipe.unet = getattr(unet, "_orig_mod", unet)
+        self._pipe.unet = unet = getattr(unet, "_orig_mod", unet)
+        unet.__dict__.pop("forward", None)   # a precompiled forward (editing/precompiled.py) set on the instance
         self.speed["compile"] = False
         self.info.extra["compiled"] = False
         self.events.append({"event": "compile_failed", "error": " ".join(str(exc).split())[:300]})

@@ -1,0 +1,168 @@
+"""The UNet compiled ahead of time per input shape and kept on disk, so a later process traces nothing.
+
+``torch.compile`` caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``), but every new process still traces the
+UNet again with dynamo, about 10 s per shape bucket on an H200 (``docs/PERFORMANCE.md``, "The user's path"). This
+module uses PyTorch's ahead-of-time path instead (``torch.compile(fn).aot_compile`` and
+``torch.compiler.load_compiled_function``, experimental in PyTorch 2.13): for each input signature (shapes,
+dtypes, devices of the UNet's sample, timestep and text embeddings) the UNet's forward is compiled once, saved as
+one small file (the UNet is an *argument* of the compiled function, so the file holds no weights: a few MB), and
+loaded by later runs in about a second.
+
+:func:`install` replaces the UNet's ``forward`` on the instance: the pipeline keeps its own UNet object (config,
+dtype, device, hooks), and a call with arguments the compiled function does not take (extra conditioning) runs
+the eager forward. A file that cannot be loaded (another PyTorch or GPU, a damaged file) is compiled again and
+replaced; a file that cannot be written (a full disk) leaves the compiled function in memory for this run.
+``events`` records what happened per signature, for the run record.
+
+Used by the diffusion editors when compiling with ``precompile=True`` (the generation job's experiment switch
+``GENMIX_PRECOMPILE=1``; CUDA only, like every compile here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: File suffix of a saved compiled function.
+SUFFIX = ".precompiled"
+
+
+def available() -> bool:
+    """True when this PyTorch has the ahead-of-time compile API."""
+    import torch
+
+    return (hasattr(torch.compiler, "load_compiled_function")
+            and hasattr(torch._dynamo.config, "enable_aot_compile"))
+
+
+def _spec(value) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [list(value.shape), list(value.stride()), str(value.dtype), str(value.device),
+                value.requires_grad]
+    return repr(value)
+
+
+class PrecompiledForward:
+    """A replacement ``forward`` for one UNet instance: compiled functions per input signature, from
+    ``folder`` when saved there, else compiled now and saved.
+
+    Args:
+        unet: the diffusers UNet (its class's ``forward`` is what gets compiled).
+        folder: where the compiled functions live (the workspace's ``cache/torch_compile/precompiled``).
+        identity: what else makes a compiled function valid (e.g. channels_last, fused QKV): part of each key.
+        events: list to append what happened to (the editor's ``events``); a new list when omitted.
+    """
+
+    def __init__(self, unet, folder: str | Path, identity: dict | None = None,
+                 events: list | None = None) -> None:
+        import torch
+
+        self.unet = unet
+        self.folder = Path(folder)
+        self.eager = type(unet).forward
+        self.events: list[dict[str, Any]] = events if events is not None else []
+        self._fns: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        config = dict(getattr(unet, "config", {}) or {})
+        self._base = {"unet": type(unet).__name__, "config": config, "torch": torch.__version__,
+                      "dtype": str(unet.dtype), **(identity or {})}
+
+    def key(self, sample, timestep, encoder_hidden_states) -> str:
+        """File stem of the compiled function for these inputs (also the guard mode: grad on or off)."""
+        import torch
+
+        gpu = torch.cuda.get_device_name(sample.device) if sample.device.type == "cuda" else ""
+        spec = {**self._base, "gpu": gpu, "grad": torch.is_grad_enabled(),
+                "inference": torch.is_inference_mode_enabled(),
+                "inputs": [_spec(v) for v in (sample, timestep, encoder_hidden_states)]}
+        blob = json.dumps(spec, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def __call__(self, sample, timestep, encoder_hidden_states=None, *args, return_dict: bool = True, **kwargs):
+        extra = args or any(v is not None for v in kwargs.values())
+        if extra or encoder_hidden_states is None or not hasattr(timestep, "shape"):
+            return self.eager(self.unet, sample, timestep, encoder_hidden_states, *args,
+                              return_dict=return_dict, **kwargs)
+        fn = self._function(sample, timestep, encoder_hidden_states)
+        out = fn(self.unet, sample, timestep, encoder_hidden_states)
+        if not return_dict:
+            return (out,)
+        from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
+
+        return UNet2DConditionOutput(sample=out)
+
+    def _function(self, sample, timestep, encoder_hidden_states):
+        key = self.key(sample, timestep, encoder_hidden_states)
+        fn = self._fns.get(key)
+        if fn is not None:
+            return fn
+        with self._lock:
+            if key not in self._fns:
+                self._fns[key] = self._load(key) or self._compile(key, sample, timestep, encoder_hidden_states)
+            return self._fns[key]
+
+    def _load(self, key: str):
+        import torch
+
+        path = self.folder / f"{key}{SUFFIX}"
+        if not path.is_file():
+            return None
+        t0 = time.perf_counter()
+        try:
+            with open(path, "rb") as f:
+                fn = torch.compiler.load_compiled_function(f)
+        except Exception as exc:  # noqa: BLE001 - another PyTorch or GPU, a cut file: compile afresh
+            log.warning("precompiled UNet %s could not be loaded (%s); compiling it again", path.name, exc)
+            self.events.append({"event": "precompile_reload_failed", "key": key, "error": str(exc)[:200]})
+            return None
+        self.events.append({"event": "precompile_loaded", "key": key,
+                            "seconds": round(time.perf_counter() - t0, 2)})
+        return fn
+
+    def _compile(self, key: str, sample, timestep, encoder_hidden_states):
+        import torch
+
+        torch._dynamo.config.enable_aot_compile = True
+        eager = self.eager
+
+        def step(model, x, t, ctx):
+            return eager(model, x, t, encoder_hidden_states=ctx, return_dict=False)[0]
+
+        t0 = time.perf_counter()
+        compiled = torch.compile(step, fullgraph=True, dynamic=False,
+                                 options={"guard_filter_fn": torch.compiler.keep_portable_guards_unsafe})
+        # The saved guards hold a picture of the UNet object; this forward (locks, compiled functions) is no part
+        # of it, so it leaves the instance while compiling (calls meanwhile run the class's eager forward).
+        mine = self.unet.__dict__.pop("forward", None)
+        try:
+            fn = compiled.aot_compile(((self.unet, sample, timestep, encoder_hidden_states), {}))
+        finally:
+            if mine is not None:
+                self.unet.__dict__["forward"] = mine
+        event = {"event": "precompiled", "key": key, "seconds": round(time.perf_counter() - t0, 1)}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fn.save_compiled_function(str(self.folder / f"{key}{SUFFIX}"))
+        except (OSError, RuntimeError) as exc:   # a full disk, or an object the artifact cannot hold
+            log.warning("precompiled UNet kept in memory only: %s", exc)
+            event["saved"] = False
+            event["error"] = str(exc)[:200]
+        self.events.append(event)
+        return fn
+
+
+def install(unet, folder: str | Path, identity: dict | None = None,
+            events: list | None = None) -> PrecompiledForward:
+    """Make ``unet``'s calls go through a :class:`PrecompiledForward` (on this instance only); returns it."""
+    forward = PrecompiledForward(unet, folder, identity, events)
+    unet.forward = forward
+    return forward
