@@ -38,8 +38,8 @@ def available() -> bool:
     """True when this PyTorch has the ahead-of-time compile API."""
     import torch
 
-    return (hasattr(torch.compiler, "load_compiled_function")
-            and hasattr(torch._dynamo.config, "enable_aot_compile"))
+    return all(hasattr(torch.compiler, name) for name in ("load_compiled_function", "keep_portable_guards_unsafe")) \
+        and hasattr(torch._dynamo.config, "enable_aot_compile")
 
 
 def _spec(value) -> Any:
