@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU measurements issue 13 still waits for, in one go (about 15 minutes on one H200), results in one folder.
+#
+#   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS]
+#
+# 1. bench_train twice (the ≤ 20 s target: thread cap and background fractal pool, session 8);
+# 2. the UNet compiled ahead of time (editing/precompiled.py): compile, then load in a fresh process;
+# 3. the same through the user's CLI on the mixed-aspect set, twice (the repeat is the second run of the day);
+# 4. the quality filter's fixed cost on the GPU: one run with and one without the filter, under py-spy when
+#    it is installed.
+# Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
+# files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
+# install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
+set -uo pipefail
+out=${1:?usage: bash bench/gpu_open_checks.sh OUT_DIR [SECONDS]}
+budget=${2:-840}
+cd "$(dirname "$0")/.."
+mkdir -p "$out"
+start=$(date +%s)
+left() { echo $(( budget - ($(date +%s) - start) )); }
+step() {  # step NAME SECONDS_NEEDED COMMAND...: runs it with the time left, output to OUT/NAME.log
+    local name=$1 need=$2; shift 2
+    if (( $(left) < need )); then echo "$name: skipped (time)"; return; fi
+    echo "== $name"
+    timeout "$(left)" "$@" > "$out/$name.log" 2>&1
+    echo "rc $?"; tail -n 4 "$out/$name.log"
+}
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$out/pycache}
+python3 -c "import torch, diffusers, pandas, scipy, sklearn" 2>/dev/null   # writes the bytecode cache once
+nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1
+for i in 1 2; do
+    step "bench_train_$i" 60 python3 bench/bench_train.py --device cuda --seeds 0 --threads 8 --out "$out/train_$i"
+done
+step precompile_unet 330 python3 bench/bench_unet_levers.py --batch 8 --only precompile,precompile_load \
+    --aoti-dir "$out/precompiled" --out "$out/levers_precompile.jsonl"
+if grep -q '"variant": "precompile_load", "settings"' "$out/levers_precompile.jsonl" 2>/dev/null \
+        && grep -q '"ms_per_sample"' "$out/levers_precompile.jsonl"; then
+    step precompile_cli 400 python3 bench/bench_generate_gpu.py --photos 32 --batch-size 8 --variants precompile \
+        --repeat precompile --no-reference --out "$out/generate_precompile.json"
+else
+    echo "precompile_cli: skipped (the UNet alone did not load and run)"
+fi
+spy=$(command -v py-spy || ls .site/bin/py-spy 2>/dev/null || true)   # .site: the GPU machine's wheel folder
+for run in filter no-filter; do
+    flag=$([ "$run" = no-filter ] && echo --no-filter || true)
+    cmd=(python3 -m genmix_core.generate --data sample_data/lab --prompt-set factory
+         --prompts "dim lighting,harsh overhead lighting with glare,motion blur,out of focus" $flag
+         --out "$out/quality_$run")
+    if [ -n "$spy" ]; then
+        step "quality_$run" 60 /usr/bin/time -f "wall %e s, CPU %U + %S s" \
+            "$spy" record -r 50 -f raw -o "$out/quality_$run.pyspy" -- "${cmd[@]}"
+    else
+        step "quality_$run" 60 /usr/bin/time -f "wall %e s, CPU %U + %S s" "${cmd[@]}"
+    fi
+done
+echo "done in $(( $(date +%s) - start )) s; results in $out"
