@@ -5,6 +5,8 @@ eager pipeline's images. On the CPU here (the product compiles on CUDA only), wi
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +20,10 @@ from genmix_core.editing import precompiled
 from genmix_core.editing.diffusion import apply_speed_options
 from genmix_core.editing.testing import make_tiny_pix2pix
 
-pytestmark = pytest.mark.skipif(not precompiled.available(), reason="this PyTorch has no aot_compile")
+# Compiling on the CPU builds C++: a PC without a compiler (the product compiles on CUDA GPUs only) skips these.
+_CXX = sys.platform != "win32" and any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "c++", "clang++"))
+pytestmark = [pytest.mark.skipif(not precompiled.available(), reason="this PyTorch has no aot_compile"),
+              pytest.mark.skipif(not _CXX, reason="no C++ compiler for torch.compile on the CPU")]
 
 REPO = Path(__file__).resolve().parents[1]
 
