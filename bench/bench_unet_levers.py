@@ -62,11 +62,10 @@ VARIANTS: dict[str, dict] = {
     # nothing": torch.compile's caches still left ~10 s of dynamo tracing per shape bucket in every process.
     "aoti": {"channels_last": True, "fuse_qkv": True, "aoti": "compile"},
     "aoti_load": {"channels_last": True, "fuse_qkv": True, "aoti": "load"},
-    # torch.compile's own ahead-of-time path (``torch.compile(fn).aot_compile``, experimental): the compiled step
-    # function with the UNet as an argument, so the saved artifact holds no weights (one file per shape, a few
-    # MB); a later process loads it with ``torch.compiler.load_compiled_function`` and traces nothing. On the CPU
-    # with the tests' tiny UNet (torch 2.13): aot_compile 18 s, load 3.2 s, first call 0.26 s, outputs within
-    # 2e-6 of eager, also with other weights of the same architecture.
+    # torch.compile's own ahead-of-time path, as the product runs it (genmix_core/editing/precompiled.py): the
+    # UNet's forward compiled with the UNet as an argument, so the saved file holds no weights (one per shape, a
+    # few MB); a later process loads it and traces nothing. On the CPU with the tests' tiny UNet (torch 2.13):
+    # compile 29 s, load and first call 2.1 s in a fresh process.
     "precompile": {"channels_last": True, "fuse_qkv": True, "precompile": "compile"},
     "precompile_load": {"channels_last": True, "fuse_qkv": True, "precompile": "load"},
 }
@@ -145,8 +144,7 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
     if cfg.get("aoti"):
         unet, extra = aoti_unet(torch, unet, inputs[0], Path(aoti_dir) / f"unet_sd15_b{n}.pt2", cfg["aoti"])
     if cfg.get("precompile"):
-        unet, extra = precompiled_unet(torch, unet, inputs[0], Path(aoti_dir) / f"unet_sd15_b{n}.precompiled",
-                                       cfg["precompile"])
+        unet, extra = precompiled_unet(torch, unet, Path(aoti_dir) / "precompiled", cfg["precompile"])
 
     import contextlib
 
@@ -161,8 +159,7 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
     def forward():
         x, ctx = inputs[step[0] % 2]
         step[0] += 1
-        # The precompiled function's guards were recorded under no_grad with ordinary tensors: an inference-mode
-        # tensor (or mode) fails them, and a loaded function raises instead of recompiling.
+        # The precompiled UNet runs as a diffusers pipeline calls it: under no_grad (its key holds the grad mode).
         with (torch.no_grad() if cfg.get("precompile") else torch.inference_mode()), attention():
             return unet(x, torch.tensor(500, device="cuda"), encoder_hidden_states=ctx, return_dict=False)[0]
 
@@ -203,39 +200,20 @@ def aoti_unet(torch, unet, example, package: Path, how: str):
     return loaded, times
 
 
-def precompiled_unet(torch, unet, example, path: Path, how: str):
-    """The UNet's forward through ``torch.compile(...).aot_compile``: compiled for the shape of ``example`` and
-    saved to ``path`` (``how="compile"``), or loaded from it (``"load"``, a later process). The model is an
-    argument of the compiled function, so the file holds no weights. Returns ``(callable, timings)``; the
-    callable takes the UNet's own arguments."""
-    times = {}
+def precompiled_unet(torch, unet, folder: Path, how: str):
+    """The UNet through the product's ahead-of-time path (``genmix_core.editing.precompiled.install``): compiled
+    at its first call and saved to ``folder`` (``how="compile"``, which starts from an empty folder), or loaded
+    from there (``"load"``, a later process). Returns ``(unet, extra)``; ``extra["events"]`` fills at the first
+    call with what it did and how long it took."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from genmix_core.editing import precompiled
 
-    def step(model, x, t, ctx):
-        return model(x, t, encoder_hidden_states=ctx, return_dict=False)[0]
-
-    if hasattr(torch._dynamo.config, "enable_aot_compile"):   # a flag in some releases, on by default in 2.13
-        torch._dynamo.config.enable_aot_compile = True
     if how == "compile":
-        x, ctx = example
-        t0 = time.perf_counter()
-        compiled = torch.compile(step, fullgraph=True, dynamic=False,
-                                 options={"guard_filter_fn": torch.compiler.keep_portable_guards_unsafe})
-        with torch.no_grad():
-            fn = compiled.aot_compile(((unet, x, torch.tensor(500, device="cuda"), ctx), {}))
-        times["precompile_s"] = round(time.perf_counter() - t0, 1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fn.save_compiled_function(str(path))
-        times["artifact_mb"] = round(path.stat().st_size / 2**20, 1)
-    t0 = time.perf_counter()
-    with open(path, "rb") as f:
-        fn = torch.compiler.load_compiled_function(f)
-    times["load_s"] = round(time.perf_counter() - t0, 2)
-
-    def forward(x, t, encoder_hidden_states, return_dict=False):
-        with torch.no_grad():   # the guards were recorded under no_grad (a diffusers pipeline runs under it too)
-            return (fn(unet, x, t, encoder_hidden_states),)
-
-    return forward, times
+        for old in folder.glob(f"*{precompiled.SUFFIX}"):
+            old.unlink()
+    events: list = []
+    precompiled.install(unet, folder, {"channels_last": True, "fuse_qkv": True}, events)
+    return unet, {"events": events}
 
 
 def run_attention(batch: int, reps: int) -> list[dict]:

@@ -75,6 +75,20 @@ def test_a_later_process_loads_the_compiled_unet_and_gives_the_same_edit(tmp_pat
     assert np.abs(first - eager).max() < 1e-4 and np.abs(again - eager).max() < 1e-4
 
 
+def test_the_key_of_a_unet_built_in_code_is_the_same_in_every_process(tmp_path):
+    # A later process finds the saved function only if it computes the same file name (hash seeds differ).
+    code = ("import torch; from genmix_core.editing.testing import _tiny_components; "
+            "from genmix_core.editing.precompiled import PrecompiledForward; "
+            "f = PrecompiledForward(_tiny_components(8, 0)['unet'], '.'); "
+            "print('KEY', f.key(torch.zeros(3, 8, 4, 4), torch.tensor(1.0), torch.zeros(3, 77, 32)))")
+    keys = set()
+    for seed in ("1", "2", "3"):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": seed}, check=True)
+        keys |= {ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("KEY ")}
+    assert len(keys) == 1
+
+
 def test_a_damaged_file_is_compiled_again_and_a_call_it_cannot_take_runs_eagerly(tmp_path, monkeypatch):
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
