@@ -68,6 +68,15 @@ VARIANTS: dict[str, dict] = {
     # compile 29 s, load and first call 2.1 s in a fresh process.
     "precompile": {"channels_last": True, "fuse_qkv": True, "precompile": "compile"},
     "precompile_load": {"channels_last": True, "fuse_qkv": True, "precompile": "load"},
+    # FP8 linear layers (torchao, installed separately: ``pip install torchao``): every nn.Linear's weight stored
+    # in float8 e4m3 and its input quantised on the fly, per row or per tensor; convolutions and attention stay
+    # fp16. The result reports ``rel_err``: ||out - fp16 eager|| / ||fp16 eager|| on the same inputs, next to the
+    # fp16 compiled variant's own difference, since FP8 changes the edits (they would need a look before use).
+    "compile_cl_qkv_err": {"channels_last": True, "fuse_qkv": True, "compile": "default", "rel_err": True},
+    "compile_cl_qkv_fp8_row": {"channels_last": True, "fuse_qkv": True, "compile": "default", "fp8": "row",
+                               "rel_err": True},
+    "compile_cl_qkv_fp8_tensor": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                                  "fp8": "tensor", "rel_err": True},
 }
 
 #: (label, batch*heads multiplier, query tokens, key tokens, head dim) of the SD1.5 UNet's attention at 512².
@@ -131,16 +140,23 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
         unet.to(memory_format=torch.channels_last)
     if cfg.get("fuse_qkv"):
         unet.fuse_qkv_projections()
-    if cfg.get("compile"):
-        mode = None if cfg["compile"] == "default" else cfg["compile"]
-        unet = torch.compile(unet, mode=mode, dynamic=False)
     n = 3 * batch
     g = torch.Generator("cuda").manual_seed(0)
     # Two input sets, alternated, so repeated runs do not just re-read one buffer.
     inputs = [(torch.randn(n, 8, 64, 64, device="cuda", dtype=torch.float16, generator=g),
                torch.randn(n, 77, 768, device="cuda", dtype=torch.float16, generator=g)) for _ in range(2)]
-    step = [0]
+    reference = None
+    if cfg.get("rel_err"):
+        with torch.inference_mode():
+            reference = unet(inputs[0][0], torch.tensor(500, device="cuda"), encoder_hidden_states=inputs[0][1],
+                             return_dict=False)[0].float()
     extra = {}
+    if cfg.get("fp8"):
+        extra["fp8_linear_layers"] = fp8_linear(torch, unet, cfg["fp8"])
+    if cfg.get("compile"):
+        mode = None if cfg["compile"] == "default" else cfg["compile"]
+        unet = torch.compile(unet, mode=mode, dynamic=False)
+    step = [0]
     if cfg.get("aoti"):
         unet, extra = aoti_unet(torch, unet, inputs[0], Path(aoti_dir) / f"unet_sd15_b{n}.pt2", cfg["aoti"])
     if cfg.get("precompile"):
@@ -168,12 +184,24 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
     torch.cuda.synchronize()
     first_s = time.perf_counter() - t
     finite = bool(torch.isfinite(out).all())
+    if reference is not None:
+        extra["rel_err"] = round(float((out.float() - reference).norm() / reference.norm()), 5)
     for _ in range(2):
         forward()
     s = cuda_time(torch, forward, reps)
     return {"variant": name, "settings": cfg, "batch_samples": n, "s_per_forward": round(s, 5),
             "ms_per_sample": round(1000 * s / n, 4), "first_call_s": round(first_s, 1), "finite": finite,
             "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2), **extra}
+
+
+def fp8_linear(torch, unet, granularity: str) -> int:
+    """Quantise ``unet``'s linear layers to float8 in place (torchao); returns how many were converted."""
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
+
+    count = sum(isinstance(m, torch.nn.Linear) for m in unet.modules())
+    quantize_(unet, Float8DynamicActivationFloat8WeightConfig(
+        granularity=PerRow() if granularity == "row" else PerTensor()))
+    return count
 
 
 def aoti_unet(torch, unet, example, package: Path, how: str):

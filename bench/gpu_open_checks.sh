@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # The GPU measurements issue 13 still waits for, in one go (about 15 minutes on one H200), results in one folder.
 #
-#   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS]
+#   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
+#
+# STEPS: comma-separated, from train,precompile,cli,quality,fp8 (default: all but fp8, in that order), so the
+# checks can be split over calls with a time limit.
 #
 # 1. bench_train twice (the ≤ 20 s target: thread cap and background fractal pool, session 8);
 # 2. the UNet compiled ahead of time (editing/precompiled.py): compile, then load in a fresh process;
 # 3. the same through the user's CLI on the mixed-aspect set, twice (the repeat is the second run of the day);
 # 4. the quality filter's fixed cost on the GPU: one run with and one without the filter, under py-spy when
-#    it is installed.
+#    it is installed;
+# 5. fp8: FP8 linear layers (torchao) against the same compiled fp16 UNet, with their difference to fp16 eager.
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
 set -uo pipefail
 out=${1:?usage: bash bench/gpu_open_checks.sh OUT_DIR [SECONDS]}
 budget=${2:-840}
+steps=",${3:-train,precompile,cli,quality},"
+want() { [[ $steps == *",$1,"* ]]; }
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 start=$(date +%s)
@@ -29,12 +35,14 @@ unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$out/pycache}
 python3 -c "import torch, diffusers, pandas, scipy, sklearn" 2>/dev/null   # writes the bytecode cache once
 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1
-for i in 1 2; do
+want train && for i in 1 2; do
     step "bench_train_$i" 60 python3 bench/bench_train.py --device cuda --seeds 0 --threads 8 --out "$out/train_$i"
 done
-step precompile_unet 330 python3 bench/bench_unet_levers.py --batch 8 --only precompile,precompile_load \
+want precompile && step precompile_unet 330 python3 bench/bench_unet_levers.py --batch 8 --only precompile,precompile_load \
     --aoti-dir "$out/precompiled" --out "$out/levers_precompile.jsonl"
-if grep -q '"variant": "precompile_load", "settings"' "$out/levers_precompile.jsonl" 2>/dev/null \
+if ! want cli; then
+    :
+elif grep -q '"variant": "precompile_load", "settings"' "$out/levers_precompile.jsonl" 2>/dev/null \
         && grep -q '"ms_per_sample"' "$out/levers_precompile.jsonl"; then
     step precompile_cli 400 python3 bench/bench_generate_gpu.py --photos 32 --batch-size 8 --variants precompile \
         --repeat precompile --no-reference --out "$out/generate_precompile.json"
@@ -42,7 +50,7 @@ else
     echo "precompile_cli: skipped (the UNet alone did not load and run)"
 fi
 spy=$(command -v py-spy || ls .site/bin/py-spy 2>/dev/null || true)   # .site: the GPU machine's wheel folder
-for run in filter no-filter; do
+want quality && for run in filter no-filter; do
     flag=$([ "$run" = no-filter ] && echo --no-filter || true)
     cmd=(python3 -m genmix_core.generate --data sample_data/lab --prompt-set factory
          --prompts "dim lighting,harsh overhead lighting with glare,motion blur,out of focus" $flag
@@ -54,4 +62,7 @@ for run in filter no-filter; do
         step "quality_$run" 60 /usr/bin/time -f "wall %e s, CPU %U + %S s" "${cmd[@]}"
     fi
 done
+want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
+    --only compile_cl_qkv_err,compile_cl_qkv_fp8_row,compile_cl_qkv_fp8_tensor --budget "$(left)" \
+    --out "$out/levers_fp8.jsonl"
 echo "done in $(( $(date +%s) - start )) s; results in $out"
