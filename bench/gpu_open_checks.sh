@@ -63,6 +63,6 @@ want quality && for run in filter no-filter; do
     fi
 done
 want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
-    --only compile_cl_qkv_err,compile_cl_qkv_fp8_row,compile_cl_qkv_fp8_tensor --budget "$(left)" \
+    --only compile_cl_qkv_bf16_fp8_row,compile_cl_qkv_bf16_err --budget "$(left)" --variant-timeout 400 \
     --out "$out/levers_fp8.jsonl"
 echo "done in $(( $(date +%s) - start )) s; results in $out"
