@@ -6,9 +6,11 @@ line-camera photos come), each with 4 prompts. The model: the full-size SD1.5 In
 random weights saved as a safetensors folder (same arithmetic as ``timbrooks/instruct-pix2pix``; ``--model``
 takes a real folder), paper preset (100 Euler-A steps, text guidance 4, image guidance 1.5, fp16).
 
-Each variant (``eager``, ``compile`` = fixed shapes, one graph per shape bucket; ``compile-dynamic`` = one graph
-with symbolic shapes) runs the CLI in its own process with its own output and edit cache, so every item is
-really edited. Reported per variant:
+Each variant (``eager``; ``compile`` = the CLI's ``--compile``: fixed shapes, each shape bucket compiled ahead of
+time once and kept on disk, ``editing/precompiled.py``; ``compile-traced`` = the same with ``torch.compile``
+traced in every process, ``GENMIX_PRECOMPILE=0``, as before session 9; ``compile-dynamic`` = one graph with
+symbolic shapes) runs the CLI in its own process with its own output and edit cache, so every item is really
+edited. Reported per variant:
 
 * ``e2e_s_per_item``: the CLI's whole wall time (Python start, model load, compile, editing, mixing, writing)
   over the items;
@@ -20,11 +22,10 @@ really edited. Reported per variant:
   the steady time).
 
 ``--repeat`` runs a compile variant a second time in a fresh process with the same compile cache (the second
-run of the day). ``precompile`` is ``--compile`` with the experiment switch ``GENMIX_PRECOMPILE=1``: compiled ahead
-of time per shape and saved, so its repeat loads instead of tracing.
+run of the day: ``compile`` loads what its first run saved, ``compile-traced`` traces again).
 
     python bench/bench_generate_gpu.py --variants eager,compile --repeat compile --out bench/results/gen.json
-    python bench/bench_generate_gpu.py --variants precompile --repeat precompile --no-reference
+    python bench/bench_generate_gpu.py --variants compile-traced --repeat compile-traced --no-reference
     python bench/bench_generate_gpu.py --preview eager,compile,compile-cudagraphs --variants "" --no-reference
     python bench/bench_generate_gpu.py --tiny --photos 2 --steps 2 --batch-size 1 --ref-items 1 --variants eager  # CPU
 """
@@ -52,7 +53,7 @@ from PIL import Image  # noqa: E402
 
 PROMPTS = ["autumn", "snowy", "watercolor art", "sunset"]
 ASPECTS = ((4, 3), (3, 4), (16, 9), (1, 1))
-VARIANTS = {"eager": [], "compile": ["--compile"], "compile-dynamic": ["--compile"], "precompile": ["--compile"]}
+VARIANTS = {"eager": [], "compile": ["--compile"], "compile-traced": ["--compile"], "compile-dynamic": ["--compile"]}
 
 
 def parse_args(argv=None):
@@ -116,8 +117,8 @@ def run_cli(variant: str, data: Path, model: str, work: Path, args, tag: str, si
            "TOKENIZERS_PARALLELISM": "false"}
     if variant == "compile-dynamic":
         env["GENMIX_COMPILE_DYNAMIC"] = "1"
-    if variant == "precompile":   # compiled ahead of time per shape, loaded by the repeat (editing/precompiled.py)
-        env["GENMIX_PRECOMPILE"] = "1"
+    if variant == "compile-traced":   # torch.compile in every process instead of compiled once, ahead of time
+        env["GENMIX_PRECOMPILE"] = "0"
     t0 = time.perf_counter()
     print(f"{tag}: running the CLI ...", flush=True)
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# The GPU measurements issue 13 still waits for, in one go (about 15 minutes on one H200), results in one folder.
+# The GPU measurements of issue 13, in one go (about 15 minutes on one H200), results in one folder. Session 9 ran
+# it in three calls (train,precompile / cli,quality / fp8); a call returns at most ~40 MB, so archive the logs and
+# JSON files, not the run folders.
 #
 #   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
 #
 # STEPS: comma-separated, from train,precompile,cli,quality,fp8 (default: all but fp8, in that order), so the
 # checks can be split over calls with a time limit.
 #
-# 1. bench_train twice (the ≤ 20 s target: thread cap and background fractal pool, session 8);
+# 1. bench_train twice (the ≤ 20 s target; session 9: 23.5 and 21.3 s, before the quality feeder's warm-up);
 # 2. the UNet compiled ahead of time (editing/precompiled.py): compile, then load in a fresh process;
-# 3. the same through the user's CLI on the mixed-aspect set, twice (the repeat is the second run of the day);
+# 3. the same through the user's CLI (--compile) on the mixed-aspect set, twice (the repeat is the second run
+#    of the day: it loads, session 9);
 # 4. the quality filter's fixed cost on the GPU: one run with and one without the filter, under py-spy when
 #    it is installed;
-# 5. fp8: FP8 linear layers (torchao) against the same compiled fp16 UNet, with their difference to fp16 eager.
+# 5. fp8: FP8 linear layers (torchao; per-row scaling needs a bf16 UNet) against the same compiled bf16 UNet,
+#    each with its difference to fp16 eager (session 9: torchao 0.18 on PyTorch 2.11 did not finish compiling).
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
@@ -44,8 +48,8 @@ if ! want cli; then
     :
 elif grep -q '"variant": "precompile_load", "settings"' "$out/levers_precompile.jsonl" 2>/dev/null \
         && grep -q '"ms_per_sample"' "$out/levers_precompile.jsonl"; then
-    step precompile_cli 400 python3 bench/bench_generate_gpu.py --photos 32 --batch-size 8 --variants precompile \
-        --repeat precompile --no-reference --out "$out/generate_precompile.json"
+    step precompile_cli 400 python3 bench/bench_generate_gpu.py --photos 32 --batch-size 8 --variants compile \
+        --repeat compile --no-reference --out "$out/generate_precompile.json"
 else
     echo "precompile_cli: skipped (the UNet alone did not load and run)"
 fi

@@ -62,6 +62,29 @@ def test_pix2pix_item_edited_alone_equals_the_item_in_a_batch(tmp_path, tiny_pix
                               np.asarray(Image.open(tmp_path / "alone" / a["edit_path"][1])))
 
 
+@pytest.mark.parametrize("switch, ahead", [(None, True), ("0", False), ("1", True)])
+def test_compile_means_compiled_ahead_of_time_unless_switched_off(tmp_path, monkeypatch, switch, ahead):
+    # --compile compiles each shape once and keeps it on disk (editing/precompiled.py: a later run loads it);
+    # GENMIX_PRECOMPILE=0 is the benchmark's switch back to torch.compile traced in every process.
+    from genmix_core.editing import registry
+    from genmix_core.generate.run import create_editor_for
+
+    asked = []
+    monkeypatch.setattr(registry, "create_editor", lambda editor, **settings: asked.append((editor, settings)))
+    if switch is None:
+        monkeypatch.delenv("GENMIX_PRECOMPILE", raising=False)
+    else:
+        monkeypatch.setenv("GENMIX_PRECOMPILE", switch)
+    cfg = GenerateConfig(data=str(tmp_path), out=str(tmp_path / "run"), prompts=["snowy"],
+                         editor="instruct-pix2pix", model="some/model", steps=3)
+    create_editor_for(cfg)
+    cfg.compile = True
+    create_editor_for(cfg)
+    assert asked == [("instruct-pix2pix", {"model": "some/model", "steps": 3}),
+                     ("instruct-pix2pix", {"model": "some/model", "steps": 3, "compile": True,
+                                           "precompile": ahead})]
+
+
 def test_compile_request_on_a_cpu_runs_eagerly_and_the_job_record_says_so(tmp_path, tiny_pix2pix):
     from genmix_core.jobs import read_job
 

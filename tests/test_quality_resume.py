@@ -128,3 +128,38 @@ def test_the_feeder_never_holds_the_run_up_while_its_backbone_loads(data, tmp_pa
     feeder.close()
     store = quality.FeatureStore(filtering.features_dir(out, real_load(feeder.backbone).key))
     assert [k for k in ("k0", "k1", "k2", "k3", "k4") if k in store] == ["k0", "k1", "k2"]
+
+
+def test_the_feeder_makes_its_first_forward_pass_before_anyone_may_wait_for_it(data, tmp_path, monkeypatch):
+    """The first forward pass of a backbone is slow once (on an H200, cuDNN loads its kernels: 2.4 s). The feeder
+    makes it on blank pictures before it counts as loaded, so that it never keeps the editing threads waiting
+    on a full queue; the real pictures then go through batches as before."""
+    from PIL import Image
+
+    import threading
+
+    import genmix_core.generate.filtering as filtering
+    import genmix_core.quality as quality
+    from genmix_core.quality.backbones import FeatureExtractor
+
+    passes, feeders, made = [], [], threading.Event()
+    real_load, real_embed = quality.load_extractor, FeatureExtractor.embed_arrays
+
+    def load_once_made(backbone):   # the feeder's thread starts inside Feeder(): wait until it is in the list
+        made.wait()
+        return real_load(backbone)
+
+    def recorded(self, arrays):
+        passes.append((len(arrays), feeders[0].loaded.is_set(), any(a.any() for a in arrays)))
+        return real_embed(self, arrays)
+
+    monkeypatch.setattr(quality, "load_extractor", load_once_made)
+    monkeypatch.setattr(FeatureExtractor, "embed_arrays", recorded)
+    feeders.append(filtering.Feeder(cfg(data, tmp_path / "out", PROMPTS), log=pytest.fail))
+    made.set()
+    assert feeders[0].loaded.wait(120)
+    assert len(passes) == 1 and passes[0][0] > 0 and passes[0][1:] == (False, False)   # blank, before loaded
+    photo = sorted(data.rglob("*.png"))[0]
+    feeders[0].put("k0", Image.open(photo))
+    feeders[0].close()
+    assert passes[1:] == [(1, True, True)]

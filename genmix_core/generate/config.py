@@ -87,8 +87,9 @@ class GenerateConfig:
                                              help="style-filter style per prompt text, chosen in the app's prompt "
                                                   "table; on top of the prompt set's filter: hints")
     compile: bool = setting(False, free=True,
-                            help="torch.compile the diffusion model's UNet (CUDA GPUs only; about a minute once, "
-                                 "then each edit about a quarter faster: worth it from a few hundred edits)")
+                            help="compile the diffusion model's UNet (CUDA GPUs only; about 40 s per photo shape "
+                                 "once per machine, kept on disk, loaded by later runs in 1-2 s; then each edit "
+                                 "about a quarter faster)")
     # The quality filter (genmix_core.quality). Free: it changes no image, and it is applied again at the end of
     # every run from cached features, so a rerun with other thresholds (or another backbone) re-filters the
     # finished run without editing anything; config.json then holds the thresholds the verdicts came from.

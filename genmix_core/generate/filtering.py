@@ -41,8 +41,10 @@ QUALITY_VERSION = 1
 #: other processes hold the cores); the picture decoding runs beside it on a helper thread.
 CPU_THREADS = 1
 #: Pictures waiting for the feeder: once the backbone is loaded, a full queue makes the run wait (memory stays
-#: bounded); while it loads, a picture that finds the queue full is left to the pass at the end instead.
-FEED_QUEUE = 64
+#: bounded: 512 × 112² × 3 bytes = 19 MB for the built-in backbone); while it loads, a picture that finds the
+#: queue full is left to the pass at the end instead. Deep enough for the pictures of a few seconds of a fast
+#: style-filter run (about 80 a second on the H200 machine), so that they wait in memory, not on disk.
+FEED_QUEUE = 512
 
 
 def features_dir(out: Path, key: str) -> Path:
@@ -165,12 +167,14 @@ class Feeder:
     """Embeds each new edit and its original while the run goes on, from the pictures in memory, and stores the
     vectors where :func:`filter_run` looks first; that pass then has (almost) nothing left to embed.
 
-    A helper thread loads the backbone (torch is imported there, beside the first edits) and embeds full
-    batches. :meth:`put` is called by the job's threads (``BatchWorker.observer``): it skips a picture already
-    seen, prepares it (resized to the backbone's input, exactly as the pass at the end does) and queues it. Once
-    the backbone is loaded a full queue makes the caller wait (the feeder keeps pace); before that it never does:
-    the load (torch, CUDA start-up, weights: seconds) would hold the whole run up, so a picture that finds the
-    queue full is dropped and the pass at the end embeds it from disk. Any failure (a backbone that cannot be
+    A helper thread loads the backbone (torch is imported there, beside the first edits), makes its first forward
+    pass on blank pictures, and then embeds full batches. :meth:`put` is called by the job's threads
+    (``BatchWorker.observer``): it skips a picture already seen, prepares it (resized to the backbone's input,
+    exactly as the pass at the end does) and queues it. Once the backbone is loaded and warm a full queue makes
+    the caller wait (the feeder keeps pace); before that it never does: the load (torch, CUDA start-up, weights,
+    cuDNN's kernels at the first pass: seconds) would hold the whole run up, so a picture that finds the queue
+    full is dropped and the pass at the end embeds it from disk. (On an H200 with the style filter, the first
+    pass used to come after the load, with the queue already waiting: the editing stood still for about 2 s.) Any failure (a backbone that cannot be
     loaded ...) only stops the feeding, with a log line: the pass at the end embeds what is missing and reports
     the error there.
     """
@@ -219,6 +223,8 @@ class Feeder:
                 raise LookupError("no backbone")
             extractor = load_extractor(self.backbone)
             store = FeatureStore(features_dir(self.out, extractor.key))
+            with cpu_threads(extractor.device):
+                extractor.warm_up()
             self.loaded.set()
             with cpu_threads(extractor.device):
                 batch: list = []

@@ -70,9 +70,9 @@ def create_editor_for(cfg: GenerateConfig):
         # shape bucket.
         if os.environ.get("GENMIX_COMPILE_DYNAMIC") == "1":
             settings["compile_dynamic"] = True
-        # Experiment switch: compiled ahead of time per shape and loaded by later runs (editing/precompiled.py).
-        if os.environ.get("GENMIX_PRECOMPILE") == "1":
-            settings["precompile"] = True
+        # Compiled ahead of time per shape and loaded by later runs (editing/precompiled.py); the experiment switch
+        # GENMIX_PRECOMPILE=0 traces with torch.compile in every process instead (bench/bench_generate_gpu.py).
+        settings["precompile"] = os.environ.get("GENMIX_PRECOMPILE") != "0"
     return create_editor(cfg.editor, model=cfg.model, **settings)
 
 
