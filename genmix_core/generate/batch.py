@@ -260,7 +260,8 @@ class BatchWorker:
     # ------------------------------------------------------------------------------------------ mixing
 
     def finish(self, ready: Ready) -> dict[str, Any]:
-        """Store a new edit in the cache, mix, write the GenMix PNG; return the item's completion record.
+        """Store a new edit in the cache, mix, write the GenMix PNG; return the item's completion record. With
+        ``no_mixes`` the mix is not made: its parameters are recorded (``mix.path`` empty).
 
         Thread-safe (touches no counter; every file it writes has its own name and is written atomically).
         The files the record names exist when this returns.
@@ -284,16 +285,47 @@ class BatchWorker:
             self.cache.path(self._key(item, ready.seed))
         params = sample_mix_params(mix_rng(self.cfg.seed, item), mask_set=self.cfg.mask_set, ramp=self.cfg.ramp,
                                    lam=self.cfg.lam, **({"fractal_source": "folder"} if self.fractals else {}))
-        result = apply_mix(ready.original, ready.edit, params, fractals=self.fractals)
-        atomic_save_image(safe_join(self.out, item.mix_rel), to_image(result.final))
+        mix_rel = "" if self.cfg.no_mixes else item.mix_rel
+        if mix_rel:
+            result = apply_mix(ready.original, ready.edit, params, fractals=self.fractals)
+            atomic_save_image(safe_join(self.out, mix_rel), to_image(result.final))
         if self.observer is not None:   # the quality filter embeds the pictures while they are in memory
             self.observer("e:" + Path(edit_path).stem, ready.edit)
             self.observer("o:" + item.source.image_hash, ready.original)
         seconds = ready.seconds + time.perf_counter() - t0
         return {**base, "status": "done", "seed": ready.seed, "retried": ready.retried,
                 "seconds": round(seconds, 4), "edit_path": str(edit_path), "error": "",
-                "mix": {**params.to_dict(), "path": item.mix_rel}}
+                "mix": {**params.to_dict(), "path": mix_rel}}
 
     def process(self, batch: list) -> list[dict[str, Any]]:
         """Both stages of ``batch`` on this thread (the serial path); each returned record's files exist."""
         return [self.finish(r) for r in self.prepare(batch)]
+
+
+def mix_stored_edit(out_dir: str | Path, item_id: str) -> Path:
+    """The GenMix picture of a done item of a run that stored its edit only (``no_mixes``, as Train & Compare
+    runs it when it mixes anew at training time): made from the recorded mix parameters and the stored edit,
+    exactly as the run would have made it (:meth:`BatchWorker.finish`), and saved where the run would have put
+    it. An existing picture is returned as it is. Used for the few examples of a meeting report.
+
+    Raises:
+        UserError / OSError / KeyError: the item, its record, its photo or its edit is not there.
+    """
+    from genmix_core.generate import manifest
+    from genmix_core.generate.config import load_config
+    from genmix_core.mixing import FractalFolder, MixParams, apply_mix, to_image
+
+    out = Path(out_dir)
+    item = {p["id"]: p for p in manifest.read_plan(out)}[item_id]
+    path = safe_join(out, item["mix_path"])
+    if path.is_file():
+        return path
+    record = manifest.current_records(out, {item_id: item["image_hash"]})[item_id]
+    cfg = load_config(out)
+    params = MixParams.from_dict({k: v for k, v in record["mix"].items() if k != "path"})
+    with Image.open(record["edit_path"]) as im:
+        edit = im.convert("RGB")
+    original = load_source(str(Path(cfg.data) / item["image"]))
+    result = apply_mix(original, edit, params, fractals=FractalFolder(cfg.fractals) if cfg.fractals else None)
+    atomic_save_image(path, to_image(result.final))
+    return path

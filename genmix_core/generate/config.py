@@ -75,6 +75,10 @@ class GenerateConfig:
     fractal_render: str = setting(FRACTAL_RENDER, cli=False,
                                   help="how procedural fractals are rendered (set by the code, recorded so that a "
                                        "folder of GenMix images made by another rule is never resumed silently)")
+    no_mixes: bool = setting(False, cli=False, free=True,
+                             help="store edits only, no GenMix pictures (Train & Compare, when it mixes anew at "
+                                  "training time and would never use them; each item's mix parameters are still "
+                                  "recorded, and a later run without this switch mixes from the edit cache)")
     cache: str | None = setting(None, free=True, help="edit cache folder (default OUT/cache/edits)")
     workers: int | None = setting(None, free=True,
                                   help="threads for mixing and PNG writes beside the editor, and for editing with "

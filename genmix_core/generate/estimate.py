@@ -74,9 +74,10 @@ def estimate_generation(items: int, editor: str, *, model: str | None = None, st
 
 
 def record_generation(cfg, device: str, seconds: float, new_items: int) -> None:
-    """Keep what a finished run measured: wall seconds per new image (model loading included)."""
+    """Keep what a finished run measured: wall seconds per new image (model loading included). A run that stored
+    edits only (``no_mixes``) is not kept: without the mixing it would make the next full run look cheaper."""
     from genmix_core import costs
 
-    if new_items >= 4:  # a handful of items is mostly start-up time
+    if new_items >= 4 and not getattr(cfg, "no_mixes", False):  # a handful of items is mostly start-up time
         costs.record("generate", cost_key(cfg.editor, cfg.model, cfg.steps, cfg.size, device),
                      {"per_item": seconds / new_items})

@@ -15,6 +15,11 @@ A generation run folder (``<out>``) holds::
     images/<class>/<image-stem>__<prompt-slug>.png    the GenMix images, ready for training
     job.json, log.txt   progress and log of the worker (genmix_core.jobs)
 
+A run with ``no_mixes`` (Train & Compare's generation step when it mixes anew at training time) stores the edits
+only: its records keep each item's mix parameters with an empty ``mix.path``, ``manifest.csv`` an empty
+``mix_path``; such an item is done while its edit is in the cache, and a later run without the switch mixes it
+from there (:func:`genmix_core.generate.batch.mix_stored_edit` makes one picture the same way).
+
 Resume design (append-only JSONL with a tolerant reader, as chosen for issue 3): a line is appended, flushed
 and fsynced only after the item's files exist (each written atomically), so a line in ``items.jsonl`` proves the
 files are whole. A SIGKILL can at worst cut the last line; the reader skips any line that does not parse, and
@@ -269,7 +274,8 @@ def load_manifest(out_dir: str | os.PathLike) -> pd.DataFrame:
             "seed": rec.get("seed", item["seed"]), "status": status,
             "accepted": accepted, "reason": reason, "similarity": similarity,
             "edit_path": _rel(rec.get("edit_path"), out),
-            "mix_path": item["mix_path"] if status == "done" else "",
+            # empty for an item done without its mix (a run with ``no_mixes``)
+            "mix_path": str(mix.get("path", item["mix_path"]) or "") if status == "done" else "",
             **{k: mix.get(k) for k in _MIX_FIELDS},
             "seconds": rec.get("seconds"), "retried": bool(rec.get("retried", False)),
             "editor": rec.get("editor", ""), "model": rec.get("model") or "", "error": rec.get("error", ""),
@@ -338,7 +344,7 @@ def export_zip(out_dir: str | os.PathLike) -> Path:
     """
     out = Path(out_dir)
     df = load_manifest(out)
-    df = df[df["accepted"]].copy()
+    df = df[df["accepted"] & (df["mix_path"] != "")].copy()   # edits without a mix (no_mixes) have nothing to zip
     if df.empty:
         raise UserError("err.gen.nothing_to_export", path=str(out))
     prefix = IMAGES_DIR + "/"

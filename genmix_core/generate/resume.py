@@ -86,6 +86,15 @@ def begin(cfg: GenerateConfig, log: Callable[[str], None]) -> Start:
     return Start(len(items), todo, list(dict.fromkeys(it.prompt for it in items)), skipped, superseded)
 
 
+def _files_exist(record: dict, out: Path, edits_only: bool) -> bool:
+    """Whether a done item's files are there: its GenMix picture, or with ``edits_only`` its edit (an item done
+    without a mix, by a run with ``no_mixes``, is done again by a run that wants mixes: from the edit cache)."""
+    if edits_only:
+        return bool(record.get("edit_path")) and Path(str(record["edit_path"])).is_file()
+    mix = str((record.get("mix") or {}).get("path") or "")
+    return bool(mix) and (out / mix).is_file()
+
+
 def find_todo(cfg: GenerateConfig, log: Callable[[str], None]):
     """Plan the run, set aside results of replaced photos, find what is left to do and the unusable files.
 
@@ -108,7 +117,7 @@ def find_todo(cfg: GenerateConfig, log: Callable[[str], None]):
     # original was unreadable (deleted meanwhile, now back); a done item whose image went missing is done again.
     finished = {i for i, r in records.items() if (
         r.get("status") == "failed" and r.get("error_key") != SOURCE_UNREADABLE) or (
-        r.get("status") == "done" and (out / str((r.get("mix") or {}).get("path", "-"))).is_file())}
+        r.get("status") == "done" and _files_exist(r, out, cfg.no_mixes))}
     todo = [it for it in items if it.id not in finished]
     unusable = check_sources(it.source for it in todo)
     skipped = sorted(skipped + unusable, key=lambda s: s.file)

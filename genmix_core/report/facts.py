@@ -95,6 +95,13 @@ def _generation(results: dict, meanings: dict[str, str]) -> tuple[list, list[Exa
     for label in sorted(done["label"].unique(), key=lambda c: order.get(c, len(order))):
         row = done[done["label"] == label].iloc[0]
         original, final = data_dir / row["image"], gen_dir / row["mix_path"]
+        if not row["mix_path"]:   # a run that stored edits only (Train & Compare mixes anew): make this one now
+            from genmix_core.generate.batch import mix_stored_edit
+
+            try:
+                final = mix_stored_edit(gen_dir, row["item_id"])
+            except Exception:   # its edit or photo is gone: the example is left out
+                continue
         edit = _resolve(row["edit_path"], gen_dir)
         if original.is_file() and final.is_file():
             examples.append(Example(label=label, prompt=row["prompt"], original=original,

@@ -99,9 +99,9 @@ def load_edits(gen_dir: str | os.PathLike, train: pd.DataFrame, held_out_hashes:
             continue
         i = by_hash[r.image_hash]
         edit = Path(r.edit_path) if os.path.isabs(str(r.edit_path)) else gen / str(r.edit_path)
-        mix = gen / str(r.mix_path)
+        mix = str(gen / str(r.mix_path)) if r.mix_path else ""   # empty: a run that stored edits only
         rows.append({"orig_index": i, "label": train["label"].iloc[i], "prompt": r.prompt,
-                     "edit_path": str(edit), "mix_path": str(mix), "key": f"{r.image_hash}\x1f{r.prompt}"})
+                     "edit_path": str(edit), "mix_path": mix, "key": f"{r.image_hash}\x1f{r.prompt}"})
     return pd.DataFrame(rows, columns=["orig_index", "label", "prompt", "edit_path", "mix_path", "key"])
 
 
@@ -215,11 +215,14 @@ def attach_edits(data: TrainingData, gen_dir: str | os.PathLike, *, raw: bool = 
         mixed: Load the stored GenMix images (``genmix`` without re-drawing).
 
     Raises:
-        UserError: ``err.train.no_edits`` when the run has no finished, accepted item of a training image.
+        UserError: ``err.train.no_edits`` when the run has no finished, accepted item of a training image;
+            ``err.train.edits_only`` when ``mixed`` is asked of a run that stored edits only (``no_mixes``).
     """
     edits = load_edits(gen_dir, data.train, set(data.test["hash"]))
     if edits.empty:
         raise UserError("err.train.no_edits", path=str(gen_dir))
+    if mixed and not edits["mix_path"].astype(bool).all():
+        raise UserError("err.train.edits_only", path=str(gen_dir))
     # The bytes trained on, for the resume key (:func:`data_parts`): the raw edit and/or the stored mix.
     used = [c for c, on in (("edit_path", raw), ("mix_path", mixed)) if on]
     edits["file_hash"] = ["+".join(file_hash(row[c]) for c in used) for _, row in edits.iterrows()]

@@ -54,7 +54,9 @@ def generation_dir(cfg: CompareConfig, seed: int) -> Path:
 def generation_config(cfg: CompareConfig, seed: int, train_rel: list[str] | None = None):
     """The :class:`~genmix_core.generate.GenerateConfig` of seed ``seed``'s generation step
     (``<out>/generation/seed<seed>``, its own generation seed); only ``train_rel`` (that seed's training
-    originals) are edited when given."""
+    originals) are edited when given. When no condition trains on stored GenMix pictures (GenMix re-draws its
+    mixes at training time, the default) the step stores edits only: mixing is over half of its work, and the
+    report makes its few examples itself."""
     from genmix_core.generate import GenerateConfig
     from genmix_core.prompts import DEFAULT_PROMPT_SET
 
@@ -63,6 +65,7 @@ def generation_config(cfg: CompareConfig, seed: int, train_rel: list[str] | None
                           editor=cfg.editor, model=cfg.model, seed=cfg.run_seeds(seed)["generation"],
                           mask_set=cfg.mask_set, lam=stored_lam(cfg), prompt_set=prompt_set,
                           filters=cfg.filters or None, no_filter=cfg.no_filter,
+                          no_mixes="mixed" not in edit_data_needed(cfg.conditions, cfg.redraw),
                           include=None if train_rel is None else list(train_rel))
 
 
