@@ -83,6 +83,12 @@ VARIANTS: dict[str, dict] = {
                                 "dtype": "bfloat16"},
     "compile_cl_qkv_bf16_fp8_row": {"channels_last": True, "fuse_qkv": True, "compile": "default", "fp8": "row",
                                     "rel_err": True, "dtype": "bfloat16"},
+    # The same lever without torchao (whose compiled FP8 UNet did not finish compiling in 400 s, session 9):
+    # each linear layer's matmul as torch._scaled_mm, e4m3 weight scaled per tensor once, e4m3 input scaled per
+    # tensor on the fly, fp16 out (:class:`ScaledMMLinear`).
+    "compile_cl_qkv_fp8_scaled_mm": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                                     "fp8": "scaled_mm", "rel_err": True},
+    "eager_fp8_scaled_mm": {"fp8": "scaled_mm", "rel_err": True},
 }
 
 #: (label, batch*heads multiplier, query tokens, key tokens, head dim) of the SD1.5 UNet's attention at 512².
@@ -204,8 +210,48 @@ def run_variant(name: str, batch: int, reps: int) -> dict:
             "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2), **extra}
 
 
+def scaled_mm_linear_class(torch):
+    """:class:`ScaledMMLinear`, made when torch is imported (the children import it late)."""
+
+    class ScaledMMLinear(torch.nn.Module):
+        """A linear layer whose matmul runs in float8 e4m3 through ``torch._scaled_mm``: the weight scaled per
+        tensor once, the input per tensor at every call (its absolute maximum to 448), the result in the input's
+        dtype, the bias added after. Row counts that the FP8 matmul does not take (not a multiple of 16) use the
+        layer's own 16-bit weight."""
+
+        def __init__(self, linear):
+            super().__init__()
+            w = linear.weight.detach()
+            self.register_buffer("w_scale", (w.abs().amax().float() / 448.0).clamp(min=1e-12))
+            self.register_buffer("w8", (w.float() / self.w_scale).to(torch.float8_e4m3fn))   # (out, in)
+            self.weight, self.bias = linear.weight, linear.bias
+
+        def forward(self, x):
+            rows = x.reshape(-1, x.shape[-1])
+            if rows.shape[0] % 16:
+                return torch.nn.functional.linear(x, self.weight, self.bias)
+            scale = (rows.abs().amax().float() / 448.0).clamp(min=1e-12)
+            out = torch._scaled_mm((rows.float() / scale).to(torch.float8_e4m3fn), self.w8.t(), scale_a=scale,
+                                   scale_b=self.w_scale, out_dtype=x.dtype)
+            if self.bias is not None:
+                out = out + self.bias
+            return out.reshape(*x.shape[:-1], out.shape[-1])
+
+    return ScaledMMLinear
+
+
 def fp8_linear(torch, unet, granularity: str) -> int:
-    """Quantise ``unet``'s linear layers to float8 in place (torchao); returns how many were converted."""
+    """Quantise ``unet``'s linear layers to float8 in place (torchao; ``scaled_mm``: this script's own
+    :class:`ScaledMMLinear`); returns how many were converted."""
+    if granularity == "scaled_mm":
+        cls, count = scaled_mm_linear_class(torch), 0
+        for parent in list(unet.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, torch.nn.Linear) and child.in_features % 16 == 0 \
+                        and child.out_features % 16 == 0:
+                    setattr(parent, name, cls(child))
+                    count += 1
+        return count
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
 
     count = sum(isinstance(m, torch.nn.Linear) for m in unet.modules())

@@ -14,8 +14,9 @@
 #    of the day: it loads, session 9);
 # 4. the quality filter's fixed cost on the GPU: one run with and one without the filter, under py-spy when
 #    it is installed;
-# 5. fp8: FP8 linear layers (torchao; per-row scaling needs a bf16 UNet) against the same compiled bf16 UNet,
-#    each with its difference to fp16 eager (session 9: torchao 0.18 on PyTorch 2.11 did not finish compiling).
+# 5. fp8: FP8 linear layers through torch._scaled_mm (bench_unet_levers.ScaledMMLinear) against the same
+#    compiled fp16 UNet, each with its difference to fp16 eager (session 9: torchao 0.18's FP8 UNet did not
+#    finish compiling on PyTorch 2.11; its variants stay in bench_unet_levers.py).
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
@@ -67,6 +68,7 @@ want quality && for run in filter no-filter; do
     fi
 done
 want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
-    --only compile_cl_qkv_bf16_fp8_row,compile_cl_qkv_bf16_err --budget "$(left)" --variant-timeout 400 \
+    --only compile_cl_qkv_fp8_scaled_mm,compile_cl_qkv_err,eager_fp8_scaled_mm --budget "$(left)" \
+    --variant-timeout 300 \
     --out "$out/levers_fp8.jsonl"
 echo "done in $(( $(date +%s) - start )) s; results in $out"
