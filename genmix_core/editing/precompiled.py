@@ -14,8 +14,9 @@ the eager UNet; the edits themselves as fast as ``torch.compile``'s.
 :func:`install` replaces the UNet's ``forward`` on the instance: the pipeline keeps its own UNet object (config,
 dtype, device, hooks). A call with arguments the compiled function does not take (SDXL's ``added_cond_kwargs``,
 other extra conditioning) goes through a plain ``torch.compile`` of the same forward instead, made at the first
-such call and traced in every process (event ``precompile_not_used``). A file that cannot be loaded (another PyTorch or GPU, a damaged file) is compiled again and
-replaced; a file that cannot be written (a full disk) leaves the compiled function in memory for this run.
+such call and traced in every process (event ``precompile_not_used``). A file that cannot be loaded (another
+PyTorch or GPU, a damaged file) is compiled again and replaced; a file that cannot be written (a full disk)
+leaves the compiled function in memory for this run.
 ``events`` records what happened per signature, for the run record.
 
 Used by the diffusion editors whenever they compile for fixed shapes (``precompile=True``: the generation job's

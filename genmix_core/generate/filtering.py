@@ -174,9 +174,9 @@ class Feeder:
     the caller wait (the feeder keeps pace); before that it never does: the load (torch, CUDA start-up, weights,
     cuDNN's kernels at the first pass: seconds) would hold the whole run up, so a picture that finds the queue
     full is dropped and the pass at the end embeds it from disk. (On an H200 with the style filter, the first
-    pass used to come after the load, with the queue already waiting: the editing stood still for about 2 s.) Any failure (a backbone that cannot be
-    loaded ...) only stops the feeding, with a log line: the pass at the end embeds what is missing and reports
-    the error there.
+    pass used to come after the load, with the queue already waiting: the editing stood still for about 2 s.)
+    Any failure (a backbone that cannot be loaded ...) only stops the feeding, with a log line: the pass at the
+    end embeds what is missing and reports the error there.
     """
 
     def __init__(self, cfg, log: Callable[[str], None]):
