@@ -267,7 +267,7 @@ class BatchWorker:
         The files the record names exist when this returns.
         """
         from genmix_core.generate.plan import mix_rng
-        from genmix_core.mixing import apply_mix, sample_mix_params, to_image
+        from genmix_core.mixing import sample_mix_params
 
         item = ready.item
         info = self.editor.info
@@ -287,8 +287,7 @@ class BatchWorker:
                                    lam=self.cfg.lam, **({"fractal_source": "folder"} if self.fractals else {}))
         mix_rel = "" if self.cfg.no_mixes else item.mix_rel
         if mix_rel:
-            result = apply_mix(ready.original, ready.edit, params, fractals=self.fractals)
-            atomic_save_image(safe_join(self.out, mix_rel), to_image(result.final))
+            save_mix(safe_join(self.out, mix_rel), ready.original, ready.edit, params, self.fractals)
         if self.observer is not None:   # the quality filter embeds the pictures while they are in memory
             self.observer("e:" + Path(edit_path).stem, ready.edit)
             self.observer("o:" + item.source.image_hash, ready.original)
@@ -302,6 +301,15 @@ class BatchWorker:
         return [self.finish(r) for r in self.prepare(batch)]
 
 
+def save_mix(path: Path, original: Image.Image, edit: Image.Image, params, fractals=None) -> Path:
+    """Mix ``original`` and ``edit`` with ``params`` (a :class:`~genmix_core.mixing.MixParams`) and write the
+    GenMix picture to ``path`` atomically: the one place a run's pictures are made, during the run
+    (:meth:`BatchWorker.finish`) or afterwards (:func:`mix_stored_edit`)."""
+    from genmix_core.mixing import apply_mix, to_image
+
+    return atomic_save_image(path, to_image(apply_mix(original, edit, params, fractals=fractals).final))
+
+
 def mix_stored_edit(out_dir: str | Path, item_id: str) -> Path:
     """The GenMix picture of a done item of a run that stored its edit only (``no_mixes``, as Train & Compare
     runs it when it mixes anew at training time): made from the recorded mix parameters and the stored edit,
@@ -313,7 +321,7 @@ def mix_stored_edit(out_dir: str | Path, item_id: str) -> Path:
     """
     from genmix_core.generate import manifest
     from genmix_core.generate.config import load_config
-    from genmix_core.mixing import FractalFolder, MixParams, apply_mix, to_image
+    from genmix_core.mixing import FractalFolder, MixParams
 
     out = Path(out_dir)
     item = {p["id"]: p for p in manifest.read_plan(out)}[item_id]
@@ -326,6 +334,4 @@ def mix_stored_edit(out_dir: str | Path, item_id: str) -> Path:
     with Image.open(record["edit_path"]) as im:
         edit = im.convert("RGB")
     original = load_source(str(Path(cfg.data) / item["image"]))
-    result = apply_mix(original, edit, params, fractals=FractalFolder(cfg.fractals) if cfg.fractals else None)
-    atomic_save_image(path, to_image(result.final))
-    return path
+    return save_mix(path, original, edit, params, FractalFolder(cfg.fractals) if cfg.fractals else None)

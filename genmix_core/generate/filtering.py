@@ -225,8 +225,7 @@ class Feeder:
             store = FeatureStore(features_dir(self.out, extractor.key))
             with cpu_threads(extractor.device):
                 extractor.warm_up()
-            self.loaded.set()
-            with cpu_threads(extractor.device):
+                self.loaded.set()
                 batch: list = []
                 while job is not None:
                     job = self.queue.get()
