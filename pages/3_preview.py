@@ -174,6 +174,17 @@ except Exception as exc:
     show_error(exc)
     st.stop()
 
+if editor.info.is_diffusion:
+    # On a GPU: this photo shape compiled ahead of time by a process of its own, then loaded by the editor.
+    from genmix_core.editing import ensure_fast_preview
+
+    try:
+        fast = ensure_fast_preview(editor, chosen_editor, model, original.size, len(row) if row else 1)
+        if fast.message_key:
+            show_text(t(fast.message_key, **fast.params), None, st.caption)
+    except Exception as exc:   # the previews themselves are unaffected
+        show_error(exc)
+
 edit_key = "ui.preview.stage.edit_ai" if editor.info.is_diffusion else "ui.preview.stage.edit_filter"
 shown = [(original, t("ui.preview.stage.original", label=label)), (edited, t(edit_key, prompt=prompt)),
          (framed(stages["mask"]), t("ui.preview.stage.mask")), (stages["hybrid"], t("ui.preview.stage.hybrid")),

@@ -40,11 +40,11 @@ def get_editor(editor_id: str = "offline", model: str | None = None, filters: Fi
     Raises:
         UserError: from the registry when the backend or its model is not available.
     """
-    from genmix_core.editing import create_editor, editor_spec
+    from genmix_core.editing import create_editor, editor_spec, preview_editor_settings
 
     spec = editor_spec(editor_id)
     settings = {"filters": dict(filters)} if not spec.is_diffusion and filters else {}
-    settings.update(spec.preview_settings)
+    settings.update(preview_editor_settings(editor_id))   # its faster preset; on a GPU, compiled shapes when prepared
     return create_editor(editor_id, model=model, **settings) if model else create_editor(editor_id, **settings)
 
 

@@ -159,8 +159,8 @@ def default_micro_batch(device: str, long_side: int) -> int:
 
 
 def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = False, compile: bool = False,
-                        compile_mode: str | None = None, compile_dynamic: bool = False, precompile: bool = False,
-                        events: list | None = None) -> None:
+                        compile_mode: str | None = None, compile_dynamic: bool = False,
+                        precompile: bool | str = False, events: list | None = None) -> None:
     """UNet speed levers (see ``shared/docs/performance.md``). Attention already runs through PyTorch SDPA
     (diffusers' default ``AttnProcessor2_0``).
 
@@ -172,9 +172,13 @@ def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = F
     UNet down (``bench/bench_unet_levers.py``). ``precompile`` compiles ahead of time per shape instead and keeps
     the compiled functions in ``cache/torch_compile/precompiled`` (:mod:`.precompiled`: a later process loads them
     and traces nothing); where this PyTorch lacks that API it falls back to ``torch.compile`` (``events``).
+    ``precompile="load"`` (the Preview page, :mod:`.fast_preview`) only loads functions another process saved,
+    runs the eager UNet for shapes that have none and never compiles in this process; the layout changes when
+    the first function is loaded.
     """
     import torch
 
+    load_only = compile and precompile == "load" and not compile_dynamic
     if compile:
         channels_last = fuse_qkv = True
         from genmix_core.paths import workspace_root
@@ -186,21 +190,44 @@ def apply_speed_options(pipe, *, channels_last: bool = False, fuse_qkv: bool = F
         for name in ("recompile_limit", "cache_size_limit"):
             if hasattr(torch._dynamo.config, name) and getattr(torch._dynamo.config, name) < limit:
                 setattr(torch._dynamo.config, name, limit)
-    if channels_last:
-        pipe.unet.to(memory_format=torch.channels_last)
-    if fuse_qkv:
-        pipe.unet.fuse_qkv_projections()
-    if compile and precompile and not compile_dynamic:
-        from genmix_core.editing import precompiled
+    from genmix_core.editing import precompiled
 
+    unet = pipe.unet
+    identity = {"channels_last": channels_last, "fuse_qkv": fuse_qkv}
+    if load_only:
         if precompiled.available():
-            folder = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]) / "precompiled"
-            precompiled.install(pipe.unet, folder, {"channels_last": channels_last, "fuse_qkv": fuse_qkv}, events)
+            precompiled.install(unet, precompiled_folder(), identity, events, compile_missing=False,
+                                prepare=lambda: set_layout(unet, channels_last, fuse_qkv))
+        elif events is not None:   # never a torch.compile here: it would trace in the page for half a minute
+            events.append({"event": "precompile_unavailable", "torch": torch.__version__})
+        return
+    set_layout(unet, channels_last, fuse_qkv)
+    if compile and precompile and not compile_dynamic:
+        if precompiled.available():
+            precompiled.install(unet, precompiled_folder(), identity, events)
             return
         if events is not None:
             events.append({"event": "precompile_unavailable", "torch": torch.__version__})
     if compile:
-        pipe.unet = torch.compile(pipe.unet, mode=compile_mode, dynamic=True if compile_dynamic else False)
+        pipe.unet = torch.compile(unet, mode=compile_mode, dynamic=True if compile_dynamic else False)
+
+
+def precompiled_folder() -> Path:
+    """Where the UNet functions compiled ahead of time live (``cache/torch_compile/precompiled``)."""
+    from genmix_core.paths import workspace_root
+
+    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or workspace_root() / "cache" / "torch_compile") \
+        / "precompiled"
+
+
+def set_layout(unet, channels_last: bool, fuse_qkv: bool) -> None:
+    """Put the UNet's weights in channels_last order and fuse its attention's Q, K, V projections (in place)."""
+    import torch
+
+    if channels_last:
+        unet.to(memory_format=torch.channels_last)
+    if fuse_qkv:
+        unet.fuse_qkv_projections()
 
 
 class DiffusionEditor(Editor):
@@ -220,7 +247,7 @@ class DiffusionEditor(Editor):
     def __init__(self, model: str | None, *, pipeline=None, device: str | None = None, precision: str = "auto",
                  size: int = 512, micro_batch: int | None = None, channels_last: bool = False,
                  fuse_qkv: bool = False, compile: bool = False, compile_mode: str | None = None,
-                 compile_dynamic: bool = False, precompile: bool = False, shapes: str = "buckets",
+                 compile_dynamic: bool = False, precompile: bool | str = False, shapes: str = "buckets",
                  progress: loading.ProgressFn | None = None, allow_download: bool = True) -> None:
         import torch
 
@@ -243,14 +270,15 @@ class DiffusionEditor(Editor):
             self.dtype = loading.choose_dtype(self.device, precision)
         self.micro_batch = int(micro_batch or default_micro_batch(self.device, size))
         self.events: list[dict[str, Any]] = []
-        if compile and self.device != "cuda":
+        if compile and self.device != "cuda" and os.environ.get("GENMIX_COMPILE_ON_CPU") != "1":
             # Compiling a full UNet takes minutes on a CPU and gains little there; MPS is not supported.
+            # GENMIX_COMPILE_ON_CPU=1 allows it (the tests compile their tiny UNet on the CPU).
             self.events.append({"event": "compile_skipped", "device": self.device})
             log.info("torch.compile is only used on CUDA GPUs; running %s eagerly", self.device)
             compile = False
         self.speed = {"channels_last": channels_last, "fuse_qkv": fuse_qkv, "compile": compile,
                       "compile_mode": compile_mode, "compile_dynamic": bool(compile_dynamic and compile),
-                      "precompile": bool(precompile and compile)}
+                      "precompile": (precompile if precompile == "load" else bool(precompile)) if compile else False}
         self.stats = {"edits": 0, "bad_edits": 0}
         self._lock = threading.Lock()
         self._speed_applied = False

@@ -20,7 +20,11 @@ leaves the compiled function in memory for this run.
 ``events`` records what happened per signature, for the run record.
 
 Used by the diffusion editors whenever they compile for fixed shapes (``precompile=True``: the generation job's
-``--compile``; ``GENMIX_PRECOMPILE=0`` turns it off for a comparison; CUDA only, like every compile here).
+``--compile``; ``GENMIX_PRECOMPILE=0`` turns it off for a comparison; CUDA only, like every compile here). The
+Preview page only *loads* (``compile_missing=False``): a shape without a saved function runs the eager UNet,
+while a separate process (:mod:`.fast_preview`) compiles the page's shapes and saves them; the page takes each
+function up at its next UNet call, and the UNet's layout (channels_last, fused QKV) is changed when the first
+one is loaded (``prepare``), so the eager previews before it keep the faster eager layout.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +70,24 @@ class PrecompiledForward:
         folder: where the compiled functions live (the workspace's ``cache/torch_compile/precompiled``).
         identity: what else makes a compiled function valid (e.g. channels_last, fused QKV): part of each key.
         events: list to append what happened to (the editor's ``events``); a new list when omitted.
+        compile_missing: False: a signature without a saved function runs the eager forward (looked for again
+            at every call, so a function another process saves is taken up; nothing is compiled here).
+        prepare: called once, before the first function is used (e.g. the layout the functions were made for).
     """
 
     def __init__(self, unet, folder: str | Path, identity: dict | None = None,
-                 events: list | None = None) -> None:
+                 events: list | None = None, *, compile_missing: bool = True,
+                 prepare: Callable[[], None] | None = None) -> None:
         import torch
 
         self.unet = unet
         self.folder = Path(folder)
         self.eager = type(unet).forward
         self.events: list[dict[str, Any]] = events if events is not None else []
+        self.compile_missing = compile_missing
+        self._prepare = prepare
+        self._missing: set[str] = set()   # signatures run eagerly so far (load-only): one event each
+        self._unloadable: set[str] = set()   # saved functions that did not load here (load-only)
         self._fns: dict[str, Any] = {}
         self._traced = None   # torch.compile of the forward, for calls the compiled functions do not take
         self._lock = threading.Lock()
@@ -98,9 +111,12 @@ class PrecompiledForward:
     def __call__(self, sample, timestep, encoder_hidden_states=None, *args, return_dict: bool = True, **kwargs):
         extra = args or any(v is not None for v in kwargs.values())
         if extra or encoder_hidden_states is None or not hasattr(timestep, "shape"):
-            return self._traced_forward()(self.unet, sample, timestep, encoder_hidden_states, *args,
-                                          return_dict=return_dict, **kwargs)
+            forward = self._traced_forward() if self.compile_missing else self.eager   # load-only: no tracing here
+            return forward(self.unet, sample, timestep, encoder_hidden_states, *args, return_dict=return_dict,
+                           **kwargs)
         fn = self._function(sample, timestep, encoder_hidden_states)
+        if fn is None:   # load-only, and nothing saved for this signature yet
+            return self.eager(self.unet, sample, timestep, encoder_hidden_states, return_dict=return_dict, **kwargs)
         out = fn(self.unet, sample, timestep, encoder_hidden_states)
         if not return_dict:
             return (out,)
@@ -125,8 +141,24 @@ class PrecompiledForward:
         if fn is not None:
             return fn
         with self._lock:
-            if key not in self._fns:
-                self._fns[key] = self._load(key) or self._compile(key, sample, timestep, encoder_hidden_states)
+            if key in self._fns:
+                return self._fns[key]
+            if not self.compile_missing:
+                if key in self._unloadable:
+                    return None
+                if not (self.folder / f"{key}{SUFFIX}").is_file():
+                    if key not in self._missing:
+                        self._missing.add(key)
+                        self.events.append({"event": "precompile_missing", "key": key})
+                    return None
+            fn = self._load(key)
+            if fn is None and not self.compile_missing:
+                self._unloadable.add(key)   # recorded by _load: eager from now on, not tried at every call
+                return None
+            if self._prepare is not None:
+                self._prepare()
+                self._prepare = None
+            self._fns[key] = fn or self._compile(key, sample, timestep, encoder_hidden_states)
             return self._fns[key]
 
     def _load(self, key: str):
@@ -140,7 +172,8 @@ class PrecompiledForward:
             with open(path, "rb") as f:
                 fn = torch.compiler.load_compiled_function(f)
         except Exception as exc:  # noqa: BLE001 - another PyTorch or GPU, a cut file: compile afresh
-            log.warning("precompiled UNet %s could not be loaded (%s); compiling it again", path.name, exc)
+            log.warning("precompiled UNet %s could not be loaded (%s)%s", path.name, exc,
+                        "; compiling it again" if self.compile_missing else "; running it eagerly")
             self.events.append({"event": "precompile_reload_failed", "key": key, "error": str(exc)[:200]})
             return None
         self.events.append({"event": "precompile_loaded", "key": key,
@@ -170,7 +203,14 @@ class PrecompiledForward:
         event = {"event": "precompiled", "key": key, "seconds": round(time.perf_counter() - t0, 1)}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fn.save_compiled_function(str(self.folder / f"{key}{SUFFIX}"))
+            # Under a temporary name, then renamed: a page that loads while this is written (the Preview page
+            # and the process that compiles for it) sees no file or the whole file, never a part.
+            tmp = self.folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+            try:
+                fn.save_compiled_function(str(tmp))
+                os.replace(tmp, self.folder / f"{key}{SUFFIX}")
+            finally:
+                tmp.unlink(missing_ok=True)
         except (OSError, RuntimeError) as exc:   # a full disk, or an object the artifact cannot hold
             log.warning("precompiled UNet kept in memory only: %s", exc)
             event["saved"] = False
@@ -179,9 +219,9 @@ class PrecompiledForward:
         return fn
 
 
-def install(unet, folder: str | Path, identity: dict | None = None,
-            events: list | None = None) -> PrecompiledForward:
+def install(unet, folder: str | Path, identity: dict | None = None, events: list | None = None, *,
+            compile_missing: bool = True, prepare: Callable[[], None] | None = None) -> PrecompiledForward:
     """Make ``unet``'s calls go through a :class:`PrecompiledForward` (on this instance only); returns it."""
-    forward = PrecompiledForward(unet, folder, identity, events)
+    forward = PrecompiledForward(unet, folder, identity, events, compile_missing=compile_missing, prepare=prepare)
     unet.forward = forward
     return forward
