@@ -73,6 +73,8 @@ def parse_args(argv=None):
                     help="also time the Preview page's row (1 photo x 4 prompts as one batch, 20 steps, warm) in "
                          f"these modes, comma-separated, from {','.join(PREVIEW_MODES)}")
     ap.add_argument("--no-reference", action="store_true", help="skip the authors' loop")
+    ap.add_argument("--profile-preview", action="store_true",
+                    help="with --preview prepared: where a warm row's time goes (WORK/preview_profile.txt)")
     return ap.parse_args(argv)
 
 
@@ -228,7 +230,43 @@ PREVIEW_MODES = {"eager": {}, "compile": {"compile": True},
                  "prepared": None}   # the pages' own editor: eager, then the shapes a separate process compiled
 
 
-def prepared_preview_seconds(model: Path, photo: Path, device: str, tiny: bool, work: Path) -> dict:
+def profile_row(editor, photo: Path, side: int, device: str, work: Path) -> dict:
+    """Where a warm row's time goes: the editor call alone against the whole row (load, edit, PNGs), and two
+    rows under the PyTorch profiler (tables by GPU and by CPU time in ``work/preview_profile.txt``; GPU busy
+    time per row against its wall time)."""
+    from genmix_core import preview
+
+    image = preview.load_preview_image(photo, side)
+    seeds = list(range(4))
+
+    def timed(fn):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    edit_s = float(np.median([timed(lambda: editor.edit_batch([image] * 4, PROMPTS, seeds)) for _ in range(3)]))
+    row_s = float(np.median([timed(lambda: preview.edit_pngs(photo, PROMPTS, editor, seeds, max_side=side))
+                             for _ in range(3)]))
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        wall = sum(timed(lambda: preview.edit_pngs(photo, PROMPTS, editor, seeds, max_side=side)) for _ in range(2))
+    averages = prof.key_averages()
+    gpu_us = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)) for e in averages)
+    tables = [averages.table(sort_by=key, row_limit=40) for key in
+              (("self_cuda_time_total", "cpu_time_total") if device == "cuda" else ("cpu_time_total",))]
+    (work / "preview_profile.txt").write_text("\n\n".join(tables) + "\n", encoding="utf-8")
+    return {"phase_edit_batch_s": round(edit_s, 3), "phase_row_s": round(row_s, 3),
+            "profiled_row_wall_s": round(wall / 2, 3), "profiled_row_gpu_busy_s": round(gpu_us / 2e6, 3)}
+
+
+def prepared_preview_seconds(model: Path, photo: Path, device: str, tiny: bool, work: Path,
+                             profile: bool = False) -> dict:
     """The Preview page's row on the pages' own editor (``ui.cache.get_editor``: ``preview_editor_settings``,
     which on a GPU loads compiled shapes), from a fresh workspace: the first rows run eagerly while
     ``ensure_fast_preview`` (what the page calls after its edit) has a separate process compile this photo's
@@ -264,6 +302,7 @@ def prepared_preview_seconds(model: Path, photo: Path, device: str, tiny: bool, 
         status = ensure_fast_preview(editor, "instruct-pix2pix", str(model), image_size, len(PROMPTS))
     prepare_s = time.perf_counter() - t0
     compiled = [row(editor, 200 + rep) for rep in range(6)]
+    phases = profile_row(editor, photo, side, device, work) if profile else {}
     del editor
     fresh = create_editor("instruct-pix2pix", model=str(model), **settings)
     fresh.load()
@@ -275,7 +314,7 @@ def prepared_preview_seconds(model: Path, photo: Path, device: str, tiny: bool, 
              "warm_s": round(float(np.median(compiled[1:])), 3), "first_call_after_ready_s": round(compiled[0], 2),
              "next_start_first_call_s": round(again[0], 2),
              "next_start_warm_s": round(float(np.median(again[1:])), 3),
-             "events": fresh.events}
+             "events": fresh.events, **phases}
     print(f"preview (1 photo x 4 prompts, 20 steps, the pages' editor): {value}", flush=True)
     del fresh
     if device == "cuda":
@@ -342,7 +381,8 @@ def main(argv=None) -> dict:
                   flush=True)
             runs.append(r)
 
-    previews = [prepared_preview_seconds(model, photos[0], device, args.tiny, work) if mode == "prepared" else
+    previews = [prepared_preview_seconds(model, photos[0], device, args.tiny, work, args.profile_preview)
+                if mode == "prepared" else
                 preview_seconds(model, photos[0], device, args.tiny, mode) for mode in args.preview.split(",") if mode]
     if args.no_reference:
         ref_s, pipe = float("nan"), None

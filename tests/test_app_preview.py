@@ -282,3 +282,48 @@ def test_diffusion_editor_without_the_model_offline_says_how_to_get_it(edit_call
     assert any("hf download" in w.value or "huggingface" in w.value for w in at.warning), \
         [w.value for w in at.warning]
     assert image_captions(at) == [] and len(edit_calls) == offline_edits
+
+
+def test_on_a_gpu_the_page_prepares_its_shape_in_the_background_and_then_runs_it_compiled(edit_calls, tmp_path,
+                                                                                          monkeypatch):
+    """The page's path to a preview under 1 s on a GPU (editing/fast_preview.py). On the CPU here,
+    ``GENMIX_FAST_PREVIEW=1`` and ``GENMIX_COMPILE_ON_CPU=1`` stand for the GPU; the process the page starts
+    compiles the tiny model's UNet for real."""
+    import shutil
+    import sys
+    import time
+
+    import ui.cache
+    from genmix_core.editing import precompiled
+    from genmix_core.editing.fast_preview import run_folder
+    from genmix_core.editing.testing import make_tiny_pix2pix
+    from genmix_core.jobs import read_job
+
+    if not precompiled.available() or sys.platform == "win32" or not shutil.which("g++"):
+        pytest.skip("compiling ahead of time needs PyTorch's aot_compile and a C++ compiler")
+    monkeypatch.setenv("GENMIX_FAST_PREVIEW", "1")
+    monkeypatch.setenv("GENMIX_COMPILE_ON_CPU", "1")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "torch_compile"))
+    folder = str(make_tiny_pix2pix(tmp_path / "tiny-pix2pix"))
+    add_images(classes=("ok",))
+    at = app_at(None, PAGE)
+    at.selectbox(key="preview_editor").set_value("instruct-pix2pix").run()
+    at.text_input(key="preview_model").set_value(folder).run()
+    assert not at.exception
+    assert any("being prepared in the background" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert len(image_captions(at)) == 6   # the preview itself did not wait
+
+    deadline = time.monotonic() + 900   # only against a hang: the loop waits for the job's recorded end
+    while (job := read_job(run_folder("instruct-pix2pix", folder))).status == "running":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job.status == "done", job.error
+    # The next prompt is a new edit of the same shape: the page's editor loads what the process saved.
+    prompt = at.selectbox(key="preview_prompt")
+    prompt.set_value(prompt.options[1]).run()
+    assert not at.exception
+    editor = ui.cache.get_editor("instruct-pix2pix", folder, ())
+    assert [e["event"] for e in editor.events] == ["precompile_missing", "precompile_loaded"]
+    assert any("runs compiled on this GPU" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.sidebar.selectbox(key="app_lang").set_value("ja").run()
+    assert any("コンパイル済み" in c.value for c in at.caption), [c.value for c in at.caption]

@@ -3,7 +3,7 @@ by a process of its own, and runs the eager UNet until they exist.
 
 Through the real diffusers path with the tests' tiny InstructPix2Pix, on the CPU here: ``GENMIX_FAST_PREVIEW=1``
 and ``GENMIX_COMPILE_ON_CPU=1`` stand for "a CUDA GPU", and the preparing process is started as the page starts
-it (``python -m genmix_core.editing.fast_preview --run DIR``).
+it (``python -m genmix_core.editing.fast_preview_main --run DIR``).
 """
 
 import json

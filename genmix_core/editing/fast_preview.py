@@ -8,7 +8,7 @@ waits, and dynamo is not thread-safe, so it cannot run in a thread of the page e
 1. the pages' editor only *loads* compiled functions (``precompile="load"``, :mod:`.precompiled`): a shape
    without one runs the eager UNet in its usual layout;
 2. after a page's edit on a GPU, :func:`ensure_fast_preview` starts this module in a process of its own
-   (``python -m genmix_core.editing.fast_preview --run DIR``) for the shapes the page uses: the photo's shape
+   (``python -m genmix_core.editing.fast_preview_main --run DIR``) for the shapes the page uses: the photo's shape
    bucket at the row's batch size and at one prompt. The process loads a second copy of the model (only when
    the GPU has :data:`MIN_FREE_GIB` free), edits a grey picture of each shape, which compiles and saves the
    function (or loads it, when an earlier run saved it), records the shape as ready with the files' keys and
@@ -74,7 +74,7 @@ def preview_editor_settings(editor_id: str) -> dict[str, Any]:
 class FastPreviewConfig:
     """What one preparation compiles (``config.json`` of its run folder)."""
 
-    job: ClassVar[JobSpec] = JobSpec(kind="fast_preview", module="genmix_core.editing.fast_preview",
+    job: ClassVar[JobSpec] = JobSpec(kind="fast_preview", module="genmix_core.editing.fast_preview_main",
                                      not_a_run_key="err.editor.fast_preview.not_a_run")
 
     editor: str = setting(help="the diffusion editor whose preview preset is compiled, e.g. instruct-pix2pix")
@@ -256,11 +256,11 @@ class _Cancelled(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m genmix_core.editing.fast_preview --run DIR`` (what the pages start), or with flags."""
+    """``python -m genmix_core.editing.fast_preview_main --run DIR`` (what the pages start), or with flags."""
     from genmix_core.jobconfig import build_parser, config_from_argv
     from genmix_core.jobs import run_claimed
 
-    parser = build_parser(FastPreviewConfig, "python -m genmix_core.editing.fast_preview",
+    parser = build_parser(FastPreviewConfig, "python -m genmix_core.editing.fast_preview_main",
                           "Compile the Preview page's UNet shapes ahead of time (started by the pages on a GPU).")
     ns_argv = list(sys.argv[1:] if argv is None else argv)
     cfg = config_from_argv(FastPreviewConfig, parser, ns_argv)
@@ -270,6 +270,3 @@ def main(argv: list[str] | None = None) -> int:
                           lambda reporter: prepare(cfg, reporter, folder), _Cancelled)
     return code
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
