@@ -5,8 +5,8 @@
 #
 #   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
 #
-# STEPS: comma-separated, from train,precompile,cli,quality,fp8 (default: all but fp8, in that order), so the
-# checks can be split over calls with a time limit.
+# STEPS: comma-separated, from train,precompile,cli,quality,preview,noise,fp8 (default: train,precompile,cli,
+# quality, in that order), so the checks can be split over calls with a time limit.
 #
 # 1. bench_train twice (the ≤ 20 s target; session 9: 23.5 and 21.3 s, before the quality feeder's warm-up);
 # 2. the UNet compiled ahead of time (editing/precompiled.py): compile, then load in a fresh process;
@@ -16,7 +16,11 @@
 #    it is installed;
 # 5. fp8: FP8 linear layers through torch._scaled_mm (bench_unet_levers.ScaledMMLinear) against the same
 #    compiled fp16 UNet, each with its difference to fp16 eager (session 9: torchao 0.18's FP8 UNet did not
-#    finish compiling on PyTorch 2.11; its variants stay in bench_unet_levers.py).
+#    finish compiling on PyTorch 2.11; its variants stay in bench_unet_levers.py);
+# 6. preview: the Preview page's own editor (bench_generate_gpu.py --preview prepared): eager rows while a process
+#    of its own compiles the photo's shape, then the compiled rows, a new editor's rows, and a profile of a warm row;
+# 7. noise: GENMIX_PINNED_NOISE=0 against 1 (diffusion.pinned_noise), alternated: the eager preview row
+#    and the CLI's eager steady state (16 photos, batch 8).
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
@@ -66,6 +70,22 @@ want quality && for run in filter no-filter; do
     else
         step "quality_$run" 60 /usr/bin/time -f "wall %e s, CPU %U + %S s" "${cmd[@]}"
     fi
+done
+want preview && step preview_prepared 200 python3 bench/bench_generate_gpu.py --photos 8 --variants "" --no-reference \
+    --preview prepared --profile-preview --work "$out/preview_work" --out "$out/preview_prepared.json"
+model=$out/preview_work/model   # the random-weight model the preview step saved (built again when missing)
+[ -f "$model/model_index.json" ] || model=""
+want noise && for pinned in 0 1; do   # each in its own process
+    n=$(( ${n:-0} + 1 ))
+    GENMIX_PINNED_NOISE=$pinned step "noise_preview_pinned${pinned}_$n" 60 python3 bench/bench_generate_gpu.py \
+        ${model:+--model "$model"} --photos 8 --variants "" --no-reference --preview eager \
+        --work "$out/noise_work_$n" --out "$out/noise_preview_pinned${pinned}_$n.json"
+    [ -z "$model" ] && [ -f "$out/noise_work_$n/model/model_index.json" ] && model=$out/noise_work_$n/model
+done
+want noise && for pinned in 0 1; do
+    GENMIX_PINNED_NOISE=$pinned step "noise_cli_pinned$pinned" 120 python3 bench/bench_generate_gpu.py \
+        ${model:+--model "$model"} --photos 16 --batch-size 8 --variants eager --no-reference \
+        --work "$out/noise_cli_work_$pinned" --out "$out/noise_cli_pinned$pinned.json"
 done
 want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
     --only compile_cl_qkv_fp8_scaled_mm,compile_cl_qkv_err,eager_fp8_scaled_mm --budget "$(left)" \

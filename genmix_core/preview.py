@@ -125,7 +125,12 @@ def edit_pngs(path: str | os.PathLike, prompts: list[str], editor, seeds: list[i
     # Level 1: a cached edit is encoded once per view and only kept in memory; Pillow's default level 6 took
     # ~4x as long (47 ms against 12 ms for a 576x448 edit on the 2-core machine) for 15 % fewer bytes.
     edits = editor.edit_batch([image] * len(prompts), list(prompts), list(seeds))
-    return [_png(edit, compress_level=1) for edit in edits]
+    if len(edits) == 1:
+        return [_png(edits[0], compress_level=1)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(4, len(edits))) as pool:   # zlib lets go of Python's lock: encoded side by side
+        return list(pool.map(lambda edit: _png(edit, compress_level=1), edits))
 
 
 def mask_image(mask: np.ndarray) -> Image.Image:

@@ -208,3 +208,43 @@ def test_a_failing_torch_compile_falls_back_to_the_eager_unet(folders):
     assert [e["event"] for e in ed.events] == ["compile_failed"]
     assert "triton" in ed.events[0]["error"]
     assert np.array_equal(np.asarray(plain), np.asarray(again))
+
+
+@pytest.mark.parametrize("kind", ["pix2pix", "img2img"])
+def test_pinned_noise_reaches_the_pipeline_and_scheduler_and_changes_no_edit(editors, kind, monkeypatch):
+    """The noise hand-over of CUDA edits (diffusion.pinned_noise) draws the same numbers: installed here, on the
+    CPU, it must pass through untouched, and it must replace what the pipeline and scheduler call."""
+    import sys
+
+    from diffusers.utils import torch_utils
+
+    from genmix_core.editing.diffusion import pinned_noise
+
+    ed = editors[kind]
+    photo = _photos(1)[0]
+    before = np.asarray(ed.edit_batch([photo, photo], ["snowy", "rain"], [5, 6])[1])
+    original = torch_utils.randn_tensor
+    users = [m for n, m in list(sys.modules.items()) if n.startswith("diffusers") and
+             getattr(m, "randn_tensor", None) is original]
+    pipeline_module = sys.modules[type(ed.pipe).__module__]
+    scheduler_module = sys.modules[type(ed.pipe.scheduler).__module__]
+    try:
+        monkeypatch.setenv("GENMIX_PINNED_NOISE", "0")
+        assert not pinned_noise() and torch_utils.randn_tensor is original
+        monkeypatch.delenv("GENMIX_PINNED_NOISE")
+        assert pinned_noise() and pinned_noise()   # twice: still one wrapper around the original
+        wrapper = torch_utils.randn_tensor
+        assert wrapper is not original and wrapper.__wrapped__ is original
+        assert pipeline_module.randn_tensor is wrapper
+        # Euler-A (InstructPix2Pix) draws noise at every step; PNDM (the tiny image-to-image) draws none.
+        assert getattr(scheduler_module, "randn_tensor", wrapper) is wrapper
+        assert kind != "pix2pix" or scheduler_module.randn_tensor is wrapper
+        after = np.asarray(ed.edit_batch([photo, photo], ["snowy", "rain"], [5, 6])[1])
+        assert np.array_equal(before, after)
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+        again = [torch.Generator().manual_seed(s) for s in (1, 2)]
+        assert torch.equal(wrapper((2, 4, 3, 3), gens, "cpu", torch.float16),
+                           original((2, 4, 3, 3), again, "cpu", torch.float16))
+    finally:
+        for module in users + [torch_utils]:
+            module.randn_tensor = original

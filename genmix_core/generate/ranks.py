@@ -149,11 +149,16 @@ class Group:
         self._control = dist.new_group(backend="gloo", timeout=MEETING_TIMEOUT) if device else dist.group.WORLD
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type, *exc: object) -> None:
         if self.world > 1:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                if exc_type is None:
+                    # Leave together: a rank that destroyed its group while another still used the connection
+                    # made that one abort at exit now and then ("terminate called without an active
+                    # exception", exit -6, after all its work was written), and torchrun reported the run failed.
+                    dist.barrier(group=self._control)
                 dist.destroy_process_group()
 
     def share(self, obj: Any = None) -> Any:
