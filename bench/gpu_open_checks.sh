@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
 #
-# STEPS: comma-separated, from train,precompile,cli,quality,preview,noise,fp8 (default: train,precompile,cli,
+# STEPS: comma-separated, from train,precompile,cli,quality,preview,fp8 (default: train,precompile,cli,
 # quality, in that order), so the checks can be split over calls with a time limit.
 #
 # 1. bench_train twice (the ≤ 20 s target; session 9: 23.5 and 21.3 s, before the quality feeder's warm-up);
@@ -18,9 +18,9 @@
 #    compiled fp16 UNet, each with its difference to fp16 eager (session 9: torchao 0.18's FP8 UNet did not
 #    finish compiling on PyTorch 2.11; its variants stay in bench_unet_levers.py);
 # 6. preview: the Preview page's own editor (bench_generate_gpu.py --preview prepared): eager rows while a process
-#    of its own compiles the photo's shape, then the compiled rows, a new editor's rows, and a profile of a warm row;
-# 7. noise: GENMIX_PINNED_NOISE=0 against 1 (diffusion.pinned_noise), alternated: the eager preview row
-#    and the CLI's eager steady state (16 photos, batch 8).
+#    of its own compiles the photo's shape, then the compiled rows, a new editor's rows, and a profile of a warm row
+#    (session 10 also tried handing diffusers' per-step noise to the GPU from pinned memory: -1 to -3 %, within
+#    the noise of one run, so it was left out).
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
@@ -73,20 +73,6 @@ want quality && for run in filter no-filter; do
 done
 want preview && step preview_prepared 200 python3 bench/bench_generate_gpu.py --photos 8 --variants "" --no-reference \
     --preview prepared --profile-preview --work "$out/preview_work" --out "$out/preview_prepared.json"
-model=$out/preview_work/model   # the random-weight model the preview step saved (built again when missing)
-[ -f "$model/model_index.json" ] || model=""
-want noise && for pinned in 0 1; do   # each in its own process
-    n=$(( ${n:-0} + 1 ))
-    GENMIX_PINNED_NOISE=$pinned step "noise_preview_pinned${pinned}_$n" 60 python3 bench/bench_generate_gpu.py \
-        ${model:+--model "$model"} --photos 8 --variants "" --no-reference --preview eager \
-        --work "$out/noise_work_$n" --out "$out/noise_preview_pinned${pinned}_$n.json"
-    [ -z "$model" ] && [ -f "$out/noise_work_$n/model/model_index.json" ] && model=$out/noise_work_$n/model
-done
-want noise && for pinned in 0 1; do
-    GENMIX_PINNED_NOISE=$pinned step "noise_cli_pinned$pinned" 120 python3 bench/bench_generate_gpu.py \
-        ${model:+--model "$model"} --photos 16 --batch-size 8 --variants eager --no-reference \
-        --work "$out/noise_cli_work_$pinned" --out "$out/noise_cli_pinned$pinned.json"
-done
 want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
     --only compile_cl_qkv_fp8_scaled_mm,compile_cl_qkv_err,eager_fp8_scaled_mm --budget "$(left)" \
     --variant-timeout 300 \

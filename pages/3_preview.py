@@ -179,7 +179,8 @@ if editor.info.is_diffusion:
     from genmix_core.editing import ensure_fast_preview
 
     try:
-        fast = ensure_fast_preview(editor, chosen_editor, model, original.size, len(row) if row else 1)
+        fast = ensure_fast_preview(editor, chosen_editor, model, original.size, len(row) if row else 1,
+                                   other_sizes=list(zip(images["width"], images["height"])))
         if fast.message_key:
             show_text(t(fast.message_key, **fast.params), None, st.caption)
     except Exception as exc:   # the previews themselves are unaffected

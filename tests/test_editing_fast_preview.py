@@ -84,9 +84,12 @@ def test_the_plan_is_the_photos_bucket_at_the_rows_batch_and_at_one_prompt(tiny,
     editor = create_editor(EDITOR, model=tiny, **preview_editor_settings(EDITOR))
     assert editor.speed["precompile"] == "load"
     # 40x30 is 4:3: the 576x448 bucket at 512; a row of 3 prompts runs as 4 (padded like compiled batches).
-    assert plan(editor, (40, 30), 3) == ("576x448", [4, 1])
-    assert plan(editor, (30, 40), 1) == ("448x576", [1])
-    assert plan(editor, (512, 512), 8) == ("512x512", [8, 1])
+    assert plan(editor, (40, 30), 3) == (["576x448"], [4, 1])
+    assert plan(editor, (30, 40), 1) == (["448x576"], [1])
+    assert plan(editor, (512, 512), 8) == (["512x512"], [8, 1])
+    # The project's other photos: their shapes after this one's, the most frequent first, four at most.
+    others = [(300, 400)] * 2 + [(1600, 900)] * 3 + [(640, 480), (500, 500), (1000, 500)]
+    assert plan(editor, (40, 30), 4, others) == (["576x448", "704x384", "448x576", "512x512"], [4, 1])
 
 
 @needs_aot
@@ -100,20 +103,24 @@ def test_the_editor_runs_eagerly_until_the_shape_is_prepared_then_loads_it(tiny,
     assert [e["event"] for e in editor.events] == ["precompile_missing"]
     assert _unfused(unet) and not list((precompiled_dir := precompiled_folder()).glob("*"))
 
-    # The Preview page with its row of prompts off: one prompt at a time (one compile, to keep this test short).
-    status = ensure_fast_preview(editor, EDITOR, tiny, photo.size, row=1)
-    assert status.state == "preparing" and status.message_key == "editor.fast_preview.preparing"
+    # The Preview page with its row of prompts off (one prompt at a time, to keep this test short), in a project
+    # whose photos come in two shapes: this photo's shape first, then the other one.
+    others = [(30, 40), (40, 30), (30, 40)]
+    status = ensure_fast_preview(editor, EDITOR, tiny, photo.size, row=1, other_sizes=others)
+    assert status.state == "preparing" and status.params == {"done": 0, "total": 2}
     folder = run_folder(EDITOR, tiny)
+    assert json.loads((folder / "config.json").read_text())["args"]["shapes"] == ["576x448", "448x576"]
     # A second look while it runs starts nothing more (the job says "running"; one claim per folder).
-    again = ensure_fast_preview(editor, EDITOR, tiny, photo.size, row=1)
+    again = ensure_fast_preview(editor, EDITOR, tiny, photo.size, row=1, other_sizes=others)
     assert again.state in ("preparing", "ready")
     job = _wait_for_end(folder)
     assert job.status == "done", (job.error, (folder / "log.txt").read_text()[-3000:])
     made = [e for e in job.extra["events"] if e["event"] == "precompiled"]
-    assert len(made) == 1 and len(list(precompiled_dir.glob(f"*{precompiled.SUFFIX}"))) == 1
-    assert json.loads((folder / "config.json").read_text())["args"]["shapes"] == ["576x448"]
+    assert len(made) == 2 and len(list(precompiled_dir.glob(f"*{precompiled.SUFFIX}"))) == 2
+    ready_file = json.loads((folder / "ready.json").read_text())
+    assert [(e["shape"], e["batch"]) for e in ready_file["ready"]] == [("576x448", 1), ("448x576", 1)]
 
-    ready = ensure_fast_preview(editor, EDITOR, tiny, photo.size, row=1)
+    ready = ensure_fast_preview(editor, EDITOR, tiny, photo.size, row=1, other_sizes=others)
     assert ready.state == "ready" and t(ready.message_key, "ja", **ready.params).startswith("高速プレビュー")
     # The page's next edit of that shape loads the saved function, changes the layout once, and gives the
     # same edit as the eager UNet did (to float rounding).
@@ -121,6 +128,9 @@ def test_the_editor_runs_eagerly_until_the_shape_is_prepared_then_loads_it(tiny,
     assert [e["event"] for e in editor.events] == ["precompile_missing", "precompile_loaded"]
     assert editor.events[1]["key"] == made[0]["key"] and not _unfused(unet)
     assert np.abs(np.asarray(first, np.int16) - np.asarray(second, np.int16)).max() <= 2
+    # A photo of the project's other shape was prepared in the same go: it runs compiled at once.
+    editor.edit(_photo((30, 40)), "snowy", 3)
+    assert editor.events[-1]["event"] == "precompile_loaded" and editor.events[-1]["key"] == made[1]["key"]
     # Two prompts in one call are another input shape: eager until prepared (the plan test covers its plan).
     editor.edit_batch([photo] * 2, ["snowy", "sunset"], [3, 4])
     assert editor.events[-1]["event"] == "precompile_missing"

@@ -230,50 +230,6 @@ def set_layout(unet, channels_last: bool, fuse_qkv: bool) -> None:
         unet.fuse_qkv_projections()
 
 
-def pinned_noise() -> bool:
-    """Make diffusers move the noise it draws with CPU generators to the GPU without stopping the CPU.
-
-    The editors seed each item with its own CPU ``torch.Generator`` (the same noise on every device, an item's
-    edit independent of its batch). diffusers' ``randn_tensor`` then draws on the CPU and copies to the GPU from
-    pageable memory, once per denoising step, and such a copy waits for the GPU to finish the step before: the
-    CPU cannot queue the next step's kernels ahead, and the GPU idles while they are launched (28 host-side
-    synchronisations per 20-step preview on an H200, session 10). Here the same numbers are drawn the same way and
-    copied from pinned memory without blocking. Installed once per process for every diffusers module that
-    imported ``randn_tensor``; ``GENMIX_PINNED_NOISE=0`` leaves diffusers as it is (for a comparison).
-
-    Returns:
-        Whether it is installed.
-    """
-    if os.environ.get("GENMIX_PINNED_NOISE") == "0":
-        return False
-    import sys
-
-    import torch
-    from diffusers.utils import torch_utils
-
-    current = torch_utils.randn_tensor
-    if getattr(current, "genmix_pinned", False):
-        original = current.__wrapped__
-    else:
-        original = current
-
-        def randn_tensor(shape, generator=None, device=None, dtype=None, layout=None):
-            target = torch.device(device) if isinstance(device, str) else device
-            first = generator[0] if isinstance(generator, list) and generator else generator
-            if target is None or target.type != "cuda" or first is None or first.device.type != "cpu":
-                return original(shape, generator=generator, device=device, dtype=dtype, layout=layout)
-            drawn = original(shape, generator=generator, device=torch.device("cpu"), dtype=dtype, layout=layout)
-            return drawn.pin_memory().to(target, non_blocking=True)
-
-        randn_tensor.genmix_pinned = True
-        randn_tensor.__wrapped__ = original
-        current = randn_tensor
-    for name, module in list(sys.modules.items()):
-        if name.startswith("diffusers") and getattr(module, "randn_tensor", None) is original:
-            module.randn_tensor = current
-    return True
-
-
 class DiffusionEditor(Editor):
     """Base of the diffusion editors: model resolution, lazy loading, grouping, micro-batching, OOM back-off.
 
@@ -345,8 +301,6 @@ class DiffusionEditor(Editor):
         if not self._speed_applied:
             self._prepare_pipeline(self._pipe)
             apply_speed_options(self._pipe, **self.speed, events=self.events)
-            if self.device == "cuda":
-                pinned_noise()
             self._speed_applied = True
         return self._pipe
 

@@ -8,8 +8,9 @@ waits, and dynamo is not thread-safe, so it cannot run in a thread of the page e
 1. the pages' editor only *loads* compiled functions (``precompile="load"``, :mod:`.precompiled`): a shape
    without one runs the eager UNet in its usual layout;
 2. after a page's edit on a GPU, :func:`ensure_fast_preview` starts this module in a process of its own
-   (``python -m genmix_core.editing.fast_preview_main --run DIR``) for the shapes the page uses: the photo's shape
-   bucket at the row's batch size and at one prompt. The process loads a second copy of the model (only when
+   (``python -m genmix_core.editing.fast_preview_main --run DIR``) for the shapes the page uses: the shape
+   bucket of the photo on screen, then those of the project's other photos, each at the row's batch size and at
+   one prompt. The process loads a second copy of the model (only when
    the GPU has :data:`MIN_FREE_GIB` free), edits a grey picture of each shape, which compiles and saves the
    function (or loads it, when an earlier run saved it), records the shape as ready with the files' keys and
    exits;
@@ -26,9 +27,11 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from genmix_core.errors import UserError
 from genmix_core.fileio import atomic_write_json, read_json
@@ -41,6 +44,9 @@ MIN_FREE_GIB = 10.0
 PROMPT = "make it snowy"
 READY_FILE = "ready.json"
 ENV = "GENMIX_FAST_PREVIEW"
+#: Photo shapes one preparation compiles at most (each at two batch sizes, about a minute each on an H200).
+MAX_SHAPES = 4
+_LAUNCH = threading.Lock()
 
 
 def enabled() -> bool:
@@ -97,12 +103,17 @@ def run_folder(editor_id: str, model: str | None) -> Path:
     return workspace_root() / "cache" / "fast_preview" / f"{editor_id}-{digest}"
 
 
-def plan(editor, image_size: tuple[int, int], row: int) -> tuple[str, list[int]]:
-    """The shape and the batch sizes the pages edit a photo of ``image_size`` (the preview's copy) at: its shape
-    bucket, and the row of ``row`` prompts and one prompt alone, each padded as the editor pads them."""
-    w, h = editor.batch_key(image_size)
+def plan(editor, image_size: tuple[int, int], row: int,
+         other_sizes: Sequence[tuple[int, int]] = ()) -> tuple[list[str], list[int]]:
+    """The shapes and batch sizes the pages edit at: the shape bucket of the photo on screen (``image_size``, the
+    preview's copy) first, then those of ``other_sizes`` (the project's other photos), most frequent first, at most
+    :data:`MAX_SHAPES` in all; the batches: the row of ``row`` prompts and one prompt alone, each padded as the
+    editor pads them."""
+    counts = Counter(editor.batch_key(size) for size in other_sizes)
+    first = editor.batch_key(image_size)
+    order = [first] + [b for b, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if b != first]
     batches = list(dict.fromkeys(editor.padded_size(n) for n in (max(1, int(row)), 1)))
-    return f"{w}x{h}", batches
+    return [f"{w}x{h}" for w, h in order[:MAX_SHAPES]], batches
 
 
 def _context() -> dict[str, str]:
@@ -174,17 +185,24 @@ def fast_preview_status(editor_id: str, model: str | None, shape: str, batches: 
     return FastPreviewStatus("off")
 
 
-def ensure_fast_preview(editor, editor_id: str, model: str | None, image_size: tuple[int, int],
-                        row: int) -> FastPreviewStatus:
-    """After a page's edit: the state of the faster previews for this photo shape, starting their preparation
-    when nothing is ready, running or failed for it and the GPU has room for it.
+def ensure_fast_preview(editor, editor_id: str, model: str | None, image_size: tuple[int, int], row: int,
+                        other_sizes: Sequence[tuple[int, int]] = ()) -> FastPreviewStatus:
+    """After a page's edit: the state of the faster previews for the photo on screen (``image_size``, the
+    preview's copy; ``row`` prompts edited together), starting a preparation when nothing is ready, running or
+    failed for its shape and the GPU has room for it. The preparation also takes the shapes of ``other_sizes``
+    (the project's other photos, their own sizes) that are not ready yet, after this one (:func:`plan`).
 
     Returns ``off`` for an editor that does not load compiled functions (``precompile="load"``).
     """
     if getattr(editor, "speed", {}).get("precompile") != "load":
         return FastPreviewStatus("off")
-    shape, batches = plan(editor, image_size, row)
-    status = fast_preview_status(editor_id, model, shape, batches)
+    shapes, batches = plan(editor, image_size, row, other_sizes)
+    with _LAUNCH:   # two sessions of one server must not both start it (the second start would be refused)
+        return _ensure(editor, editor_id, model, shapes, batches)
+
+
+def _ensure(editor, editor_id: str, model: str | None, shapes: list[str], batches: list[int]) -> FastPreviewStatus:
+    status = fast_preview_status(editor_id, model, shapes[0], batches)
     if status.state != "off":
         return status
     free = _free_gib(editor)
@@ -194,10 +212,11 @@ def ensure_fast_preview(editor, editor_id: str, model: str | None, image_size: t
     from genmix_core.jobconfig import launch
 
     folder = run_folder(editor_id, model)
-    launch(folder, FastPreviewConfig(editor=editor_id, shapes=[shape], batches=batches, model=model or "",
+    todo = [s for s in shapes if s == shapes[0] or not all(_is_ready(folder, s, b) for b in batches)]
+    launch(folder, FastPreviewConfig(editor=editor_id, shapes=todo, batches=batches, model=model or "",
                                      size=int(getattr(editor, "size", 512))))
-    return FastPreviewStatus("preparing", 0, len(batches), "editor.fast_preview.preparing",
-                             {"done": 0, "total": len(batches)})
+    total = len(todo) * len(batches)
+    return FastPreviewStatus("preparing", 0, total, "editor.fast_preview.preparing", {"done": 0, "total": total})
 
 
 def _free_gib(editor) -> float | None:
@@ -224,12 +243,14 @@ def prepare(cfg: FastPreviewConfig, reporter, folder: Path) -> list[dict]:
 
     from genmix_core.editing.registry import create_editor
 
+    pairs = [(_shape(s), int(b)) for s in cfg.shapes for b in cfg.batches if not _is_ready(folder, s, int(b))]
+    reporter.update(done=0, total=len(pairs), message_key="editor.fast_preview.compiling", force=True)
+    if not pairs:
+        return []
     settings = {**preview_editor_settings(cfg.editor), "compile": True, "precompile": True, "size": cfg.size}
     editor = create_editor(cfg.editor, model=cfg.model or None, allow_download=False, **settings)
     if not editor.speed.get("precompile"):
         raise UserError("err.editor.fast_preview.compile_failed", error="compiling is off for this device")
-    pairs = [(_shape(s), int(b)) for s in cfg.shapes for b in cfg.batches]
-    reporter.update(done=0, total=len(pairs), message_key="editor.fast_preview.compiling", force=True)
     context = _context()
     for done, ((w, h), batch) in enumerate(pairs, 1):
         if reporter.cancel_requested():
@@ -243,6 +264,9 @@ def prepare(cfg: FastPreviewConfig, reporter, folder: Path) -> list[dict]:
                             error=failed[-1]["error"] if failed else "unknown")
         keys = sorted({e["key"] for e in editor.events[before:]
                        if e.get("event") in ("precompiled", "precompile_loaded")})
+        if not keys:   # would never count as ready, and the pages would start this again and again
+            raise UserError("err.editor.fast_preview.compile_failed",
+                            error=f"no compiled function came out for {w}x{h} at {batch} at a time")
         entries = [e for e in _ready_entries(folder) if (e.get("shape"), e.get("batch")) != (f"{w}x{h}", batch)]
         entries.append({"shape": f"{w}x{h}", "batch": batch, "keys": keys})
         atomic_write_json(folder / READY_FILE, {"context": context, "ready": entries})
