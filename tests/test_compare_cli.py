@@ -258,3 +258,35 @@ def test_budget_text_reads_for_one_and_many(n, en, ja):
     text = budget_text(res, "en")
     assert all(part in text for part in en) and "(s)" not in text
     assert all(part in budget_text(res, "ja") for part in ja)
+
+
+def test_the_kernel_warm_up_runs_every_pass_kind_and_changes_no_result(tiny, tmp_path, monkeypatch):
+    """On a GPU the comparison makes each convolution shape's first call beside its generation step
+    (train/warmup.py). Forced on here, on the CPU: it must reach the attacks, and the runs must not notice it."""
+    import torch
+
+    from genmix_core.train import CompareConfig, evaluate
+    from genmix_core.train.warmup import warm_up_kernels
+
+    calls = {"pgd": 0, "fgsm": 0}
+    for name in calls:
+        real = getattr(evaluate, name)
+        monkeypatch.setattr(evaluate, name, lambda *a, _real=real, _name=name, **k: calls.__setitem__(
+            _name, calls[_name] + 1) or _real(*a, **k))
+    assert warm_up_kernels("small_cnn", 3, 16, "head", torch.device("cpu"), train_batch=4) > 0
+    assert calls == {"pgd": 1, "fgsm": 1}   # labelled with its own answers, so the attacks run
+    monkeypatch.undo()
+
+    lab, line = tiny
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("GENMIX_KERNEL_WARMUP", flag)
+        cfg = CompareConfig(data=str(lab), test=str(line), out=str(tmp_path / flag), conditions=["baseline", "mixup"],
+                            seeds=[0], epochs=1, batch_size=4, backbone="small_cnn", size=16, eps=["1/255"],
+                            pgd_steps=2)
+        results[flag] = run_compare(cfg)
+    assert "warmup_wait_s" in results["1"]["timings"] and "warmup_wait_s" not in results["0"]["timings"]
+    for a, b in zip(results["0"]["runs"], results["1"]["runs"]):
+        for part in ("in_domain", "cross_domain"):
+            assert a[part]["predictions"] == b[part]["predictions"] and a[part]["accuracy"] == b[part]["accuracy"]
+        assert a["stats"]["final_loss"] == b["stats"]["final_loss"]

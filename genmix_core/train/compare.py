@@ -57,6 +57,7 @@ from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, 
 from genmix_core.train.models import build_model
 from genmix_core.train.results import RESULTS_FILE, assemble_results, run_key, why_not_reused
 from genmix_core.train.seeddata import SeedData, add_edits, generating, generation_config, split_seed
+from genmix_core.train.warmup import KernelWarmUp, warm_up_wanted
 
 RUNS_DIR = "runs"
 FEW_SHOT_DIR = "fewshot"
@@ -178,6 +179,11 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     # Every seed's split, then the plan (and its time), then every seed's generation, then the runs.
     seeds = {s: split_seed(cfg, s) for s in cfg.seeds}
     first = seeds[cfg.seeds[0]].data
+    device = pick_device(cfg.device)
+    # The GPU's cold starts for this model's shapes, paid beside the generation step (train/warmup.py).
+    warm = KernelWarmUp(backbone=cfg.backbone, num_classes=len(first.classes), size=cfg.size,
+                        finetune=cfg.finetune, device=device, train_batch=cfg.batch_size) \
+        if warm_up_wanted(device) else None
     gens = [generation_config(cfg, s, seeds[s].data.train["rel"].tolist()) for s in cfg.seeds] \
         if generating(cfg) else []
     tracker = job_tracker(cfg, first, reporter, gens)
@@ -225,6 +231,10 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
 
     atomic_write_json(out / RESULTS_FILE, results())
     _prefetch_fractals(cfg, seeds, todo)
+    if warm is not None:
+        seeds[cfg.seeds[0]].seconds["warmup_wait_s"] = round(warm.wait(), 2)
+        if warm.seconds is not None:
+            seeds[cfg.seeds[0]].seconds["warmup_s"] = round(warm.seconds, 2)
     try:
         for k, arm, seed, key, budget in todo:
             sd = seeds[seed]

@@ -1,0 +1,83 @@
+"""The first call of every convolution shape a comparison will use, made while its generation step runs.
+
+On a GPU the first call of each convolution shape pays a cold start (cuDNN choosing and building its plan,
+CUDA loading the kernels), and the comparison's first run paid all of them: its training took 1.4-1.7 s against
+0.4-0.5 s for the next run, its evaluation 3.0-3.5 s against 0.2-0.3 s (``bench/bench_train.py`` on an H200,
+session 10). Those caches belong to the process, not to a model, so a throwaway model of the same architecture
+fills them: one training step's passes at the training batch shape (bf16 autocast, as :func:`train_model`),
+then :func:`evaluate_model` on a few random pictures, labelled with the model's own answers so that the
+attacks run, with one ε, one FGSM and one PGD step (every evaluation batch is padded to one shape on a GPU, so
+that covers the clean pass, the gradient check and the attacks). The comparison runs it on a thread beside its
+generation step, which leaves the GPU idle, and waits for it before its first run; nothing of it reaches a
+result (its model is thrown away, its pictures come from their own generator, and every run seeds the global
+generators itself before it draws). On a CPU there is nothing to warm; ``GENMIX_KERNEL_WARMUP=0`` turns it off
+on a GPU (for a comparison), ``1`` on a CPU (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+from genmix_core.train.evaluate import evaluate_model, predict
+from genmix_core.train.loop import soft_cross_entropy
+from genmix_core.train.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+def warm_up_kernels(backbone: str, num_classes: int, size: int, finetune: str, device: torch.device,
+                    train_batch: int, eval_batch: int = 64) -> float:
+    """Run the passes described above on a new model; returns the seconds it took."""
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(0)
+    model = build_model(backbone, num_classes, size=size, finetune=finetune, pretrained=False).to(device)
+    model.train()
+    x = torch.rand(train_batch, 3, size, size, generator=gen).to(device)
+    y = F.one_hot(torch.arange(train_batch) % num_classes, num_classes).float().to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model(x)
+    soft_cross_entropy(logits, y).backward()
+    model.eval()
+    pictures = torch.rand(min(eval_batch, 8), 3, size, size, generator=gen)
+    answers = torch.from_numpy(predict(model, pictures, batch_size=eval_batch, device=device))
+    evaluate_model(model, pictures, answers, [str(i) for i in range(num_classes)], eps=[("1/255", 1 / 255)],
+                   pgd_steps=1, restarts=1, batch_size=eval_batch, device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def warm_up_wanted(device: torch.device) -> bool:
+    """On a CUDA GPU, unless ``GENMIX_KERNEL_WARMUP=0``; on another device only with ``GENMIX_KERNEL_WARMUP=1``."""
+    flag = os.environ.get("GENMIX_KERNEL_WARMUP", "")
+    return flag == "1" or (device.type == "cuda" and flag != "0")
+
+
+class KernelWarmUp:
+    """:func:`warm_up_kernels` on a daemon thread; :meth:`wait` before the first run (a failure is only logged:
+    the runs then pay the cold starts themselves)."""
+
+    def __init__(self, **kwargs) -> None:
+        self.seconds: float | None = None
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, kwargs=kwargs, name="kernel-warm-up", daemon=True)
+        self._thread.start()
+
+    def _run(self, **kwargs) -> None:
+        try:
+            self.seconds = warm_up_kernels(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - optional work: the runs are correct without it
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.warning("kernel warm-up failed (the first run pays the cold starts): %s", self.error)
+
+    def wait(self) -> float:
+        """Wait until it has finished; returns the seconds waited."""
+        start = time.perf_counter()
+        self._thread.join()
+        return time.perf_counter() - start
