@@ -290,3 +290,11 @@ def test_the_kernel_warm_up_runs_every_pass_kind_and_changes_no_result(tiny, tmp
         for part in ("in_domain", "cross_domain"):
             assert a[part]["predictions"] == b[part]["predictions"] and a[part]["accuracy"] == b[part]["accuracy"]
         assert a["stats"]["final_loss"] == b["stats"]["final_loss"]
+    # The runs go to the warmed thread (cuDNN keeps its plans per thread); a cancel there still stops the job.
+    from genmix_core.jobs import JobReporter
+
+    rep = JobReporter(tmp_path / "cancelled", kind="train")
+    rep.cancel_requested = lambda: True
+    with pytest.raises(Cancelled):
+        run_compare(CompareConfig(data=str(lab), out=str(tmp_path / "cancelled"), conditions=["baseline"], seeds=[0],
+                                  epochs=1, batch_size=4, backbone="small_cnn", size=16, eps=["1/255"]), rep)

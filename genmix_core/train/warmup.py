@@ -10,16 +10,19 @@ attacks run, with one ε, one FGSM and one PGD step (every evaluation batch is p
 that covers the clean pass, the gradient check and the attacks). The comparison runs it on a thread beside its
 generation step, which leaves the GPU idle, and waits for it before its first run; nothing of it reaches a
 result (its model is thrown away, its pictures come from their own generator, and every run seeds the global
-generators itself before it draws). On a CPU there is nothing to warm; ``GENMIX_KERNEL_WARMUP=0`` turns it off
-on a GPU (for a comparison), ``1`` on a CPU (tests).
+generators itself before it draws). The runs then train and evaluate on that same thread (:class:`RunThread`):
+PyTorch keeps cuDNN's plans per thread. On a CPU there is nothing to warm; ``GENMIX_KERNEL_WARMUP=0`` turns it
+off on a GPU (for a comparison), ``1`` on a CPU (tests).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
+from concurrent.futures import Future
 
 import torch
 import torch.nn.functional as F
@@ -59,25 +62,51 @@ def warm_up_wanted(device: torch.device) -> bool:
     return flag == "1" or (device.type == "cuda" and flag != "0")
 
 
-class KernelWarmUp:
-    """:func:`warm_up_kernels` on a daemon thread; :meth:`wait` before the first run (a failure is only logged:
-    the runs then pay the cold starts themselves)."""
+class RunThread:
+    """The one thread the comparison's runs train and evaluate on, warmed up first (:func:`warm_up_kernels`)
+    while the caller goes on with the generation step.
 
-    def __init__(self, **kwargs) -> None:
+    PyTorch keeps cuDNN's execution plans per thread (``thread_local`` caches in its cuDNN convolution code), so
+    a warm-up on a helper thread leaves the runs on the main thread as cold as before: measured on an H200,
+    baseline evaluation 5.6 and 4.3 s with such a warm-up against 3.3 and 4.1 s without. Hence the runs go to
+    the thread that warmed up. A daemon thread: a stopped job does not wait for it. A failed warm-up is only
+    logged (the runs then pay the cold starts themselves).
+    """
+
+    def __init__(self, **warm_up) -> None:
         self.seconds: float | None = None
         self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, kwargs=kwargs, name="kernel-warm-up", daemon=True)
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, name="runs", daemon=True)
         self._thread.start()
+        self._warmed = self._submit(self._warm_up, warm_up)
 
-    def _run(self, **kwargs) -> None:
+    def _warm_up(self, kwargs: dict) -> None:
         try:
             self.seconds = warm_up_kernels(**kwargs)
         except Exception as exc:  # noqa: BLE001 - optional work: the runs are correct without it
             self.error = f"{type(exc).__name__}: {exc}"
             log.warning("kernel warm-up failed (the first run pays the cold starts): %s", self.error)
 
+    def _serve(self) -> None:
+        while True:
+            fn, args, done = self._jobs.get()
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+                done.set_exception(exc)
+
+    def _submit(self, fn, *args) -> Future:
+        done: Future = Future()
+        self._jobs.put((fn, args, done))
+        return done
+
     def wait(self) -> float:
-        """Wait until it has finished; returns the seconds waited."""
+        """Wait until the warm-up has finished; returns the seconds waited."""
         start = time.perf_counter()
-        self._thread.join()
+        self._warmed.result()
         return time.perf_counter() - start
+
+    def call(self, fn, *args):
+        """``fn(*args)`` on this thread; its result, or its exception raised here."""
+        return self._submit(fn, *args).result()
