@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
 #
-# STEPS: comma-separated, from train,precompile,cli,quality,preview,fp8 (default: train,precompile,cli,
+# STEPS: comma-separated, from train,precompile,cli,quality,preview,warmup,fp8 (default: train,precompile,cli,
 # quality, in that order), so the checks can be split over calls with a time limit.
 #
 # 1. bench_train twice (the ≤ 20 s target; session 9: 23.5 and 21.3 s, before the quality feeder's warm-up);
@@ -20,7 +20,9 @@
 # 6. preview: the Preview page's own editor (bench_generate_gpu.py --preview prepared): eager rows while a process
 #    of its own compiles the photo's shape, then the compiled rows, a new editor's rows, and a profile of a warm row
 #    (session 10 also tried handing diffusers' per-step noise to the GPU from pinned memory: -1 to -3 %, within
-#    the noise of one run, so it was left out).
+#    the noise of one run, so it was left out);
+# 7. warmup: bench_train with GENMIX_KERNEL_WARMUP=1 (train/warmup.py: the runs on a thread that made every
+#    convolution shape's first call during the generation step) against 0, alternated, twice each.
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
@@ -73,6 +75,11 @@ want quality && for run in filter no-filter; do
 done
 want preview && step preview_prepared 200 python3 bench/bench_generate_gpu.py --photos 8 --variants "" --no-reference \
     --preview prepared --profile-preview --work "$out/preview_work" --out "$out/preview_prepared.json"
+want warmup && for w in 1 0 1 0; do   # alternated, each in its own process
+    n=$(( ${n:-0} + 1 ))
+    GENMIX_KERNEL_WARMUP=$w step "bench_train_warmup${w}_$n" 60 python3 bench/bench_train.py --device cuda \
+        --seeds 0 --threads 8 --out "$out/train_warmup_$n"
+done
 want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
     --only compile_cl_qkv_fp8_scaled_mm,compile_cl_qkv_err,eager_fp8_scaled_mm --budget "$(left)" \
     --variant-timeout 300 \

@@ -261,8 +261,9 @@ def test_budget_text_reads_for_one_and_many(n, en, ja):
 
 
 def test_the_kernel_warm_up_runs_every_pass_kind_and_changes_no_result(tiny, tmp_path, monkeypatch):
-    """On a GPU the comparison makes each convolution shape's first call beside its generation step
-    (train/warmup.py). Forced on here, on the CPU: it must reach the attacks, and the runs must not notice it."""
+    """With GENMIX_KERNEL_WARMUP=1 the comparison makes each convolution shape's first call beside its generation
+    step, on the thread its runs then use (train/warmup.py). On the CPU here: the warm-up must reach the attacks,
+    and the runs must not notice it."""
     import torch
 
     from genmix_core.train import CompareConfig, evaluate

@@ -181,7 +181,7 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     first = seeds[cfg.seeds[0]].data
     device = pick_device(cfg.device)
     # The GPU's cold starts for this model's shapes, paid beside the generation step on the thread the runs
-    # will use (train/warmup.py).
+    # will use (train/warmup.py; an experiment, off unless GENMIX_KERNEL_WARMUP=1).
     warm = RunThread(backbone=cfg.backbone, num_classes=len(first.classes), size=cfg.size,
                      finetune=cfg.finetune, device=device, train_batch=cfg.batch_size) \
         if warm_up_wanted(device) else None
