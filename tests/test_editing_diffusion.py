@@ -208,4 +208,3 @@ def test_a_failing_torch_compile_falls_back_to_the_eager_unet(folders):
     assert [e["event"] for e in ed.events] == ["compile_failed"]
     assert "triton" in ed.events[0]["error"]
     assert np.array_equal(np.asarray(plain), np.asarray(again))
-

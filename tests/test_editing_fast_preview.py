@@ -18,7 +18,7 @@ from PIL import Image
 
 from genmix_core.editing import ensure_fast_preview, fast_preview, precompiled, preview_editor_settings
 from genmix_core.editing.diffusion import precompiled_folder
-from genmix_core.editing.fast_preview import FastPreviewConfig, plan, run_folder
+from genmix_core.editing.fast_preview import FastPreviewConfig, plan, preparing_editor, run_folder
 from genmix_core.editing.registry import create_editor
 from genmix_core.i18n import t
 from genmix_core.jobs import read_job
@@ -74,7 +74,7 @@ def test_the_pages_editor_loads_only_on_a_gpu_and_never_without_one(monkeypatch)
     monkeypatch.setenv("GENMIX_FAST_PREVIEW", "1")
     expected = {"preset": "fast"}
     if precompiled.available():
-        expected.update(compile=True, precompile="load")
+        expected.update(compile=True, precompile="load", pad=False)
     assert preview_editor_settings(EDITOR) == expected
     assert preview_editor_settings("offline") == {}   # the style filter has nothing to compile
 
@@ -83,8 +83,13 @@ def test_the_pages_editor_loads_only_on_a_gpu_and_never_without_one(monkeypatch)
 def test_the_plan_is_the_photos_bucket_at_the_rows_batch_and_at_one_prompt(tiny, gpu_like):
     editor = create_editor(EDITOR, model=tiny, **preview_editor_settings(EDITOR))
     assert editor.speed["precompile"] == "load"
-    # 40x30 is 4:3: the 576x448 bucket at 512; a row of 3 prompts runs as 4 (padded like compiled batches).
-    assert plan(editor, (40, 30), 3) == (["576x448"], [4, 1])
+    # 40x30 is 4:3: the 576x448 bucket at 512; a row of 3 prompts runs as 3 (the pages' editor does not pad: an
+    # eager row of 3 would do a third more work as 4, for good on a GPU without room for the preparation).
+    assert editor.padded_size(3) == 3 and editor.padded_size(5) == 5
+    # ... and the process that compiles for it runs the same batches (a function for 4 would never be asked for).
+    worker = preparing_editor(FastPreviewConfig(editor=EDITOR, shapes=["576x448"], batches=[3, 1], model=tiny))
+    assert worker.speed["precompile"] is True and worker.padded_size(3) == 3 and worker.size == editor.size
+    assert plan(editor, (40, 30), 3) == (["576x448"], [3, 1])
     assert plan(editor, (30, 40), 1) == (["448x576"], [1])
     assert plan(editor, (512, 512), 8) == (["512x512"], [8, 1])
     # The project's other photos: their shapes after this one's, the most frequent first, four at most.

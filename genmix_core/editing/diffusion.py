@@ -247,8 +247,9 @@ class DiffusionEditor(Editor):
     def __init__(self, model: str | None, *, pipeline=None, device: str | None = None, precision: str = "auto",
                  size: int = 512, micro_batch: int | None = None, channels_last: bool = False,
                  fuse_qkv: bool = False, compile: bool = False, compile_mode: str | None = None,
-                 compile_dynamic: bool = False, precompile: bool | str = False, shapes: str = "buckets",
-                 progress: loading.ProgressFn | None = None, allow_download: bool = True) -> None:
+                 compile_dynamic: bool = False, precompile: bool | str = False, pad: bool = True,
+                 shapes: str = "buckets", progress: loading.ProgressFn | None = None,
+                 allow_download: bool = True) -> None:
         import torch
 
         if not isinstance(size, int) or not 16 <= size <= 4096:
@@ -279,6 +280,7 @@ class DiffusionEditor(Editor):
         self.speed = {"channels_last": channels_last, "fuse_qkv": fuse_qkv, "compile": compile,
                       "compile_mode": compile_mode, "compile_dynamic": bool(compile_dynamic and compile),
                       "precompile": (precompile if precompile == "load" else bool(precompile)) if compile else False}
+        self.pad = bool(pad)
         self.stats = {"edits": 0, "bad_edits": 0}
         self._lock = threading.Lock()
         self._speed_applied = False
@@ -357,8 +359,11 @@ class DiffusionEditor(Editor):
     def padded_size(self, n: int) -> int:
         """The batch size ``n`` items run at: ``n`` itself, except for a UNet compiled for fixed shapes, where a
         short batch is padded to the next power of two (at most the micro-batch). A bucket's batches then take
-        one or two shapes (full ones and the tail): few compilations, and at most the tail's size wasted."""
-        if not self.speed["compile"] or self.speed["compile_dynamic"] or n >= self.micro_batch:
+        one or two shapes (full ones and the tail): few compilations, and at most the tail's size wasted. A
+        ``pad=False`` (the pages' editors and the process that compiles for them) runs every batch at its own
+        size: their few batch sizes are compiled exactly (:mod:`.fast_preview`), and an eager row of 3 prompts
+        padded to 4 would do a third more work until then (or for good, on a GPU without room to compile)."""
+        if not self.speed["compile"] or self.speed["compile_dynamic"] or not self.pad or n >= self.micro_batch:
             return n
         return min(self.micro_batch, 1 << (max(1, n) - 1).bit_length())
 

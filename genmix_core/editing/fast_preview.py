@@ -72,7 +72,7 @@ def preview_editor_settings(editor_id: str) -> dict[str, Any]:
     spec = editor_spec(editor_id)
     settings = dict(spec.preview_settings)
     if spec.is_diffusion and enabled():
-        settings.update(compile=True, precompile="load")
+        settings.update(compile=True, precompile="load", pad=False)
     return settings
 
 
@@ -107,8 +107,8 @@ def plan(editor, image_size: tuple[int, int], row: int,
          other_sizes: Sequence[tuple[int, int]] = ()) -> tuple[list[str], list[int]]:
     """The shapes and batch sizes the pages edit at: the shape bucket of the photo on screen (``image_size``, the
     preview's copy) first, then those of ``other_sizes`` (the project's other photos), most frequent first, at most
-    :data:`MAX_SHAPES` in all; the batches: the row of ``row`` prompts and one prompt alone, each padded as the
-    editor pads them."""
+    :data:`MAX_SHAPES` in all; the batches: the row of ``row`` prompts and one prompt alone (as the editor runs
+    them: the pages' editors do not pad)."""
     counts = Counter(editor.batch_key(size) for size in other_sizes)
     first = editor.batch_key(image_size)
     order = [first] + [b for b, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if b != first]
@@ -231,6 +231,16 @@ def _free_gib(editor) -> float | None:
 
 # --- the preparing process --------------------------------------------------------------------------------
 
+def preparing_editor(cfg: FastPreviewConfig):
+    """The pages' editor as the preparing process makes it: the same settings, but compiling what it lacks.
+    Batches run at their own size, as on the pages, so each compiled function is the one a page asks for."""
+    from genmix_core.editing.registry import create_editor
+
+    settings = {**preview_editor_settings(cfg.editor), "compile": True, "precompile": True, "pad": False,
+                "size": cfg.size}
+    return create_editor(cfg.editor, model=cfg.model or None, allow_download=False, **settings)
+
+
 def prepare(cfg: FastPreviewConfig, reporter, folder: Path) -> list[dict]:
     """Compile (or load) the UNet for each shape x batch of ``cfg`` through the editor the pages use, recording
     each as ready in ``folder``; returns the editor's events.
@@ -241,14 +251,11 @@ def prepare(cfg: FastPreviewConfig, reporter, folder: Path) -> list[dict]:
     """
     from PIL import Image
 
-    from genmix_core.editing.registry import create_editor
-
     pairs = [(_shape(s), int(b)) for s in cfg.shapes for b in cfg.batches if not _is_ready(folder, s, int(b))]
     reporter.update(done=0, total=len(pairs), message_key="editor.fast_preview.compiling", force=True)
     if not pairs:
         return []
-    settings = {**preview_editor_settings(cfg.editor), "compile": True, "precompile": True, "size": cfg.size}
-    editor = create_editor(cfg.editor, model=cfg.model or None, allow_download=False, **settings)
+    editor = preparing_editor(cfg)
     if not editor.speed.get("precompile"):
         raise UserError("err.editor.fast_preview.compile_failed", error="compiling is off for this device")
     context = _context()
