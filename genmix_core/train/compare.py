@@ -184,7 +184,7 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     # will use (train/warmup.py; an experiment, off unless GENMIX_KERNEL_WARMUP=1).
     warm = RunThread(backbone=cfg.backbone, num_classes=len(first.classes), size=cfg.size,
                      finetune=cfg.finetune, device=device, train_batch=cfg.batch_size) \
-        if warm_up_wanted(device) else None
+        if warm_up_wanted() else None
     gens = [generation_config(cfg, s, seeds[s].data.train["rel"].tolist()) for s in cfg.seeds] \
         if generating(cfg) else []
     tracker = job_tracker(cfg, first, reporter, gens)

@@ -3,8 +3,8 @@
 On a GPU the first call of each convolution shape pays a cold start (cuDNN choosing and building its plan,
 CUDA loading the kernels), and the comparison's first run paid all of them: its training took 1.4-1.7 s against
 0.4-0.5 s for the next run, its evaluation 3.0-3.5 s against 0.2-0.3 s (``bench/bench_train.py`` on an H200,
-session 10). Those caches belong to the process, not to a model, so a throwaway model of the same architecture
-fills them: one training step's passes at the training batch shape (bf16 autocast, as :func:`train_model`),
+session 10). Those caches belong to a thread (see :class:`RunThread`), not to a model, so a throwaway model of
+the same architecture, run on the thread the runs will use, fills them: one training step's passes at the training batch shape (bf16 autocast, as :func:`train_model`),
 then :func:`evaluate_model` on a few random pictures, labelled with the model's own answers so that the
 attacks run, with one ε, one FGSM and one PGD step (every evaluation batch is padded to one shape on a GPU, so
 that covers the clean pass, the gradient check and the attacks). The comparison runs it on a thread beside its
@@ -61,7 +61,7 @@ def warm_up_kernels(backbone: str, num_classes: int, size: int, finetune: str, d
     return time.perf_counter() - start
 
 
-def warm_up_wanted(device: torch.device) -> bool:
+def warm_up_wanted() -> bool:
     """Only with ``GENMIX_KERNEL_WARMUP=1`` (see the module notes: not yet measured on a GPU in this form)."""
     return os.environ.get("GENMIX_KERNEL_WARMUP", "") == "1"
 
