@@ -89,6 +89,14 @@ VARIANTS: dict[str, dict] = {
     "compile_cl_qkv_fp8_scaled_mm": {"channels_last": True, "fuse_qkv": True, "compile": "default",
                                      "fp8": "scaled_mm", "rel_err": True},
     "eager_fp8_scaled_mm": {"fp8": "scaled_mm", "rel_err": True},
+    # Inductor's autotuning (issue 13's "cached max-autotune" lever): Triton templates benchmarked against the
+    # ATen/cuDNN kernels for every matmul (``_gemm``) or every matmul and convolution (the whole mode, without
+    # CUDA graphs, which measured nothing at this batch). Its choices are cached with the compiled graph, so a
+    # product run would pay the tuning once; here the cache is off per variant, so first_call_s is the tuning.
+    "compile_cl_qkv_max_autotune_gemm": {"channels_last": True, "fuse_qkv": True, "compile": "default",
+                                         "rel_err": True, "inductor": {"max_autotune_gemm": True}},
+    "compile_cl_qkv_max_autotune": {"channels_last": True, "fuse_qkv": True,
+                                    "compile": "max-autotune-no-cudagraphs", "rel_err": True},
 }
 
 #: (label, batch*heads multiplier, query tokens, key tokens, head dim) of the SD1.5 UNet's attention at 512².
