@@ -130,7 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variable-shapes", action="store_true",
                    help="evaluate with the batch shapes of the data (as before session 6) instead of one padded "
                         "shape on a GPU: the A/B of genmix_core.train.evaluate.FixedBatch (one process each)")
+    p.add_argument("--fractal-prefetch", choices=("processes", "threads"), default="processes",
+                   help="how a GPU run renders the GenMix run's fractal pool beside the baseline: in processes of "
+                        "its own (the product since session 11) or on threads of this process (before it): the A/B "
+                        "of genmix_core.mixing.torch_ops.prefetch_fractal_bank")
     a = p.parse_args(argv)
+    if a.fractal_prefetch == "threads":
+        from genmix_core.mixing import torch_ops
+
+        torch_ops._PREFETCH_PROCESSES = 0
     if a.variable_shapes:
         from genmix_core.train import evaluate
 

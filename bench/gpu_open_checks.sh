@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
 #
-# STEPS: comma-separated, from train,precompile,cli,quality,preview,warmup,fp8,autotune (default: train,precompile,cli,
+# STEPS: comma-separated, from train,precompile,cli,quality,preview,warmup,fp8,autotune,prefetch (default: train,precompile,cli,
 # quality, in that order), so the checks can be split over calls with a time limit.
 #
 # 1. bench_train twice (the ≤ 20 s target; session 9: 23.5 and 21.3 s, before the quality feeder's warm-up);
@@ -24,7 +24,9 @@
 # 7. warmup: bench_train with GENMIX_KERNEL_WARMUP=1 (train/warmup.py: the runs on a thread that made every
 #    convolution shape's first call during the generation step) against 0, alternated, twice each;
 # 8. autotune: inductor's max-autotune (matmuls only, then matmuls and convolutions) against the same compiled
-#    fp16 UNet, each with its difference to fp16 eager.
+#    fp16 UNet, each with its difference to fp16 eager;
+# 9. prefetch: bench_train with the GenMix run's fractal pool rendered in processes (the product) against on
+#    threads (before session 11), alternated, twice each.
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
 # install has the bytecode, so this is what users get. Steps stop early when SECONDS (default 840) run out.
@@ -86,6 +88,11 @@ want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
     --only compile_cl_qkv_fp8_scaled_mm,compile_cl_qkv_err,eager_fp8_scaled_mm --budget "$(left)" \
     --variant-timeout 300 \
     --out "$out/levers_fp8.jsonl"
+want prefetch && for p in processes threads processes threads; do
+    n=$(( ${n:-0} + 1 ))
+    step "bench_train_prefetch_${p}_$n" 60 python3 bench/bench_train.py --device cuda --seeds 0 --threads 8 \
+        --fractal-prefetch "$p" --out "$out/train_prefetch_$n"
+done
 want autotune && step autotune_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
     --only compile_cl_qkv_err,compile_cl_qkv_max_autotune_gemm,compile_cl_qkv_max_autotune --budget "$(left)" \
     --variant-timeout 420 --out "$out/levers_autotune.jsonl"

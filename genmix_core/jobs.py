@@ -177,10 +177,9 @@ def start_process(run_dir: str | os.PathLike, module: str, args: list[str], kind
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CANCEL_FILE).unlink(missing_ok=True)
     log = open(run_dir / LOG_FILE, "ab")
-    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    from genmix_core.paths import REPO_ROOT
+    from genmix_core.paths import REPO_ROOT, child_env
 
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")]))
+    full_env = child_env(**(env or {}), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=full_env,
                             start_new_session=True)

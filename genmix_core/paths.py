@@ -36,6 +36,14 @@ _HASH_CHARS = 8
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a ``python -m genmix_core...`` child, with the project folder first on
+    ``PYTHONPATH`` (the child finds this ``genmix_core`` from any working folder) and ``extra`` set."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def workspace_root() -> Path:
     """The folder that holds all projects (``GENMIX_WORKSPACE`` or ``<repo>/workspace``)."""
     root = Path(os.environ.get("GENMIX_WORKSPACE") or REPO_ROOT / "workspace")

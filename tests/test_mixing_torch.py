@@ -113,11 +113,11 @@ def test_prefetched_bank_is_the_bank_that_training_renders(monkeypatch):
     rendered = []
     real = FractalBank._render
     monkeypatch.setattr(FractalBank, "_render", lambda self, s: rendered.append(s) or real(self, s))
-    thread = prefetch_fractal_bank(seeds, 9, 14)
+    thread = prefetch_fractal_bank(seeds, 9, 14, processes=0)       # rendered on threads of this process
     assert thread is not None
     thread.join()
     assert sorted(rendered) == sorted(seeds)
-    assert prefetch_fractal_bank(seeds, 9, 14) is None                # rendered already: nothing to start
+    assert prefetch_fractal_bank(seeds, 9, 14, processes=0) is None   # rendered already: nothing to start
     got = FractalBank(seeds, 9, 14).take(range(6))                    # a new bank of the same pool renders nothing
     assert len(rendered) == 6
     torch_ops._SHARED_BANKS.clear()
@@ -138,7 +138,7 @@ def test_take_waits_for_a_prefetch_of_its_pool_instead_of_rendering_twice(monkey
         return real(self, s)
 
     monkeypatch.setattr(FractalBank, "_render", slow)
-    thread = prefetch_fractal_bank(seeds, 8, 8)
+    thread = prefetch_fractal_bank(seeds, 8, 8, processes=0)
     done = []
     reader = threading.Thread(target=lambda: done.append(FractalBank(seeds, 8, 8).take([0, 3])))
     reader.start()
@@ -147,6 +147,46 @@ def test_take_waits_for_a_prefetch_of_its_pool_instead_of_rendering_twice(monkey
     reader.join()
     thread.join()
     assert sorted(rendered) == sorted(seeds) and done[0].shape == (2, 3, 8, 8)
+
+
+def test_a_pool_prefetched_in_processes_is_bit_for_bit_the_pool_rendered_here(monkeypatch):
+    """The processes (python -m genmix_core.mixing.render_main) give every row, in seed order, as this process
+    renders it; a bank of that pool then renders nothing itself."""
+    seeds = fractal_pool_seeds(13, 5)
+    rendered = []
+    real = FractalBank._render
+    monkeypatch.setattr(FractalBank, "_render", lambda self, s: rendered.append(s) or real(self, s))
+    thread = prefetch_fractal_bank(seeds, 10, 7, processes=2)       # rows 0, 2, 4 in one, 1, 3 in the other
+    thread.join()
+    got = FractalBank(seeds, 10, 7).take(range(5))
+    assert rendered == []                                             # nothing rendered in this process
+    torch_ops._SHARED_BANKS.clear()
+    assert torch.equal(got, FractalBank(seeds, 10, 7).take(range(5)))
+    assert sorted(rendered) == sorted(seeds)
+
+
+def test_a_failed_render_process_leaves_its_rows_to_this_process(monkeypatch):
+    """A child that fails (here: its module cannot be found) loses nothing: the prefetch renders those rows on
+    its own threads, and the pool is the same."""
+    import subprocess
+
+    seeds = fractal_pool_seeds(14, 4)
+    real_popen = subprocess.Popen
+    started = []
+
+    def broken(cmd, **kw):
+        started.append(cmd)
+        return real_popen([cmd[0], "-m", "genmix_core.mixing.no_such_module"], **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", broken)
+    rendered = []
+    real = FractalBank._render
+    monkeypatch.setattr(FractalBank, "_render", lambda self, s: rendered.append(s) or real(self, s))
+    prefetch_fractal_bank(seeds, 6, 6, processes=2).join()
+    assert len(started) == 2 and sorted(rendered) == sorted(seeds)
+    got = FractalBank(seeds, 6, 6).take(range(4))
+    torch_ops._SHARED_BANKS.clear()
+    assert torch.equal(got, FractalBank(seeds, 6, 6).take(range(4)))
 
 
 @pytest.mark.parametrize("kind", MASK_KINDS)

@@ -302,3 +302,9 @@ def procedural_fractal(seed: int, height: int, width: int) -> np.ndarray:
 
 procedural_fractal.cache_clear = _cached.cache_clear  # type: ignore[attr-defined]
 procedural_fractal.cache_info = _cached.cache_info  # type: ignore[attr-defined]
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """float ``(H, W, 3)`` in [0, 1] → uint8 ``(3, H, W)``, rounded as :func:`~genmix_core.mixing.to_image`
+    (how a training run keeps its fractal pool, :class:`~genmix_core.mixing.torch_ops.FractalBank`)."""
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(2, 0, 1)

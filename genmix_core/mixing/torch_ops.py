@@ -16,7 +16,7 @@ ordinary fractal seed: ``apply_mix`` with the same record rebuilds the same imag
 quantisation of the fractal (at most λ/510 per pixel). Like every procedural fractal, a pooled one is rendered
 at 512 px and shrunk to the training size (:data:`~genmix_core.mixing.fractals.FRACTAL_RENDER`), about 0.1 s
 of CPU each, on up to 8 threads; the renders of the last few pools are kept in the process, so the conditions
-and budgets of one seed share them. :func:`prefetch_fractal_bank` renders a pool on a background thread ahead of
+and budgets of one seed share them. :func:`prefetch_fractal_bank` renders a pool in processes of its own ahead of
 its first use (Train & Compare does so while a GPU trains the runs that need no fractals).
 """
 
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from genmix_core.errors import UserError
+from genmix_core.mixing.fractals import quantize
 from genmix_core.mixing.masks import MASK_KINDS, check_fraction, check_kind, check_size
 from genmix_core.seeds import item_seed
 
@@ -40,6 +41,9 @@ _SHARED_BANKS: OrderedDict = OrderedDict()
 _SHARED_BANK_COUNT = 4  # pools kept per process (≈ 10 MB each at 112 px)
 _RENDER_THREADS = min(8, os.cpu_count() or 1)
 _PREFETCH_THREADS = min(4, _RENDER_THREADS)  # fewer beside a thread that drives a GPU
+#: Processes that render a pool ahead of its use (:func:`prefetch_fractal_bank`): half the cores, at most 8; none
+#: on a machine of fewer than 4 cores, where they would only take cores from the runs beside them.
+_PREFETCH_PROCESSES = min(8, (os.cpu_count() or 1) // 2) if (os.cpu_count() or 1) >= 4 else 0
 _PREFETCHING: dict[tuple, threading.Thread] = {}  # procedural pool key -> the thread rendering it ahead of use
 
 
@@ -153,11 +157,6 @@ def fractal_pool_seeds(run_seed: int, count: int = FRACTAL_POOL_SIZE) -> list[in
     return [item_seed(int(run_seed), "genmix-fractal-pool", str(k)) for k in range(int(count))]
 
 
-def quantize(image: np.ndarray) -> np.ndarray:
-    """float ``(H, W, 3)`` in [0, 1] → uint8 ``(3, H, W)``, rounded as :func:`~genmix_core.mixing.to_image`."""
-    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(2, 0, 1)
-
-
 def _render_all(render, seeds: list[int], threads: int = _RENDER_THREADS) -> list[np.ndarray]:
     """``[render(s) for s in seeds]``, on several threads when there are several: a 512-px render is large
     numpy array work that runs outside the GIL, and each render is seeded, so the order of work changes
@@ -236,21 +235,35 @@ class FractalBank:
             self._ready[k] = True
 
 
-def prefetch_fractal_bank(seeds: Sequence[int], height: int, width: int) -> threading.Thread | None:
-    """Start rendering the procedural fractal pool ``seeds`` at ``height × width`` on a background thread (with up
-    to 4 rendering threads, fewer than ``take`` uses, to leave the GIL to the thread that drives the GPU), so that
-    a later ``FractalBank(seeds, height, width)`` in this process finds it rendered (its first ``take`` waits for
-    the thread instead of rendering the same rows again). Returns the thread, or ``None`` when the pool is
-    rendered or being rendered already. A failure on the thread is dropped: ``take`` then renders the rows itself
-    and reports the error there."""
+def prefetch_fractal_bank(seeds: Sequence[int], height: int, width: int,
+                          processes: int | None = None) -> threading.Thread | None:
+    """Start rendering the procedural fractal pool ``seeds`` at ``height × width`` ahead of its use, so that a
+    later ``FractalBank(seeds, height, width)`` in this process finds it rendered (its first ``take`` waits for
+    the prefetch instead of rendering the same rows again). Returns the background thread that collects it, or
+    ``None`` when the pool is rendered or being rendered already.
+
+    ``processes`` (default :data:`_PREFETCH_PROCESSES`: half the cores, at most 8, none below 4 cores): the
+    renders run in that many processes of their own (:mod:`genmix_core.mixing.render_main`, every
+    ``processes``-th seed each), so they never hold this process's GIL. The thread only waits for their bytes.
+    With ``0``, or when a process cannot start or fails, the thread renders the missing rows itself, on up to 4
+    threads; a failure there is dropped too, and ``take`` renders what is still missing and reports the error.
+
+    Why processes: a fractal's chaos game is many small numpy steps that hold the GIL, so renders on threads
+    slowed every kernel launch of the thread that drives the GPU beside them. On an H200 (``bench/bench_train.py``,
+    session 11) the baseline's evaluation took 3.4-4.3 s while the GenMix run's pool rendered on threads beside
+    it, against 0.3 s for the same evaluation without them (PERFORMANCE.md, "Small fine-tune")."""
     bank = FractalBank(seeds, height, width)
     running = _PREFETCHING.get(bank._key)
     if bank._ready.all() or (running is not None and running.is_alive()):
         return None
+    processes = _PREFETCH_PROCESSES if processes is None else int(processes)
 
     def fill() -> None:
         try:
-            bank._fill(range(len(bank.seeds)), threads=_PREFETCH_THREADS)
+            missing = [k for k in range(len(bank.seeds)) if not bank._ready[k]]
+            if processes > 0 and len(missing) > 1:
+                _render_in_processes(bank, missing, processes)
+            bank._fill(range(len(bank.seeds)), threads=_PREFETCH_THREADS)   # what the processes did not give
         except Exception:   # noqa: BLE001 - take() renders what is missing and raises the error itself
             pass
         finally:
@@ -260,3 +273,43 @@ def prefetch_fractal_bank(seeds: Sequence[int], height: int, width: int) -> thre
     _PREFETCHING[bank._key] = thread
     thread.start()
     return thread
+
+
+def _render_in_processes(bank: FractalBank, rows: list[int], processes: int) -> None:
+    """Render ``bank``'s ``rows`` in up to ``processes`` child processes (``python -m
+    genmix_core.mixing.render_main``), every ``processes``-th row each, and store what each one returns whole.
+    A child that fails or returns short leaves its rows unrendered (the caller renders them); a child still
+    running when this thread gives up is killed."""
+    import json
+    import subprocess
+    import sys
+
+    from genmix_core.paths import REPO_ROOT, child_env
+
+    env = child_env(OMP_NUM_THREADS="1")
+    shares = [rows[i::processes] for i in range(min(processes, len(rows)))]
+    procs = []
+    try:
+        for share in shares:
+            proc = subprocess.Popen([sys.executable, "-m", "genmix_core.mixing.render_main"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    cwd=str(REPO_ROOT), env=env)
+            procs.append((proc, share))
+            proc.stdin.write(json.dumps({"seeds": [bank.seeds[k] for k in share], "height": bank.height,
+                                         "width": bank.width}).encode())
+            proc.stdin.close()
+        size = 3 * bank.height * bank.width
+        for proc, share in procs:
+            data = proc.stdout.read()
+            if proc.wait() != 0 or len(data) != size * len(share):
+                continue
+            images = np.frombuffer(data, np.uint8).reshape(len(share), 3, bank.height, bank.width)
+            for k, image in zip(share, images):
+                bank._cpu[k] = torch.from_numpy(image.copy())
+                bank._ready[k] = True
+    finally:
+        for proc, _share in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
