@@ -187,3 +187,25 @@ def test_fixed_shape_batches_give_the_same_answers_with_one_batch_shape(small_cn
         assert fixed[key] == plain[key], key
     assert fixed["gradients"]["zero_share"] == pytest.approx(plain["gradients"]["zero_share"])
     assert list(predict(model, x[:5], batch_size=24, fixed_shape=True)) == list(predict(model, x[:5]))
+
+
+def test_fixed_shape_batches_reach_the_model_in_one_memory_layout(small_cnn):
+    """cuDNN plans are per layout as well as per shape: a full batch of a channels-last tensor (what a permuted
+    image array gives) reaches the model contiguous, as the padded batches do, with the same answers; and the
+    test images themselves are loaded contiguous (data.to_tensor)."""
+    from genmix_core.train.data import to_tensor
+
+    model, x, y = small_cnn
+    layouts = []
+    hook = model.register_forward_pre_hook(lambda m, args: layouts.append(args[0].is_contiguous()))
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    assert not nhwc.is_contiguous()
+    try:
+        answers = predict(model, nhwc, batch_size=8, fixed_shape=True)   # 32 images: four full batches
+    finally:
+        hook.remove()
+    assert layouts == [True] * 4 and list(answers) == list(predict(model, x, batch_size=8))
+    images = np.random.default_rng(0).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    t = to_tensor(images)
+    assert t.shape == (3, 3, 5, 7) and t.is_contiguous()
+    assert torch.equal(t, torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0)

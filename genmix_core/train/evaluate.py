@@ -84,7 +84,7 @@ class FixedBatch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(x)
         if n >= self.rows:
-            return self.model(x)
+            return self.model(x.contiguous())   # one memory layout too: cuDNN plans are per layout (data.to_tensor)
         return self.model(torch.cat([x, x.new_zeros((self.rows - n, *x.shape[1:]))]))[:n]
 
 
