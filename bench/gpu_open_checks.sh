@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu_open_checks.sh OUT_DIR [SECONDS] [STEPS]
 #
-# STEPS: comma-separated, from train,precompile,cli,quality,preview,warmup,fp8,autotune,prefetch (default: train,precompile,cli,
+# STEPS: comma-separated, from train,precompile,cli,quality,preview,fp8,autotune,prefetch (default: train,precompile,cli,
 # quality, in that order), so the checks can be split over calls with a time limit.
 #
 # 1. bench_train twice (the ≤ 20 s target; session 9: 23.5 and 21.3 s, before the quality feeder's warm-up);
@@ -21,11 +21,10 @@
 #    of its own compiles the photo's shape, then the compiled rows, a new editor's rows, and a profile of a warm row
 #    (session 10 also tried handing diffusers' per-step noise to the GPU from pinned memory: -1 to -3 %, within
 #    the noise of one run, so it was left out);
-# 7. warmup: bench_train with GENMIX_KERNEL_WARMUP=1 (train/warmup.py: the runs on a thread that made every
-#    convolution shape's first call during the generation step) against 0, alternated, twice each;
-# 8. autotune: inductor's max-autotune (matmuls only, then matmuls and convolutions) against the same compiled
-#    fp16 UNet, each with its difference to fp16 eager;
-# 9. prefetch: bench_train with the GenMix run's fractal pool rendered in processes (the product) against on
+# 7. autotune: inductor's max-autotune (matmuls only, then matmuls and convolutions) against the same compiled
+#    fp16 UNet, each with its difference to fp16 eager (session 11: matmuls only did not make its first call
+#    within about 5-6 min or 455 s, two calls);
+# 8. prefetch: bench_train with the GenMix run's fractal pool rendered in processes (the product) against on
 #    threads (before session 11), alternated, twice each.
 # Python may cache bytecode here (some GPU machines set PYTHONDONTWRITEBYTECODE=1 and ship torch without .pyc
 # files, which makes every process compile torch's sources: 16.5 s against 6.7 s of imports, session 8); a pip
@@ -79,11 +78,6 @@ want quality && for run in filter no-filter; do
 done
 want preview && step preview_prepared 200 python3 bench/bench_generate_gpu.py --photos 8 --variants "" --no-reference \
     --preview prepared --profile-preview --work "$out/preview_work" --out "$out/preview_prepared.json"
-want warmup && for w in 1 0 1 0; do   # alternated, each in its own process
-    n=$(( ${n:-0} + 1 ))
-    GENMIX_KERNEL_WARMUP=$w step "bench_train_warmup${w}_$n" 60 python3 bench/bench_train.py --device cuda \
-        --seeds 0 --threads 8 --out "$out/train_warmup_$n"
-done
 want fp8 && step fp8_unet 200 python3 bench/bench_unet_levers.py --batch 8 \
     --only compile_cl_qkv_fp8_scaled_mm,compile_cl_qkv_err,eager_fp8_scaled_mm --budget "$(left)" \
     --variant-timeout 300 \

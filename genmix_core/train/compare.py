@@ -57,7 +57,6 @@ from genmix_core.train.loop import Budget, Cancelled, TrainConfig, pick_device, 
 from genmix_core.train.models import build_model
 from genmix_core.train.results import RESULTS_FILE, assemble_results, run_key, why_not_reused
 from genmix_core.train.seeddata import SeedData, add_edits, generating, generation_config, split_seed
-from genmix_core.train.warmup import RunThread, warm_up_wanted
 
 RUNS_DIR = "runs"
 FEW_SHOT_DIR = "fewshot"
@@ -179,12 +178,6 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
     # Every seed's split, then the plan (and its time), then every seed's generation, then the runs.
     seeds = {s: split_seed(cfg, s) for s in cfg.seeds}
     first = seeds[cfg.seeds[0]].data
-    device = pick_device(cfg.device)
-    # The GPU's cold starts for this model's shapes, paid beside the generation step on the thread the runs
-    # will use (train/warmup.py; an experiment, off unless GENMIX_KERNEL_WARMUP=1).
-    warm = RunThread(backbone=cfg.backbone, num_classes=len(first.classes), size=cfg.size,
-                     finetune=cfg.finetune, device=device, train_batch=cfg.batch_size) \
-        if warm_up_wanted() else None
     gens = [generation_config(cfg, s, seeds[s].data.train["rel"].tolist()) for s in cfg.seeds] \
         if generating(cfg) else []
     tracker = job_tracker(cfg, first, reporter, gens)
@@ -232,16 +225,11 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
 
     atomic_write_json(out / RESULTS_FILE, results())
     _prefetch_fractals(cfg, seeds, todo)
-    if warm is not None:
-        seeds[cfg.seeds[0]].seconds["warmup_wait_s"] = round(warm.wait(), 2)
-        if warm.seconds is not None:
-            seeds[cfg.seeds[0]].seconds["warmup_s"] = round(warm.seconds, 2)
     try:
         for k, arm, seed, key, budget in todo:
             sd = seeds[seed]
             run_data = sd.data if k is None else few_shot_subset(sd.data, k, seed)
-            run_args = (cfg, sd, run_data, arm, budget, reporter, tracker, k, key)
-            run = _run_one(*run_args) if warm is None else warm.call(_run_one, *run_args)
+            run = _run_one(cfg, sd, run_data, arm, budget, reporter, tracker, k, key)
             atomic_write_json(path_of(k, arm, seed), run)
             keep(k, run)
             atomic_write_json(out / RESULTS_FILE, results())
