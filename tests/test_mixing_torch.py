@@ -165,6 +165,19 @@ def test_a_pool_prefetched_in_processes_is_bit_for_bit_the_pool_rendered_here(mo
     assert sorted(rendered) == sorted(seeds)
 
 
+def test_the_render_process_does_not_load_torch():
+    """Each render process starts in a fraction of a second because it imports numpy and PIL only."""
+    import subprocess
+    import sys
+
+    from genmix_core.paths import REPO_ROOT, child_env
+
+    code = "import sys, genmix_core.mixing.render_main; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO_ROOT),
+                         env=child_env(), check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_a_failed_render_process_leaves_its_rows_to_this_process(monkeypatch):
     """A child that fails (here: its module cannot be found) loses nothing: the prefetch renders those rows on
     its own threads, and the pool is the same."""

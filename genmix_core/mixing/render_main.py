@@ -5,10 +5,10 @@ Reads ``{"seeds": [...], "height": H, "width": W}`` (JSON) on stdin and writes t
 :func:`genmix_core.mixing.fractals.quantize`. The same code renders the same bits as in the parent process.
 
 Why a process: a fractal's chaos game is many small numpy steps that hold the GIL, so rendering a training
-run's fractal pool on threads beside a thread that drives a GPU slowed every one of that thread's kernel launches.
-Measured on an H200 (``bench/bench_train.py``, session 11): the baseline's evaluation took 3.4-4.3 s while the
-GenMix run's pool rendered beside it, against 0.3 s for the next run's (see
-:func:`genmix_core.mixing.torch_ops.prefetch_fractal_bank`). Imports numpy and PIL only, never torch.
+run's fractal pool on threads beside the thread that drives a GPU slowed that thread: on an H200 the baseline's
+training took 1.6-1.9 s beside such threads and 0.9-1.0 s beside these processes (``bench/bench_train.py``,
+session 11; see :func:`genmix_core.mixing.torch_ops.prefetch_fractal_bank`). Imports numpy and PIL only, never
+torch.
 """
 
 from __future__ import annotations

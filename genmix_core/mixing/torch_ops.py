@@ -249,9 +249,10 @@ def prefetch_fractal_bank(seeds: Sequence[int], height: int, width: int,
     threads; a failure there is dropped too, and ``take`` renders what is still missing and reports the error.
 
     Why processes: a fractal's chaos game is many small numpy steps that hold the GIL, so renders on threads
-    slowed every kernel launch of the thread that drives the GPU beside them. On an H200 (``bench/bench_train.py``,
-    session 11) the baseline's evaluation took 3.4-4.3 s while the GenMix run's pool rendered on threads beside
-    it, against 0.3 s for the same evaluation without them (PERFORMANCE.md, "Small fine-tune")."""
+    slowed the thread that drives the GPU beside them. On an H200 (``bench/bench_train.py``, session 11,
+    alternated) the baseline trained in 1.6-1.9 s and evaluated its in-domain images in 1.1-1.3 s while the
+    GenMix run's pool rendered on threads beside it, against 0.9-1.0 s and 0.55-0.6 s with the pool rendered in
+    processes (PERFORMANCE.md, "Small fine-tune")."""
     bank = FractalBank(seeds, height, width)
     running = _PREFETCHING.get(bank._key)
     if bank._ready.all() or (running is not None and running.is_alive()):
@@ -262,7 +263,10 @@ def prefetch_fractal_bank(seeds: Sequence[int], height: int, width: int,
         try:
             missing = [k for k in range(len(bank.seeds)) if not bank._ready[k]]
             if processes > 0 and len(missing) > 1:
-                _render_in_processes(bank, missing, processes)
+                try:
+                    _render_in_processes(bank, missing, processes)
+                except OSError:   # no process could start (or talk): the threads below render every row
+                    pass
             bank._fill(range(len(bank.seeds)), threads=_PREFETCH_THREADS)   # what the processes did not give
         except Exception:   # noqa: BLE001 - take() renders what is missing and raises the error itself
             pass
