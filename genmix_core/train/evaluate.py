@@ -82,9 +82,14 @@ class FixedBatch(nn.Module):
         self.model, self.rows = model, int(rows)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # One memory layout too: cuDNN builds its plans per layout, and for this backbone's depthwise convolutions a
+        # new plan costs 60-115 ms each. Full batches of the test images (channels-last, data.to_tensor) among
+        # contiguous padded ones cost the baseline's evaluation 2.2 s of its 3.2-3.5 s on an H200 (session 11,
+        # bench/diag_cross_eval.py); training batches are contiguous as well.
+        x = x.contiguous()
         n = len(x)
         if n >= self.rows:
-            return self.model(x.contiguous())   # one memory layout too: cuDNN plans are per layout (data.to_tensor)
+            return self.model(x)
         return self.model(torch.cat([x, x.new_zeros((self.rows - n, *x.shape[1:]))]))[:n]
 
 
