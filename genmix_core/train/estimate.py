@@ -45,11 +45,11 @@ def calibrate(backbone: str, finetune: str, device: str = "cpu", size: int = 112
     import torch
     import torch.nn.functional as F
 
-    from genmix_core.train.models import build_model, trainable_parameters
+    from genmix_core.train.models import build_model, trainable_parameters, training_layout
 
     dev = torch.device(device)
     model = build_model(backbone, 5, size=size, finetune=finetune).to(dev)
-    x = torch.rand(16, 3, size, size, device=dev)
+    x = training_layout(torch.rand(16, 3, size, size, device=dev), dev)   # the layout the runs will use
     y = torch.randint(0, 5, (16,), device=dev)
     opt = torch.optim.AdamW(trainable_parameters(model), lr=1e-4)
 

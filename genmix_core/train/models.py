@@ -120,3 +120,11 @@ def build_model(backbone: str, num_classes: int, *, size: int = 112, finetune: s
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The parameters the optimizer should update (the head only for a frozen EfficientNet)."""
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def training_layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` in the memory layout training uses on ``device``: channels-last on a CPU, where these backbones'
+    convolutions run ×1.45 faster so (EfficientNet-Lite0, a batch of 32 at 112 px on 2 cores: 0.18 against 0.26 s
+    per step; the test images come in it too, ``data.to_tensor``); unchanged elsewhere (a GPU's training batches
+    are contiguous, the layout its evaluation uses, ``evaluate.FixedBatch``)."""
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cpu" and x.dim() == 4 else x
