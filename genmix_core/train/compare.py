@@ -229,7 +229,7 @@ def _compare(cfg: CompareConfig, reporter: JobReporter | None) -> dict:
         for k, arm, seed, key, budget in todo:
             sd = seeds[seed]
             run_data = sd.data if k is None else few_shot_subset(sd.data, k, seed)
-            run = _run_one(cfg, sd, run_data, arm, budget, reporter, tracker, k, key)
+            run = _run_one(cfg, sd, run_data, arm, budget, reporter, tracker, few_shot_k=k, key=key)
             atomic_write_json(path_of(k, arm, seed), run)
             keep(k, run)
             atomic_write_json(out / RESULTS_FILE, results())

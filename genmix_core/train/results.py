@@ -296,8 +296,7 @@ def assemble_results(cfg, seeds: dict, base, arms: list, runs: list[dict], statu
         "runs": runs,
         "few_shot": _few_shot_results(cfg, data, few_runs or {}),
         "timings": {k: round(sum(sd.seconds.get(k, 0.0) for _, sd in per_seed), 2)
-                    for k in ("prepare_s", "generation_s")
-                    if any(k in sd.seconds for _, sd in per_seed)},
+                    for k in ("prepare_s", "generation_s") if any(k in sd.seconds for _, sd in per_seed)},
     }
 
 
